@@ -1,0 +1,1 @@
+import { createServer } from "node:net"; export const s = createServer; console.log("ok")
