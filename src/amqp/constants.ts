@@ -79,3 +79,6 @@ export const ReplyCode = {
   ConnectionForced: 320,
   InternalError: 541,
 } as const;
+
+/** A shortstr's length is one octet (spec 4.2.5.3). */
+export const SHORTSTR_MAX_BYTES = 255;

@@ -1,0 +1,212 @@
+/**
+ * Content header frame payloads (spec 4.2.6.1) and the one rewrite the proxy makes to
+ * them: editing the `headers` table.
+ *
+ *   0          2          4                      12               14
+ *   +----------+----------+----------------------+----------------+--------------- - -
+ *   | class-id |  weight  |      body-size       | property-flags | property-list
+ *   +----------+----------+----------------------+----------------+--------------- - -
+ *     short      short(0)      longlong            short; another short follows
+ *                                                  while bit 0 of the last one is set
+ *
+ *   First property-flags word of class basic (spec 1.8, BasicProperties):
+ *     bit 15 content-type      shortstr     bit 8 expiration   shortstr
+ *     bit 14 content-encoding  shortstr     bit 7 message-id   shortstr
+ *     bit 13 headers           table        bit 6 timestamp    longlong
+ *     bit 12 delivery-mode     octet        bit 5 type         shortstr
+ *     bit 11 priority          octet        bit 4 user-id      shortstr
+ *     bit 10 correlation-id    shortstr     bit 3 app-id       shortstr
+ *     bit  9 reply-to          shortstr     bit 2 cluster-id   shortstr
+ *     bit  1 no property in 0-9-1           bit 0 continuation
+ *
+ * Present properties follow the flag words in bit order, highest first, untagged and
+ * unpadded. Bit 1 and the bits of continuation words name no 0-9-1 property; if a peer sets
+ * them, their values come after cluster-id, and since everything after the headers table is
+ * copied verbatim by `spliceHeaders`, they survive a rewrite without being understood.
+ */
+
+import { ensureAvailable } from './errors';
+import { findTableEntries, skipShortStr, skipTable, stringEntrySize, writeStringEntry } from './fieldTable';
+
+const BODY_SIZE_OFFSET = 4;
+const PROPERTY_FLAGS_OFFSET = 12;
+const PROPERTY_LIST_OFFSET = 14;
+const FLAG_CONTINUATION = 0x0001;
+const HEADERS_BIT = 13;
+const FLAG_HEADERS = 1 << HEADERS_BIT;
+
+type PropertyKind = 'shortstr' | 'octet' | 'timestamp' | 'table';
+
+/** BasicProperties in wire order, named as amqplib and most clients name them. */
+const PROPERTIES = [
+  { name: 'contentType', bit: 15, kind: 'shortstr' },
+  { name: 'contentEncoding', bit: 14, kind: 'shortstr' },
+  { name: 'headers', bit: HEADERS_BIT, kind: 'table' },
+  { name: 'deliveryMode', bit: 12, kind: 'octet' },
+  { name: 'priority', bit: 11, kind: 'octet' },
+  { name: 'correlationId', bit: 10, kind: 'shortstr' },
+  { name: 'replyTo', bit: 9, kind: 'shortstr' },
+  { name: 'expiration', bit: 8, kind: 'shortstr' },
+  { name: 'messageId', bit: 7, kind: 'shortstr' },
+  { name: 'timestamp', bit: 6, kind: 'timestamp' },
+  { name: 'type', bit: 5, kind: 'shortstr' },
+  { name: 'userId', bit: 4, kind: 'shortstr' },
+  { name: 'appId', bit: 3, kind: 'shortstr' },
+  { name: 'clusterId', bit: 2, kind: 'shortstr' },
+] as const satisfies readonly { name: string; bit: number; kind: PropertyKind }[];
+
+export type PropertyName = (typeof PROPERTIES)[number]['name'];
+export type ShortStrPropertyName = Extract<(typeof PROPERTIES)[number], { kind: 'shortstr' }>['name'];
+
+/** Bit mask of each property in the first flags word, e.g. for building vectors. */
+export const PROPERTY_FLAG: Readonly<Record<PropertyName, number>> = Object.fromEntries(
+  PROPERTIES.map((property) => [property.name, 1 << property.bit]),
+) as Record<PropertyName, number>;
+
+/** [start, end) of a property's encoded bytes; a shortstr's range includes its length octet. */
+export type PropertyRange = { start: number; end: number };
+
+export type ContentHeader = {
+  classId: number;
+  bodySize: number;
+  /** The first property-flags word, continuation bit included. */
+  flags: number;
+  /** Offset of the headers table's length field, when the table is present. */
+  headersOffset: number | undefined;
+  /** Where a headers table belongs: after content-encoding, before delivery-mode. */
+  headersInsertAt: number;
+  props: Partial<Record<PropertyName, PropertyRange>>;
+};
+
+const PROPERTY_END: Readonly<Record<PropertyKind, (payload: Buffer, offset: number) => number>> = {
+  shortstr: (payload, offset) => skipShortStr(payload, offset),
+  octet: (payload, offset) => fixedEnd(payload, offset, 1),
+  timestamp: (payload, offset) => fixedEnd(payload, offset, 8),
+  table: (payload, offset) => skipTable(payload, offset),
+};
+
+function fixedEnd(payload: Buffer, offset: number, size: number): number {
+  ensureAvailable(offset, size, payload.length, 'content header property');
+  return offset + size;
+}
+
+/**
+ * Locates every present property without decoding any value. Runs once per published
+ * message, so it allocates only the result and one range per present property.
+ */
+export function parseContentHeader(payload: Buffer): ContentHeader {
+  ensureAvailable(0, PROPERTY_LIST_OFFSET, payload.length, 'content header');
+  const flags = payload.readUInt16BE(PROPERTY_FLAGS_OFFSET);
+  let offset = skipContinuationFlagWords(payload, flags);
+  let headersInsertAt = offset;
+  const props: Partial<Record<PropertyName, PropertyRange>> = {};
+  for (const property of PROPERTIES) {
+    if (property.bit === HEADERS_BIT) {
+      headersInsertAt = offset;
+    }
+    if ((flags & (1 << property.bit)) !== 0) {
+      const end = PROPERTY_END[property.kind](payload, offset);
+      props[property.name] = { start: offset, end };
+      offset = end;
+    }
+  }
+  return {
+    classId: payload.readUInt16BE(0),
+    // Two 32-bit reads instead of a BigInt: exact up to 2^53, far beyond any body RabbitMQ accepts.
+    bodySize: payload.readUInt32BE(BODY_SIZE_OFFSET) * 2 ** 32 + payload.readUInt32BE(BODY_SIZE_OFFSET + 4),
+    flags,
+    headersOffset: props.headers?.start,
+    headersInsertAt,
+    props,
+  };
+}
+
+/** Offset of the property list. Only the first word's bits are defined; later words are skipped. */
+function skipContinuationFlagWords(payload: Buffer, firstWord: number): number {
+  let word = firstWord;
+  let offset = PROPERTY_LIST_OFFSET;
+  while ((word & FLAG_CONTINUATION) !== 0) {
+    ensureAvailable(offset, 2, payload.length, 'property flags continuation word');
+    word = payload.readUInt16BE(offset);
+    offset += 2;
+  }
+  return offset;
+}
+
+/** The value of a present shortstr property, decoded as UTF-8. */
+export function readShortStrProperty(payload: Buffer, header: ContentHeader, name: ShortStrPropertyName): string | undefined {
+  const range = header.props[name];
+  return range === undefined ? undefined : payload.toString('utf8', range.start + 1, range.end);
+}
+
+/**
+ * Names in `remove` are cut out (every occurrence); `add` entries are appended as longstr
+ * (`S`). To replace an entry, name it in both.
+ */
+export type HeadersEdit = { remove: readonly string[]; add: readonly (readonly [string, string])[] };
+
+/**
+ * Returns a new payload with the headers table edited. Every byte outside removed entries is
+ * copied verbatim, whatever its type or meaning; only the table's length field and, when the
+ * table has to be inserted, the first flags word are rewritten. The result may be larger than
+ * the original: callers must check it still fits the negotiated frame_max.
+ */
+export function spliceHeaders(payload: Buffer, header: ContentHeader, edit: HeadersEdit): Buffer {
+  if (header.headersOffset !== undefined) {
+    return spliceExistingTable(payload, header.headersOffset, edit);
+  }
+  if (edit.add.length === 0) {
+    return Buffer.from(payload);
+  }
+  return insertTable(payload, header, edit.add);
+}
+
+function spliceExistingTable(payload: Buffer, tableOffset: number, edit: HeadersEdit): Buffer {
+  const scan = findTableEntries(payload, tableOffset, edit.remove);
+  let removedSize = 0;
+  for (const entry of scan.entries) {
+    removedSize += entry.end - entry.start;
+  }
+  const addedSize = entriesSize(edit.add);
+  const bodyStart = tableOffset + 4;
+  const out = Buffer.allocUnsafe(payload.length - removedSize + addedSize);
+
+  let at = payload.copy(out, 0, 0, tableOffset);
+  at = out.writeUInt32BE(scan.end - bodyStart - removedSize + addedSize, at);
+  let from = bodyStart;
+  for (const entry of scan.entries) {
+    at += payload.copy(out, at, from, entry.start);
+    from = entry.end;
+  }
+  at += payload.copy(out, at, from, scan.end);
+  at = writeEntries(out, at, edit.add);
+  payload.copy(out, at, scan.end);
+  return out;
+}
+
+function insertTable(payload: Buffer, header: ContentHeader, add: HeadersEdit['add']): Buffer {
+  const addedSize = entriesSize(add);
+  const out = Buffer.allocUnsafe(payload.length + 4 + addedSize);
+  let at = payload.copy(out, 0, 0, header.headersInsertAt);
+  at = out.writeUInt32BE(addedSize, at);
+  at = writeEntries(out, at, add);
+  payload.copy(out, at, header.headersInsertAt);
+  out.writeUInt16BE(header.flags | FLAG_HEADERS, PROPERTY_FLAGS_OFFSET);
+  return out;
+}
+
+function entriesSize(entries: HeadersEdit['add']): number {
+  let size = 0;
+  for (const [name, value] of entries) {
+    size += stringEntrySize(name, value);
+  }
+  return size;
+}
+
+function writeEntries(target: Buffer, offset: number, entries: HeadersEdit['add']): number {
+  let at = offset;
+  for (const [name, value] of entries) {
+    at = writeStringEntry(target, at, name, value);
+  }
+  return at;
+}
