@@ -1,0 +1,258 @@
+import { ChannelState, IDLE, afterBody, afterHeader, afterMethod } from './channelState';
+import {
+  FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD,
+  PROTOCOL_HEADER, PROTOCOL_HEADER_SIZE,
+} from './constants';
+
+export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
+
+export interface ScannerHooks {
+  /** Method keys whose complete frames are handed to onMethod; every other method streams through. */
+  readonly inspect: ReadonlySet<number>;
+  onMethod(channel: number, key: number, payload: Buffer): void;
+  /**
+   * The content header that follows `method` on `channel`. Returns a replacement payload,
+   * or undefined to forward the original bytes. May throw AmqpDecodeError for bad bytes.
+   */
+  onContentHeader(channel: number, method: number, payload: Buffer): Buffer | undefined;
+}
+
+export type FailOpenListener = (reason: FailOpenReason, detail: string) => void;
+
+/** Bytes needed from a frame's start before the scanner can act on it. */
+const METHOD_ID_BYTES = FRAME_HEADER_SIZE + 4;
+/** Before connection.tune the spec allows only frame-min-size frames; after it, frame_max. */
+const DEFAULT_FRAME_LIMIT = 128 * 1024;
+const UNLIMITED_FRAME_LIMIT = 128 * 1024 * 1024;
+
+/**
+ * Finds frame boundaries in one direction of a connection and forwards the original bytes
+ * as slices of the chunks it was given. Only inspected method frames and the content
+ * headers that follow a content method are held until complete; everything else streams,
+ * including body frames of any size.
+ *
+ * Anything it cannot make sense of switches it to opaque pass-through for good (fail open):
+ * the bytes that follow are forwarded exactly as they arrived.
+ */
+export class FrameScanner {
+  /** Frames whose head has been read; the proxy turns deltas into metrics. */
+  frames = 0;
+  /** Largest frame accepted before failing open; set from the negotiated frame_max. */
+  frameLimit = DEFAULT_FRAME_LIMIT;
+
+  private phase: 'protocol' | 'frames' | 'opaque' | 'stopped';
+  private stopRequested = false;
+  private held: Buffer[] = [];
+  private heldLength = 0;
+  /** Bytes from the start of the held data needed before scanning can continue. */
+  private need = 0;
+  private skip = 0;
+  private endPending = false;
+  private readonly channels = new Map<number, ChannelState>();
+
+  constructor(
+    private readonly hooks: ScannerHooks,
+    expectProtocolHeader: boolean,
+    private readonly onFailOpen: FailOpenListener,
+  ) {
+    this.phase = expectProtocolHeader ? 'protocol' : 'frames';
+  }
+
+  get opaque(): boolean {
+    return this.phase === 'opaque';
+  }
+
+  /** True once forwarding has stopped at a frame boundary (see stopAtBoundary). */
+  get stopped(): boolean {
+    return this.phase === 'stopped';
+  }
+
+  /**
+   * Forwards up to the end of the frame in progress, then nothing more: the proxy may then
+   * write a frame of its own (connection.close when draining) without cutting one in two.
+   * Returns false when frame boundaries are unknown (opaque), where that is impossible.
+   */
+  stopAtBoundary(): boolean {
+    if (this.phase === 'opaque') return false;
+    if (this.phase === 'protocol' || (this.skip === 0 && !this.endPending && this.heldLength === 0)) {
+      this.phase = 'stopped';
+      this.held = [];
+      this.heldLength = 0;
+    } else {
+      this.stopRequested = true;
+    }
+    return true;
+  }
+
+  /** Applies frame_max from connection.tune-ok: 0 means "no limit" (spec 1.4.2.6). */
+  setFrameMax(frameMax: number): void {
+    this.frameLimit = frameMax === 0 ? UNLIMITED_FRAME_LIMIT : frameMax;
+  }
+
+  /** Switches to pass-through for good; returns held bytes that must still be forwarded. */
+  failOpen(): Buffer | undefined {
+    this.phase = 'opaque';
+    const held = this.takeHeld();
+    this.channels.clear();
+    return held;
+  }
+
+  /** Scans `chunk` and appends what must be written, in order, to `out`. */
+  push(chunk: Buffer, out: Buffer[]): void {
+    if (this.phase === 'opaque') {
+      out.push(chunk);
+      return;
+    }
+    if (this.phase === 'stopped') return;
+    let buf = chunk;
+    if (this.heldLength > 0) {
+      if (this.heldLength + chunk.length < this.need) {
+        this.held.push(chunk);
+        this.heldLength += chunk.length;
+        return;
+      }
+      this.held.push(chunk);
+      buf = Buffer.concat(this.held, this.heldLength + chunk.length);
+      this.held = [];
+      this.heldLength = 0;
+    }
+    this.scan(buf, out);
+  }
+
+  private takeHeld(): Buffer | undefined {
+    if (this.heldLength === 0) return undefined;
+    const held = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldLength);
+    this.held = [];
+    this.heldLength = 0;
+    return held;
+  }
+
+  private hold(buf: Buffer, flushFrom: number, pos: number, need: number, out: Buffer[]): void {
+    if (pos > flushFrom) out.push(buf.subarray(flushFrom, pos));
+    this.held.push(buf.subarray(pos));
+    this.heldLength = buf.length - pos;
+    this.need = need;
+  }
+
+  private giveUp(reason: FailOpenReason, detail: string, buf: Buffer, flushFrom: number, out: Buffer[]): void {
+    this.phase = 'opaque';
+    this.channels.clear();
+    if (flushFrom < buf.length) out.push(buf.subarray(flushFrom));
+    this.onFailOpen(reason, detail);
+  }
+
+  private scan(buf: Buffer, out: Buffer[]): void {
+    const len = buf.length;
+    let pos = 0;
+    let flushFrom = 0;
+    while (pos < len) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, len - pos);
+        pos += n;
+        this.skip -= n;
+        continue;
+      }
+      if (this.endPending) {
+        if (buf[pos] !== FRAME_END) return this.giveUp('bad_frame_end', `byte ${buf[pos]}`, buf, flushFrom, out);
+        this.endPending = false;
+        pos++;
+        continue;
+      }
+      if (this.phase === 'protocol') {
+        if (len - pos < PROTOCOL_HEADER_SIZE) return this.hold(buf, flushFrom, pos, PROTOCOL_HEADER_SIZE, out);
+        if (!buf.subarray(pos, pos + PROTOCOL_HEADER_SIZE).equals(PROTOCOL_HEADER)) {
+          return this.giveUp('unknown_protocol', 'not AMQP 0-9-1', buf, flushFrom, out);
+        }
+        this.phase = 'frames';
+        pos += PROTOCOL_HEADER_SIZE;
+        continue;
+      }
+      if (this.stopRequested) {
+        if (pos > flushFrom) out.push(buf.subarray(flushFrom, pos));
+        this.phase = 'stopped';
+        return;
+      }
+      if (len - pos < FRAME_HEADER_SIZE) return this.hold(buf, flushFrom, pos, FRAME_HEADER_SIZE, out);
+      const type = buf[pos]!;
+      const channel = buf.readUInt16BE(pos + 1);
+      const size = buf.readUInt32BE(pos + 3);
+      const whole = size + FRAME_OVERHEAD;
+      if (whole > this.frameLimit) {
+        return this.giveUp('oversized_frame', `${size} bytes, limit ${this.frameLimit}`, buf, flushFrom, out);
+      }
+      if (type === FRAME_METHOD) {
+        if (size < 4) return this.giveUp('decode_error', 'method frame shorter than its ids', buf, flushFrom, out);
+        if (len - pos < METHOD_ID_BYTES) return this.hold(buf, flushFrom, pos, METHOD_ID_BYTES, out);
+        const key = buf.readUInt32BE(pos + FRAME_HEADER_SIZE);
+        if (this.hooks.inspect.has(key)) {
+          if (len - pos < whole) return this.hold(buf, flushFrom, pos, whole, out);
+          if (buf[pos + whole - 1] !== FRAME_END) return this.giveUp('bad_frame_end', 'method frame', buf, flushFrom, out);
+          this.frames++;
+          this.setChannel(channel, afterMethod(key));
+          try {
+            this.hooks.onMethod(channel, key, buf.subarray(pos + FRAME_HEADER_SIZE, pos + whole - 1));
+          } catch (err) {
+            return this.giveUp('decode_error', describe(err), buf, flushFrom, out);
+          }
+          pos += whole;
+          continue;
+        }
+        this.setChannel(channel, afterMethod(key));
+      } else if (type === FRAME_HEADER) {
+        const state = this.channels.get(channel);
+        if (state !== undefined && state.kind === 'awaitingHeader') {
+          if (len - pos < whole) return this.hold(buf, flushFrom, pos, whole, out);
+          if (buf[pos + whole - 1] !== FRAME_END) return this.giveUp('bad_frame_end', 'content header', buf, flushFrom, out);
+          if (size < 14) return this.giveUp('decode_error', 'content header too short', buf, flushFrom, out);
+          this.frames++;
+          const payload = buf.subarray(pos + FRAME_HEADER_SIZE, pos + whole - 1);
+          this.setChannel(channel, afterHeader(state, Number(payload.readBigUInt64BE(4))));
+          let replacement: Buffer | undefined;
+          try {
+            replacement = this.hooks.onContentHeader(channel, state.method, payload);
+          } catch (err) {
+            return this.giveUp('decode_error', describe(err), buf, flushFrom, out);
+          }
+          if (replacement !== undefined) {
+            if (pos > flushFrom) out.push(buf.subarray(flushFrom, pos));
+            out.push(frameOf(FRAME_HEADER, channel, replacement));
+            flushFrom = pos + whole;
+          }
+          pos += whole;
+          continue;
+        }
+      } else if (type === FRAME_BODY) {
+        const state = this.channels.get(channel);
+        if (state !== undefined) this.setChannel(channel, afterBody(state, size));
+      } else if (type !== FRAME_HEARTBEAT) {
+        return this.giveUp('bad_frame_type', `type ${type}`, buf, flushFrom, out);
+      }
+      // Stream the rest of this frame without looking at it.
+      this.frames++;
+      pos += FRAME_HEADER_SIZE;
+      this.skip = size;
+      this.endPending = true;
+    }
+    if (flushFrom < len) out.push(flushFrom === 0 ? buf : buf.subarray(flushFrom));
+    if (this.stopRequested && this.skip === 0 && !this.endPending) this.phase = 'stopped';
+  }
+
+  private setChannel(channel: number, state: ChannelState): void {
+    if (state === IDLE) this.channels.delete(channel);
+    else this.channels.set(channel, state);
+  }
+}
+
+function frameOf(type: number, channel: number, payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(payload.length + FRAME_OVERHEAD);
+  frame[0] = type;
+  frame.writeUInt16BE(channel, 1);
+  frame.writeUInt32BE(payload.length, 3);
+  payload.copy(frame, FRAME_HEADER_SIZE);
+  frame[frame.length - 1] = FRAME_END;
+  return frame;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

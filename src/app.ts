@@ -1,0 +1,100 @@
+import type { ProxyConfig } from './config/config';
+import type { HostPort } from './config/options';
+import { Logger } from './log/logger';
+import { ProxyMetrics, createMetrics } from './metrics/metrics';
+import { HttpServerHandle, startHttpServer } from './metrics/httpServer';
+import { drain } from './proxy/drain';
+import { ProxyServer } from './proxy/proxyServer';
+import { UpstreamConnector, anyUpstreamReachable } from './proxy/upstreamConnector';
+import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
+import { Continuation } from './trace/continuation';
+import { Telemetry, startTelemetry } from './trace/telemetry';
+
+const CLOSE_GRACE_MS = 5000;
+const UPSTREAM_RETRY_AFTER_MS = 10_000;
+const READY_PROBE_TIMEOUT_MS = 1000;
+
+export interface App {
+  readonly proxyAddress: HostPort;
+  readonly metricsAddress: HostPort | undefined;
+  readonly metrics: ProxyMetrics;
+  readonly mode: ModeSwitch;
+  readonly telemetry: Telemetry;
+  readonly server: ProxyServer;
+  /** Graceful: drain, close with 320, flush spans. */
+  drain(): Promise<void>;
+  /** Immediate: drop connections, flush spans, close listeners. */
+  stop(): Promise<void>;
+}
+
+/** Wires the proxy from a validated config. main.ts adds only process concerns (signals, exit). */
+export async function startApp(config: ProxyConfig, logger: Logger): Promise<App> {
+  const metrics = createMetrics({ destinationLabels: config.destinationLabels, maxDestinationLabels: config.destinationLabelLimit });
+  const telemetry = startTelemetry(config, metrics, logger);
+  const mode: ModeSwitch = { tracing: config.tracePropagation };
+  metrics.setMode(mode.tracing ? 'tracing' : 'bypass');
+  const sessions = tracingSessions({
+    tracer: telemetry.tracer,
+    metrics,
+    logger,
+    mode,
+    continuation: config.continuation ? new Continuation(config.continuationCapacity, metrics) : undefined,
+    rewriteOnDelivery: config.rewriteOnDelivery,
+    inflightCapacity: config.inflightCapacity,
+  });
+  const connector = new UpstreamConnector({
+    upstreams: config.upstreams,
+    connectTimeoutMs: config.connectTimeoutMs,
+    retryAfterMs: UPSTREAM_RETRY_AFTER_MS,
+  });
+  const server = new ProxyServer({
+    listen: config.listen,
+    connector,
+    // A connection opened in bypass mode is a plain pipe for its whole life.
+    sessionFor: () => (mode.tracing ? sessions : undefined),
+    metrics,
+    logger,
+  });
+  const proxyAddress = await server.listen();
+  let draining = false;
+  let http: HttpServerHandle | undefined;
+  if (config.metricsListen) {
+    http = await startHttpServer({
+      host: config.metricsListen.host,
+      port: config.metricsListen.port,
+      metrics,
+      logger,
+      ready: async () => !draining && server.listening && anyUpstreamReachable(config.upstreams, READY_PROBE_TIMEOUT_MS),
+    });
+  }
+  logger.info({
+    listen: `${proxyAddress.host}:${proxyAddress.port}`,
+    upstreams: config.upstreams.map((u) => u.label),
+    metrics: http ? `${config.metricsListen!.host}:${http.port}` : 'off',
+    mode: mode.tracing ? 'tracing' : 'bypass',
+  }, 'amqp-trace-proxy listening');
+
+  const closeRest = async (): Promise<void> => {
+    await telemetry.shutdown().catch((err: Error) => logger.warn({ err: err.message }, 'span flush failed'));
+    await http?.close();
+  };
+  return {
+    proxyAddress,
+    metricsAddress: http && config.metricsListen ? { host: config.metricsListen.host, port: http.port } : undefined,
+    metrics,
+    mode,
+    telemetry,
+    server,
+    async drain() {
+      draining = true;
+      await drain(server, { drainMs: config.drainTimeoutMs, closeGraceMs: CLOSE_GRACE_MS }, logger);
+      await server.close();
+      await closeRest();
+    },
+    async stop() {
+      draining = true;
+      await server.close();
+      await closeRest();
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import {
+  HostPort, OptionError, OptionSpec, integerIn, oneOf, optionalPath, parseBoolean, parseHostPort, ratio, text,
+} from './options';
+import { Upstream, parseUpstreamList } from './upstream';
+
+export type SamplerName =
+  | 'always_on' | 'always_off' | 'traceidratio'
+  | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio';
+
+/** The option table. Its keys are the config's field names. */
+const OPTIONS = {
+  listen: {
+    flag: '--listen', env: 'PROXY_LISTEN', defaultValue: parseHostPort('0.0.0.0:5673'), parse: parseHostPort,
+    shownDefault: '0.0.0.0:5673', help: 'host:port where AMQP clients connect',
+  } as OptionSpec<HostPort>,
+  upstreams: {
+    flag: '--upstream', env: 'PROXY_UPSTREAM', defaultValue: parseUpstreamList('amqp://127.0.0.1:5672'),
+    parse: parseUpstreamList, shownDefault: 'amqp://127.0.0.1:5672',
+    help: 'broker URL(s), comma-separated; tried in order for each new client connection',
+  } as OptionSpec<Upstream[]>,
+  tracePropagation: {
+    flag: '--trace-propagation', env: 'ENABLE_TRACE_PROPAGATION', defaultValue: true, parse: parseBoolean,
+    help: 'false turns the proxy into an opaque TCP pipe (no parsing); the starting mode when a mode file is used',
+  } as OptionSpec<boolean>,
+  modeFile: {
+    flag: '--mode-file', env: 'PROXY_MODE_FILE', defaultValue: undefined, parse: optionalPath,
+    shownDefault: '(none)', help: 'file holding "tracing" or "bypass", watched for changes (a mounted ConfigMap)',
+  } as OptionSpec<string | undefined>,
+  metricsListen: {
+    flag: '--metrics-listen', env: 'METRICS_LISTEN', defaultValue: parseHostPort('0.0.0.0:9464') as HostPort | undefined,
+    parse: (raw: string) => (raw.trim() === '' || raw.trim() === 'off' ? undefined : parseHostPort(raw)),
+    shownDefault: '0.0.0.0:9464', help: 'host:port for /metrics, /healthz and /readyz ("off" disables)',
+  } as OptionSpec<HostPort | undefined>,
+  adminListen: {
+    flag: '--admin-listen', env: 'ADMIN_LISTEN', defaultValue: parseHostPort('127.0.0.1:9465') as HostPort | undefined,
+    parse: (raw: string) => (raw.trim() === '' || raw.trim() === 'off' ? undefined : parseHostPort(raw)),
+    shownDefault: '127.0.0.1:9465', help: 'host:port of the admin API (runtime bypass switch); "off" disables',
+  } as OptionSpec<HostPort | undefined>,
+  rewriteOnDelivery: {
+    flag: '--rewrite-on-delivery', env: 'PROXY_REWRITE_ON_DELIVERY', defaultValue: false, parse: parseBoolean,
+    help: 'on delivery, replace traceparent with the broker-hop span so consumers continue from it',
+  } as OptionSpec<boolean>,
+  continuation: {
+    flag: '--continuation', env: 'PROXY_CONTINUATION', defaultValue: true, parse: parseBoolean,
+    help: 'continue traces across hops without trace context (Celery parent_id, RPC reply_to + correlation_id)',
+  } as OptionSpec<boolean>,
+  continuationCapacity: {
+    flag: '--continuation-capacity', env: 'PROXY_CONTINUATION_CAPACITY', defaultValue: 100_000,
+    parse: integerIn(1, 10_000_000), help: 'entries kept per continuation map (task ids, correlation ids)',
+  } as OptionSpec<number>,
+  inflightCapacity: {
+    flag: '--inflight-capacity', env: 'PROXY_INFLIGHT_CAPACITY', defaultValue: 10_000,
+    parse: integerIn(1, 10_000_000), help: 'open spans kept per connection awaiting a confirm or an ack',
+  } as OptionSpec<number>,
+  destinationLabels: {
+    flag: '--destination-labels', env: 'METRICS_DESTINATION_LABELS', defaultValue: false, parse: parseBoolean,
+    help: 'add a queue/exchange label to latency histograms (capped, see --destination-label-limit)',
+  } as OptionSpec<boolean>,
+  destinationLabelLimit: {
+    flag: '--destination-label-limit', env: 'METRICS_DESTINATION_LABEL_LIMIT', defaultValue: 50,
+    parse: integerIn(1, 10_000), help: 'distinct queue/exchange label values before "__other__"',
+  } as OptionSpec<number>,
+  connectTimeoutMs: {
+    flag: '--connect-timeout-ms', env: 'PROXY_CONNECT_TIMEOUT_MS', defaultValue: 5000, parse: integerIn(1, 600_000),
+    help: 'time allowed to connect to one upstream before trying the next',
+  } as OptionSpec<number>,
+  drainTimeoutMs: {
+    flag: '--drain-timeout-ms', env: 'DRAIN_TIMEOUT_MS', defaultValue: 15_000, parse: integerIn(0, 3_600_000),
+    help: 'on SIGTERM/SIGINT, how long existing connections keep working before connection.close 320',
+  } as OptionSpec<number>,
+  logLevel: {
+    flag: '--log-level', env: 'LOG_LEVEL', defaultValue: 'info',
+    parse: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'), help: 'log level',
+  } as OptionSpec<string>,
+  serviceName: {
+    env: 'OTEL_SERVICE_NAME', defaultValue: 'amqp-trace-proxy', parse: text, help: 'service.name of the spans',
+  } as OptionSpec<string>,
+  resourceAttributes: {
+    env: 'OTEL_RESOURCE_ATTRIBUTES', defaultValue: '', parse: text, shownDefault: '(none)',
+    help: 'extra resource attributes, key=value,key=value',
+  } as OptionSpec<string>,
+  otlpEndpoint: {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT', defaultValue: undefined, parse: optionalPath, shownDefault: 'http://localhost:4317',
+    help: 'OTLP gRPC endpoint of the collector',
+  } as OptionSpec<string | undefined>,
+  otlpTracesEndpoint: {
+    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', defaultValue: undefined, parse: optionalPath, shownDefault: '(none)',
+    help: 'OTLP gRPC endpoint for traces; wins over OTEL_EXPORTER_OTLP_ENDPOINT',
+  } as OptionSpec<string | undefined>,
+  tracesExporter: {
+    env: 'OTEL_TRACES_EXPORTER', defaultValue: 'otlp', parse: oneOf('otlp', 'none'),
+    help: '"none" keeps trace context propagation but exports no spans',
+  } as OptionSpec<'otlp' | 'none'>,
+  sampler: {
+    env: 'OTEL_TRACES_SAMPLER', defaultValue: 'parentbased_traceidratio' as SamplerName,
+    parse: oneOf<SamplerName>('always_on', 'always_off', 'traceidratio', 'parentbased_always_on',
+      'parentbased_always_off', 'parentbased_traceidratio'),
+    help: 'sampler for new traces and for continued ones',
+  } as OptionSpec<SamplerName>,
+  samplerArg: {
+    env: 'OTEL_TRACES_SAMPLER_ARG', defaultValue: 0.1, parse: ratio, help: 'ratio for the traceidratio samplers',
+  } as OptionSpec<number>,
+};
+
+type Options = typeof OPTIONS;
+export type ProxyConfig = { -readonly [K in keyof Options]: Options[K] extends OptionSpec<infer T> ? T : never };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export class HelpRequested extends Error {}
+
+/**
+ * Builds the config from defaults, then env, then flags. Collects every problem before
+ * failing, so an operator fixes a bad deployment in one round.
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ProxyConfig {
+  const problems: string[] = [];
+  const config: Record<string, unknown> = {};
+  const byFlag = new Map<string, string>();
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
+    config[key] = spec.defaultValue;
+    if (spec.flag) byFlag.set(spec.flag, key);
+  }
+  const apply = (key: string, raw: string, source: string): void => {
+    const spec = (OPTIONS as Record<string, OptionSpec<unknown>>)[key]!;
+    try {
+      config[key] = spec.parse(raw);
+    } catch (err) {
+      problems.push(`${source}: ${err instanceof OptionError ? err.message : String(err)}`);
+    }
+  };
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
+    const raw = spec.env ? env[spec.env] : undefined;
+    if (raw !== undefined) apply(key, raw, spec.env!);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') throw new HelpRequested(helpText());
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const key = byFlag.get(flag);
+    if (key === undefined) {
+      problems.push(`unknown argument "${arg}" (see --help)`);
+      continue;
+    }
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) problems.push(`${flag}: missing value`);
+    else apply(key, value, flag);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config as ProxyConfig;
+}
+
+export function helpText(): string {
+  const rows = Object.values(OPTIONS as Record<string, OptionSpec<unknown>>).map((spec) => {
+    const names = [spec.flag, spec.env].filter(Boolean).join(' / ');
+    const shown = spec.shownDefault ?? String(spec.defaultValue);
+    return `  ${names}\n      ${spec.help} (default: ${shown})`;
+  });
+  return [
+    'amqp-trace-proxy: an AMQP 0-9-1 proxy that adds W3C trace context to published messages.',
+    '',
+    'Usage: amqp-trace-proxy [options]',
+    '       amqp-trace-proxy webhook --help   (Kubernetes sidecar-injection webhook)',
+    '',
+    'Options (flags win over environment variables, which win over defaults):',
+    ...rows,
+    '',
+  ].join('\n');
+}

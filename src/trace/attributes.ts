@@ -1,0 +1,55 @@
+/**
+ * Every span attribute and header name the proxy writes, in one place.
+ * Attribute names follow the OpenTelemetry messaging semantic conventions for RabbitMQ.
+ */
+export const Attr = {
+  messagingSystem: 'messaging.system',
+  operationType: 'messaging.operation.type',
+  operationName: 'messaging.operation.name',
+  destinationName: 'messaging.destination.name',
+  subscriptionName: 'messaging.destination.subscription.name',
+  routingKey: 'messaging.rabbitmq.destination.routing_key',
+  deliveryTag: 'messaging.rabbitmq.message.delivery_tag',
+  messageId: 'messaging.message.id',
+  conversationId: 'messaging.message.conversation_id',
+  bodySize: 'messaging.message.body.size',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  errorType: 'error.type',
+  /** Which hop a span describes: publish, broker_hop or process (the proxy's own). */
+  proxySpan: 'amqp_trace_proxy.span',
+  /** How the publish span found its parent (TraceOutcome). */
+  proxyContext: 'amqp_trace_proxy.context',
+} as const;
+
+export const MESSAGING_SYSTEM = 'rabbitmq';
+/** The default exchange has an empty name; the conventions ask for a readable one. */
+export const DEFAULT_EXCHANGE = 'amq.default';
+
+/** Header names the proxy reads or writes in a message's `headers` table. */
+export const Header = {
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+  /** The proxy's own: publish time in microseconds since the epoch, as a decimal string. */
+  publishedAt: 'x-trace-proxy-published-us',
+  /** Celery message protocol 2: the task's id and the id of the task that sent it. */
+  celeryTaskId: 'id',
+  celeryParentId: 'parent_id',
+  celeryTask: 'task',
+} as const;
+
+export function destinationOf(exchange: string, routingKey: string): string {
+  return `${exchange === '' ? DEFAULT_EXCHANGE : exchange}:${routingKey}`;
+}
+
+/**
+ * Header values come from publishers and are untrusted: bounded and stripped of control
+ * characters before they reach a span attribute.
+ */
+export const MAX_ATTRIBUTE_LENGTH = 256;
+
+export function sanitize(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '');
+  return clean.length > MAX_ATTRIBUTE_LENGTH ? clean.slice(0, MAX_ATTRIBUTE_LENGTH) : clean;
+}

@@ -1,0 +1,426 @@
+import { FRAME_OVERHEAD, Method } from '../amqp/constants';
+import { ContentHeader, parseContentHeader, readShortStrProperty, spliceHeaders } from '../amqp/contentHeader';
+import { TableEntry, findTableEntries, readStringValue } from '../amqp/fieldTable';
+import {
+  decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicDeliver, decodeBasicGet, decodeBasicGetOk,
+  decodeBasicNack, decodeBasicPublish, decodeBasicReject, decodeBasicReturn, decodeConnectionTune,
+} from '../amqp/methods';
+import type { ScannerHooks } from '../amqp/scanner';
+import type { Logger } from '../log/logger';
+import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
+import type { ConnectionSession, SessionFactory, SessionInfo } from '../proxy/session';
+import { Attr, Header, destinationOf, sanitize } from './attributes';
+import type { Continuation } from './continuation';
+import { InflightTotals, Pending, PendingByTag } from './inflight';
+import { MessageContext, MessageSpans, OpenSpan } from './messageSpans';
+import { formatTraceParent, parseTraceParent, randomSpanId, randomTraceId } from './traceparent';
+import type { Tracer } from '@opentelemetry/api';
+
+/** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
+export interface ModeSwitch {
+  tracing: boolean;
+}
+
+export interface TracingOptions {
+  readonly tracer: Tracer;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+  readonly mode: ModeSwitch;
+  readonly continuation: Continuation | undefined;
+  readonly rewriteOnDelivery: boolean;
+  readonly inflightCapacity: number;
+}
+
+const PUBLISH_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId];
+const DELIVERY_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryTaskId];
+/** Publish stamps older than this, or in the future, are not trusted for the hop span. */
+const MAX_STAMP_AGE_MS = 7 * 24 * 3600 * 1000;
+
+interface Delivery {
+  readonly tag: number;
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly queue: string;
+  readonly noAck: boolean;
+  readonly operation: 'deliver' | 'get';
+}
+
+/** What the proxy tracks per channel; created on first use, dropped on channel.close. */
+class ChannelTrace {
+  confirm = false;
+  nextPublishTag = 1;
+  publish: { exchange: string; routingKey: string; tag: number } | undefined;
+  delivery: Delivery | undefined;
+  returned: { replyCode: number; replyText: string } | undefined;
+  get: { queue: string; noAck: boolean } | undefined;
+  pendingConsumes: { queue: string; noAck: boolean }[] = [];
+  readonly confirms: PendingByTag;
+  readonly acks: PendingByTag;
+
+  constructor(capacity: number, totals: InflightTotals) {
+    this.confirms = new PendingByTag('confirm', capacity, totals);
+    this.acks = new PendingByTag('ack', capacity, totals);
+  }
+}
+
+interface Found {
+  traceparent?: string;
+  tracestate?: string;
+  publishedAt?: string;
+  celery?: string;
+  present: string[];
+}
+
+function readEntries(payload: Buffer, header: ContentHeader, names: readonly string[], celeryName: string): Found {
+  const found: Found = { present: [] };
+  if (header.headersOffset === undefined) return found;
+  for (const entry of findTableEntries(payload, header.headersOffset, names).entries) {
+    found.present.push(entry.name);
+    const value = stringOf(payload, entry);
+    if (entry.name === Header.traceparent) found.traceparent = value ?? '';
+    else if (entry.name === Header.tracestate) found.tracestate = value;
+    else if (entry.name === Header.publishedAt) found.publishedAt = value;
+    else if (entry.name === celeryName) found.celery = value;
+  }
+  return found;
+}
+
+function stringOf(payload: Buffer, entry: TableEntry): string | undefined {
+  return readStringValue(payload, entry);
+}
+
+function nowMicros(): string {
+  return String(Math.round((performance.timeOrigin + performance.now()) * 1000));
+}
+
+function stampToMs(stamp: string | undefined, now: number): number | undefined {
+  if (stamp === undefined || !/^\d{1,17}$/.test(stamp)) return undefined;
+  const ms = Number(stamp) / 1000;
+  return ms <= now && now - ms < MAX_STAMP_AGE_MS ? ms : undefined;
+}
+
+/**
+ * One connection's view of its messages: decides what each published message carries and
+ * which spans describe it. Everything here runs on the forwarding path, so it does the
+ * minimum per frame and never waits.
+ */
+export class ConnectionTracer implements ConnectionSession {
+  readonly clientHooks: ScannerHooks;
+  readonly serverHooks: ScannerHooks;
+  private readonly channels = new Map<number, ChannelTrace>();
+  private readonly consumers = new Map<string, { queue: string; noAck: boolean }>();
+  private readonly spans: MessageSpans;
+  private frameMax = 0;
+
+  constructor(private readonly options: TracingOptions, private readonly info: SessionInfo, private readonly totals: InflightTotals) {
+    this.spans = new MessageSpans(options.tracer, options.metrics, info.upstream);
+    const client = new Map<number, (channel: number, payload: Buffer) => void>([
+      [Method.ConnectionTuneOk, (_c, p) => this.onTuneOk(p)],
+      [Method.ConfirmSelect, (c) => { this.channel(c).confirm = true; }],
+      [Method.BasicPublish, (c, p) => this.onPublish(c, p)],
+      [Method.BasicConsume, (c, p) => this.onConsume(c, p)],
+      [Method.BasicGet, (c, p) => { const a = decodeBasicGet(p); this.channel(c).get = a; }],
+      [Method.BasicAck, (c, p) => { const a = decodeBasicAck(p); this.settleDeliveries(c, a.deliveryTag, a.multiple, 'ack'); }],
+      [Method.BasicNack, (c, p) => { const a = decodeBasicNack(p); this.settleDeliveries(c, a.deliveryTag, a.multiple, 'nack'); }],
+      [Method.BasicReject, (c, p) => { const a = decodeBasicReject(p); this.settleDeliveries(c, a.deliveryTag, false, 'reject'); }],
+      [Method.ChannelClose, (c) => this.closeChannel(c, 'channel_closed')],
+    ]);
+    const server = new Map<number, (channel: number, payload: Buffer) => void>([
+      [Method.BasicConsumeOk, (c, p) => this.onConsumeOk(c, p)],
+      [Method.BasicDeliver, (c, p) => this.onDeliver(c, p)],
+      [Method.BasicGetOk, (c, p) => this.onGetOk(c, p)],
+      [Method.BasicReturn, (c, p) => { this.channel(c).returned = decodeBasicReturn(p); }],
+      [Method.BasicAck, (c, p) => { const a = decodeBasicAck(p); this.settleConfirms(c, a.deliveryTag, a.multiple, 'ack'); }],
+      [Method.BasicNack, (c, p) => { const a = decodeBasicNack(p); this.settleConfirms(c, a.deliveryTag, a.multiple, 'nack'); }],
+      [Method.ChannelClose, (c) => this.closeChannel(c, 'channel_closed')],
+    ]);
+    this.clientHooks = {
+      inspect: new Set(client.keys()),
+      onMethod: (channel, key, payload) => client.get(key)?.(channel, payload),
+      onContentHeader: (channel, _method, payload) => this.onPublishHeader(channel, payload),
+    };
+    this.serverHooks = {
+      inspect: new Set(server.keys()),
+      onMethod: (channel, key, payload) => server.get(key)?.(channel, payload),
+      onContentHeader: (channel, method, payload) =>
+        method === Method.BasicReturn ? this.onReturnHeader(channel, payload) : this.onDeliveryHeader(channel, payload),
+    };
+  }
+
+  close(reason: string): void {
+    for (const channel of this.channels.keys()) this.closeChannel(channel, reason);
+    this.consumers.clear();
+  }
+
+  private channel(id: number): ChannelTrace {
+    let ch = this.channels.get(id);
+    if (ch === undefined) {
+      ch = new ChannelTrace(this.options.inflightCapacity, this.totals);
+      this.channels.set(id, ch);
+    }
+    return ch;
+  }
+
+  private closeChannel(id: number, reason: string): void {
+    const ch = this.channels.get(id);
+    if (ch === undefined) return;
+    this.channels.delete(id);
+    ch.confirms.abandon(reason);
+    for (const p of ch.acks.abandon(reason)) {
+      this.options.metrics.observeProcess((performance.now() - p.startedAt) / 1000, 'closed', p.destination);
+    }
+  }
+
+  private onTuneOk(payload: Buffer): void {
+    this.frameMax = decodeConnectionTune(payload).frameMax;
+    this.info.control.setFrameMax(this.frameMax);
+  }
+
+  /** A rewritten header must still fit the negotiated frame_max (0 = no limit). */
+  private fits(payload: Buffer): boolean {
+    return this.frameMax === 0 || payload.length + FRAME_OVERHEAD <= this.frameMax;
+  }
+
+  // ----- publishing: client → broker -------------------------------------------------------
+
+  private onPublish(channel: number, payload: Buffer): void {
+    const ch = this.channel(channel);
+    const args = decodeBasicPublish(payload);
+    // In confirm mode the broker numbers publishes per channel from 1 (RabbitMQ confirms doc).
+    ch.publish = { exchange: args.exchange, routingKey: args.routingKey, tag: ch.confirm ? ch.nextPublishTag++ : 0 };
+  }
+
+  private onPublishHeader(channel: number, payload: Buffer): Buffer | undefined {
+    const { metrics, mode } = this.options;
+    metrics.messagePublished();
+    const ch = this.channel(channel);
+    const publish = ch.publish;
+    ch.publish = undefined;
+    if (!mode.tracing) {
+      metrics.traceContext('bypassed');
+      return undefined;
+    }
+    const header = parseContentHeader(payload);
+    const found = readEntries(payload, header, PUBLISH_HEADERS, Header.celeryParentId);
+    const exchange = publish?.exchange ?? '';
+    const routingKey = publish?.routingKey ?? '';
+
+    let parent: MessageContext | undefined;
+    let outcome: TraceOutcome = 'injected';
+    if (found.traceparent !== undefined) {
+      const parsed = parseTraceParent(found.traceparent);
+      if (parsed) {
+        parent = { ...parsed, traceState: found.tracestate };
+        outcome = 'continued';
+      } else {
+        outcome = 'replaced_invalid';
+      }
+    }
+    if (parent === undefined && outcome === 'injected') {
+      ({ parent, outcome } = this.continuationFor(payload, header, found, exchange, routingKey));
+    }
+
+    const destination = destinationOf(exchange, routingKey);
+    const span = this.spans.publish(`publish ${sanitize(destination)}`, {
+      [Attr.operationType]: 'send',
+      [Attr.operationName]: 'publish',
+      [Attr.destinationName]: sanitize(destination),
+      [Attr.routingKey]: sanitize(routingKey),
+      [Attr.bodySize]: header.bodySize,
+      [Attr.proxySpan]: 'publish',
+      [Attr.proxyContext]: outcome,
+      ...this.messageAttributes(payload, header),
+    }, parent);
+
+    const remove: string[] = [Header.publishedAt];
+    const add: [string, string][] = [];
+    if (outcome !== 'continued') {
+      // The proxy's span is the message's creation context; an invalid incoming one and its
+      // tracestate are dropped, as the W3C spec asks of a receiver.
+      const ctx = span?.context ?? { traceId: randomTraceId(), spanId: randomSpanId(), traceFlags: 0, traceState: parent?.traceState };
+      remove.push(Header.traceparent, Header.tracestate);
+      add.push([Header.traceparent, formatTraceParent(ctx)]);
+      if (ctx.traceState) add.push([Header.tracestate, ctx.traceState]);
+    }
+    add.push([Header.publishedAt, nowMicros()]);
+    const rewritten = spliceHeaders(payload, header, { remove: remove.filter((n) => found.present.includes(n)), add });
+    if (!this.fits(rewritten)) {
+      metrics.traceContext('skipped_frame_max');
+      span?.end('frame_max_exceeded');
+      return undefined;
+    }
+    metrics.traceContext(outcome);
+    if (publish !== undefined && publish.tag > 0) {
+      const ids = span ? [span.context.spanId, ...(parent ? [parent.spanId] : [])] : [];
+      ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: exchange, ids });
+    } else {
+      span?.end();
+    }
+    return rewritten;
+  }
+
+  private continuationFor(
+    payload: Buffer, header: ContentHeader, found: Found, exchange: string, routingKey: string,
+  ): { parent: MessageContext | undefined; outcome: TraceOutcome } {
+    const continuation = this.options.continuation;
+    if (continuation === undefined) return { parent: undefined, outcome: 'injected' };
+    if (found.celery !== undefined) {
+      const parent = continuation.parentTask(found.celery);
+      if (parent) return { parent, outcome: 'continued_by_parent_task' };
+    }
+    const correlationId = readShortStrProperty(payload, header, 'correlationId');
+    if (correlationId !== undefined) {
+      const parent = continuation.replyTo(exchange, routingKey, correlationId);
+      if (parent) return { parent, outcome: 'continued_by_correlation' };
+    }
+    return { parent: undefined, outcome: 'injected' };
+  }
+
+  private messageAttributes(payload: Buffer, header: ContentHeader): Record<string, string> {
+    const attrs: Record<string, string> = {};
+    const messageId = readShortStrProperty(payload, header, 'messageId');
+    const correlationId = readShortStrProperty(payload, header, 'correlationId');
+    if (messageId) attrs[Attr.messageId] = sanitize(messageId);
+    if (correlationId) attrs[Attr.conversationId] = sanitize(correlationId);
+    return attrs;
+  }
+
+  private settleConfirms(channel: number, tag: number, multiple: boolean, outcome: 'ack' | 'nack'): void {
+    const ch = this.channels.get(channel);
+    if (ch === undefined) return;
+    const now = performance.now();
+    for (const p of ch.confirms.settle(tag, multiple)) {
+      p.span?.end(outcome === 'nack' ? 'nack' : p.returned !== undefined ? 'unroutable' : undefined);
+      this.options.metrics.observePublishConfirm((now - p.startedAt) / 1000, outcome, p.destination);
+    }
+  }
+
+  /** basic.return: an event on the publish span when it is still open (confirm channels). */
+  private onReturnHeader(channel: number, payload: Buffer): undefined {
+    this.options.metrics.messageReturned();
+    const ch = this.channel(channel);
+    const returned = ch.returned;
+    ch.returned = undefined;
+    if (!this.options.mode.tracing || returned === undefined) return undefined;
+    const header = parseContentHeader(payload);
+    const found = readEntries(payload, header, [Header.traceparent], Header.traceparent);
+    const parsed = found.traceparent ? parseTraceParent(found.traceparent) : undefined;
+    const attrs = { 'amqp.reply_code': returned.replyCode, 'amqp.reply_text': sanitize(returned.replyText) };
+    const pending = parsed ? ch.confirms.find(parsed.spanId) : undefined;
+    if (pending) {
+      pending.span?.event('basic.return', attrs);
+      pending.returned = returned.replyText;
+    } else if (parsed) {
+      // The publish span already ended (no confirms): record the return as its own span.
+      this.spans.publish('return', { ...attrs, [Attr.proxySpan]: 'return' }, parsed)?.end('unroutable');
+    }
+    return undefined;
+  }
+
+  // ----- consuming: broker → client --------------------------------------------------------
+
+  private onConsume(channel: number, payload: Buffer): void {
+    const args = decodeBasicConsume(payload);
+    const consumer = { queue: args.queue, noAck: args.noAck };
+    if (args.consumerTag !== '') this.consumers.set(args.consumerTag, consumer);
+    else this.channel(channel).pendingConsumes.push(consumer);
+  }
+
+  private onConsumeOk(channel: number, payload: Buffer): void {
+    const { consumerTag } = decodeBasicConsumeOk(payload);
+    if (this.consumers.has(consumerTag)) return;
+    const consumer = this.channel(channel).pendingConsumes.shift();
+    if (consumer) this.consumers.set(consumerTag, consumer);
+  }
+
+  private onDeliver(channel: number, payload: Buffer): void {
+    const args = decodeBasicDeliver(payload);
+    const consumer = this.consumers.get(args.consumerTag);
+    this.channel(channel).delivery = {
+      tag: args.deliveryTag, exchange: args.exchange, routingKey: args.routingKey,
+      queue: consumer?.queue ?? '', noAck: consumer?.noAck ?? false, operation: 'deliver',
+    };
+  }
+
+  private onGetOk(channel: number, payload: Buffer): void {
+    const args = decodeBasicGetOk(payload);
+    const ch = this.channel(channel);
+    ch.delivery = {
+      tag: args.deliveryTag, exchange: args.exchange, routingKey: args.routingKey,
+      queue: ch.get?.queue ?? '', noAck: ch.get?.noAck ?? false, operation: 'get',
+    };
+    ch.get = undefined;
+  }
+
+  private onDeliveryHeader(channel: number, payload: Buffer): Buffer | undefined {
+    const { metrics, mode, continuation } = this.options;
+    metrics.messageDelivered();
+    const ch = this.channel(channel);
+    const delivery = ch.delivery;
+    ch.delivery = undefined;
+    if (!mode.tracing || delivery === undefined) return undefined;
+    const header = parseContentHeader(payload);
+    const found = readEntries(payload, header, DELIVERY_HEADERS, Header.celeryTaskId);
+    const parsed = found.traceparent !== undefined ? parseTraceParent(found.traceparent) : undefined;
+    const parent: MessageContext | undefined = parsed ? { ...parsed, traceState: found.tracestate } : undefined;
+    const wallNow = performance.timeOrigin + performance.now();
+    const publishedAt = stampToMs(found.publishedAt, wallNow);
+    if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, delivery.queue);
+
+    const queue = sanitize(delivery.queue || delivery.routingKey);
+    const attrs = {
+      [Attr.destinationName]: sanitize(destinationOf(delivery.exchange, delivery.routingKey)),
+      [Attr.subscriptionName]: queue,
+      [Attr.routingKey]: sanitize(delivery.routingKey),
+      [Attr.deliveryTag]: delivery.tag,
+      [Attr.bodySize]: header.bodySize,
+      ...this.messageAttributes(payload, header),
+    };
+    const hop = this.spans.brokerHop(`${delivery.operation} ${queue}`, {
+      ...attrs, [Attr.operationType]: 'receive', [Attr.operationName]: delivery.operation, [Attr.proxySpan]: 'broker_hop',
+    }, parent, publishedAt);
+    const process = this.spans.process(`process ${queue}`, {
+      ...attrs, [Attr.operationType]: 'process', [Attr.operationName]: 'process', [Attr.proxySpan]: 'process',
+    }, hop ?? parent);
+    this.track(ch, delivery, process);
+
+    if (continuation && process) {
+      if (found.celery) continuation.rememberTask(found.celery, process.context);
+      const replyTo = readShortStrProperty(payload, header, 'replyTo');
+      const correlationId = readShortStrProperty(payload, header, 'correlationId');
+      if (replyTo && correlationId) continuation.rememberReply(replyTo, correlationId, process.context);
+    }
+    if (!this.options.rewriteOnDelivery || hop === undefined) return undefined;
+    const add: [string, string][] = [[Header.traceparent, formatTraceParent(hop)]];
+    if (hop.traceState) add.push([Header.tracestate, hop.traceState]);
+    const rewritten = spliceHeaders(payload, header, {
+      remove: [Header.traceparent, Header.tracestate].filter((n) => found.present.includes(n)), add,
+    });
+    return this.fits(rewritten) ? rewritten : undefined;
+  }
+
+  private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined): void {
+    if (delivery.noAck) {
+      process?.end();
+      this.options.metrics.observeProcess(0, 'auto_ack', delivery.queue);
+      return;
+    }
+    ch.acks.add(delivery.tag, { span: process, startedAt: performance.now(), destination: delivery.queue });
+  }
+
+  private settleDeliveries(channel: number, tag: number, multiple: boolean, outcome: ProcessOutcome): void {
+    const ch = this.channels.get(channel);
+    if (ch === undefined) return;
+    const now = performance.now();
+    const settled: Pending[] = ch.acks.settle(tag, multiple);
+    for (const p of settled) {
+      p.span?.end(outcome === 'ack' ? undefined : outcome);
+      this.options.metrics.observeProcess((now - p.startedAt) / 1000, outcome, p.destination);
+    }
+  }
+}
+
+export function tracingSessions(options: TracingOptions): SessionFactory {
+  const totals = new InflightTotals(options.metrics);
+  return (info) => new ConnectionTracer(options, info, totals);
+}

@@ -1,0 +1,77 @@
+import type { InflightMap, ProxyMetrics } from '../metrics/metrics';
+import { BoundedMap } from './boundedMap';
+import type { OpenSpan } from './messageSpans';
+
+export interface Pending {
+  readonly span: OpenSpan | undefined;
+  readonly startedAt: number;
+  /** Queue (deliveries) or exchange (publishes), for the optional destination label. */
+  readonly destination: string;
+  /** Span ids a basic.return may quote in its traceparent (publishes only). */
+  readonly ids?: readonly string[];
+  returned?: string;
+}
+
+/** Process-wide sizes of the per-channel maps, reported as gauges. */
+export class InflightTotals {
+  private readonly sizes: Record<InflightMap, number> = { confirm: 0, ack: 0, task: 0, rpc: 0 };
+
+  constructor(readonly metrics: ProxyMetrics) {}
+
+  add(map: InflightMap, delta: number): void {
+    this.sizes[map] += delta;
+    this.metrics.inflight(map, this.sizes[map]);
+  }
+}
+
+/**
+ * Open spans of one channel keyed by delivery tag: publishes awaiting a confirm, or
+ * deliveries awaiting the consumer's ack. Tags grow monotonically per channel, so insertion
+ * order is tag order and `multiple` settles a prefix.
+ */
+export class PendingByTag {
+  private readonly map: BoundedMap<number, Pending>;
+
+  constructor(private readonly kind: InflightMap, capacity: number, private readonly totals: InflightTotals) {
+    this.map = new BoundedMap(capacity, (_tag, evicted) => {
+      totals.add(kind, -1);
+      totals.metrics.inflightEvicted(kind);
+      evicted.span?.end('evicted');
+    });
+  }
+
+  add(tag: number, pending: Pending): void {
+    this.map.set(tag, pending);
+    this.totals.add(this.kind, 1);
+  }
+
+  /** Removes and returns the entries settled by an ack/nack/reject (tag 0 + multiple = all). */
+  settle(tag: number, multiple: boolean): Pending[] {
+    if (!multiple) {
+      const one = this.map.delete(tag);
+      if (one === undefined) return [];
+      this.totals.add(this.kind, -1);
+      return [one];
+    }
+    const settled: Pending[] = [];
+    for (const [t, p] of this.map.entries()) {
+      if (tag !== 0 && t > tag) break;
+      settled.push(p);
+      this.map.delete(t);
+    }
+    this.totals.add(this.kind, -settled.length);
+    return settled;
+  }
+
+  find(spanId: string): Pending | undefined {
+    for (const [, p] of this.map.entries()) if (p.ids?.includes(spanId)) return p;
+    return undefined;
+  }
+
+  /** Ends every open span with an error: the channel or connection went away. */
+  abandon(errorType: string): Pending[] {
+    const all = this.settle(0, true);
+    for (const p of all) p.span?.end(errorType);
+    return all;
+  }
+}

@@ -1,0 +1,110 @@
+import {
+  Attributes, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, TraceFlags, Tracer, trace,
+} from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
+import type { ProxyMetrics } from '../metrics/metrics';
+import { Attr, MESSAGING_SYSTEM } from './attributes';
+import type { TraceParent } from './traceparent';
+
+/** A message's trace context: the `traceparent` fields plus its raw `tracestate`. */
+export interface MessageContext extends TraceParent {
+  readonly traceState?: string;
+}
+
+export interface OpenSpan {
+  readonly context: MessageContext;
+  readonly startedAt: number;
+  end(errorType?: string): void;
+  event(name: string, attributes: Attributes): void;
+}
+
+const NOOP_SPAN: OpenSpan = Object.freeze({
+  context: { traceId: '', spanId: '', traceFlags: 0 },
+  startedAt: 0,
+  end: () => undefined,
+  event: () => undefined,
+});
+
+/**
+ * The three spans of a message's journey, built on an OpenTelemetry tracer. Every call is
+ * guarded: a telemetry failure is counted and the message goes on as if spans were off.
+ */
+export class MessageSpans {
+  private readonly base: Attributes;
+
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly metrics: ProxyMetrics,
+    server: { host: string; port: number },
+  ) {
+    this.base = { [Attr.messagingSystem]: MESSAGING_SYSTEM, [Attr.serverAddress]: server.host, [Attr.serverPort]: server.port };
+  }
+
+  /** PRODUCER span; with no parent it starts the trace and its context is what gets injected. */
+  publish(name: string, attributes: Attributes, parent: MessageContext | undefined): OpenSpan | undefined {
+    return this.start(name, SpanKind.PRODUCER, attributes, parent, undefined);
+  }
+
+  /** The time the message spent in the broker, from publish to delivery; ended at once. */
+  brokerHop(name: string, attributes: Attributes, parent: MessageContext | undefined, publishedAtMs: number | undefined): MessageContext | undefined {
+    const span = this.start(name, SpanKind.CONSUMER, attributes, parent, publishedAtMs);
+    span?.end();
+    return span?.context;
+  }
+
+  /** CONSUMER span from delivery until the consumer's ack, nack or reject. */
+  process(name: string, attributes: Attributes, parent: MessageContext | undefined): OpenSpan | undefined {
+    return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined);
+  }
+
+  private start(
+    name: string, kind: SpanKind, attributes: Attributes, parent: MessageContext | undefined, startTime: number | undefined,
+  ): OpenSpan | undefined {
+    try {
+      const parentContext = parent ? trace.setSpanContext(ROOT_CONTEXT, {
+        traceId: parent.traceId,
+        spanId: parent.spanId,
+        traceFlags: parent.traceFlags & TraceFlags.SAMPLED,
+        isRemote: true,
+        traceState: parent.traceState ? new TraceState(parent.traceState) : undefined,
+      }) : ROOT_CONTEXT;
+      const span = this.tracer.startSpan(name, {
+        kind, startTime, attributes: { ...this.base, ...attributes },
+      }, parentContext);
+      return this.wrap(span, parent?.traceState);
+    } catch {
+      this.metrics.telemetryError('span_start');
+      return undefined;
+    }
+  }
+
+  private wrap(span: Span, traceState: string | undefined): OpenSpan {
+    const sc = span.spanContext();
+    const metrics = this.metrics;
+    const startedAt = performance.now();
+    return {
+      context: { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags, traceState },
+      startedAt,
+      end(errorType?: string): void {
+        try {
+          if (errorType !== undefined) {
+            span.setAttribute(Attr.errorType, errorType);
+            span.setStatus({ code: SpanStatusCode.ERROR, message: errorType });
+          }
+          span.end();
+        } catch {
+          metrics.telemetryError('span_end');
+        }
+      },
+      event(name: string, attributes: Attributes): void {
+        try {
+          span.addEvent(name, attributes);
+        } catch {
+          metrics.telemetryError('span_event');
+        }
+      },
+    };
+  }
+}
+
+export { NOOP_SPAN };

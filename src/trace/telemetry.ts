@@ -1,0 +1,154 @@
+import { Context, Tracer } from '@opentelemetry/api';
+import { ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-node';
+import type { ReadableSpan, Sampler, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ProxyConfig, SamplerName } from '../config/config';
+import { Logger, RateLimitedLog } from '../log/logger';
+import type { ProxyMetrics } from '../metrics/metrics';
+import { randomSpanId, randomTraceId } from './traceparent';
+
+/** Spans waiting for export beyond this are dropped (and counted), never queued. */
+export const MAX_QUEUED_SPANS = 4096;
+const EXPORT_TIMEOUT_MS = 10_000;
+
+export interface Telemetry {
+  readonly tracer: Tracer;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export function createSampler(name: SamplerName, ratio: number): Sampler {
+  const table: Record<SamplerName, () => Sampler> = {
+    always_on: () => new AlwaysOnSampler(),
+    always_off: () => new AlwaysOffSampler(),
+    traceidratio: () => new TraceIdRatioBasedSampler(ratio),
+    parentbased_always_on: () => new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+    parentbased_always_off: () => new ParentBasedSampler({ root: new AlwaysOffSampler() }),
+    parentbased_traceidratio: () => new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+  };
+  return table[name]();
+}
+
+/** OTEL_RESOURCE_ATTRIBUTES: key=value pairs, comma-separated, values percent-encoded. */
+export function parseResourceAttributes(raw: string): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      attrs[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      attrs[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+    }
+  }
+  return attrs;
+}
+
+/**
+ * Counts what the exporter delivered and what it lost, and keeps the export queue bounded:
+ * a collector that is down or slow costs dropped spans, never memory or forwarding time.
+ */
+class CountingProcessor implements SpanProcessor {
+  private queued = 0;
+
+  constructor(
+    private readonly inner: SpanProcessor,
+    private readonly metrics: ProxyMetrics,
+  ) {}
+
+  onStart(span: Span, parentContext: Context): void {
+    this.inner.onStart(span, parentContext);
+  }
+
+  onEnd(span: ReadableSpan): void {
+    if (this.queued >= MAX_QUEUED_SPANS) {
+      this.metrics.spansDropped(1);
+      return;
+    }
+    this.queued++;
+    this.inner.onEnd(span);
+  }
+
+  settled(n: number): void {
+    this.queued = Math.max(0, this.queued - n);
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
+class CountingExporter implements SpanExporter {
+  processor: CountingProcessor | undefined;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly metrics: ProxyMetrics,
+    private readonly log: RateLimitedLog,
+  ) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.inner.export(spans, (result) => {
+      this.processor?.settled(spans.length);
+      if (result.code === ExportResultCode.SUCCESS) this.metrics.spansExported(spans.length);
+      else {
+        this.metrics.spansDropped(spans.length);
+        this.log.warn('export', { spans: spans.length, error: result.error?.message }, 'span export failed; spans dropped');
+      }
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logger: Logger): Telemetry {
+  const resource = defaultResource().merge(resourceFromAttributes({
+    ...parseResourceAttributes(config.resourceAttributes),
+    'service.name': config.serviceName,
+  }));
+  const spanProcessors: SpanProcessor[] = [];
+  if (config.tracesExporter === 'otlp') {
+    const url = config.otlpTracesEndpoint ?? config.otlpEndpoint ?? 'http://localhost:4317';
+    const exporter = new CountingExporter(
+      new OTLPTraceExporter({ url, timeoutMillis: EXPORT_TIMEOUT_MS }),
+      metrics,
+      new RateLimitedLog(logger, 30_000),
+    );
+    const processor = new CountingProcessor(new BatchSpanProcessor(exporter, {
+      maxQueueSize: MAX_QUEUED_SPANS * 2,
+      maxExportBatchSize: 512,
+      scheduledDelayMillis: 1000,
+      exportTimeoutMillis: EXPORT_TIMEOUT_MS,
+    }), metrics);
+    exporter.processor = processor;
+    spanProcessors.push(processor);
+    logger.info({ endpoint: url, sampler: config.sampler, ratio: config.samplerArg }, 'exporting spans over OTLP gRPC');
+  }
+  const provider = new NodeTracerProvider({
+    resource,
+    sampler: createSampler(config.sampler, config.samplerArg),
+    spanProcessors,
+    idGenerator: { generateTraceId: randomTraceId, generateSpanId: randomSpanId },
+  });
+  return {
+    tracer: provider.getTracer('amqp-trace-proxy'),
+    forceFlush: () => provider.forceFlush(),
+    shutdown: () => provider.shutdown(),
+  };
+}
