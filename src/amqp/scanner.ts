@@ -3,6 +3,7 @@ import {
   FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD,
   PROTOCOL_HEADER, PROTOCOL_HEADER_SIZE,
 } from './constants';
+import { encodeFrame } from './frame';
 
 export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
 
@@ -215,7 +216,7 @@ export class FrameScanner {
           }
           if (replacement !== undefined) {
             if (pos > flushFrom) out.push(buf.subarray(flushFrom, pos));
-            out.push(frameOf(FRAME_HEADER, channel, replacement));
+            out.push(encodeFrame(FRAME_HEADER, channel, replacement));
             flushFrom = pos + whole;
           }
           pos += whole;
@@ -241,16 +242,6 @@ export class FrameScanner {
     if (state === IDLE) this.channels.delete(channel);
     else this.channels.set(channel, state);
   }
-}
-
-function frameOf(type: number, channel: number, payload: Buffer): Buffer {
-  const frame = Buffer.allocUnsafe(payload.length + FRAME_OVERHEAD);
-  frame[0] = type;
-  frame.writeUInt16BE(channel, 1);
-  frame.writeUInt32BE(payload.length, 3);
-  payload.copy(frame, FRAME_HEADER_SIZE);
-  frame[frame.length - 1] = FRAME_END;
-  return frame;
 }
 
 function describe(err: unknown): string {

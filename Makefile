@@ -1,0 +1,46 @@
+# The two commands of the README's quick start are `make run` and `make test`.
+.PHONY: all deps node-deps system-deps build typecheck run test test-unit test-integration demo bench clean
+
+NPM_STAMP := node_modules/.package-lock.json
+
+all: build
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+node-deps: $(NPM_STAMP)
+
+system-deps:
+	./scripts/install-system-deps.sh
+
+deps: node-deps system-deps
+
+build: node-deps
+	npm run build
+
+typecheck: node-deps
+	npx tsc -p tsconfig.test.json --noEmit
+
+## Runs the proxy on 0.0.0.0:5673 in front of the broker at 127.0.0.1:5672 (override with PROXY_UPSTREAM=...).
+run: build
+	node dist/main.js
+
+test-unit: node-deps
+	npx uvu -r tsx/cjs test/unit
+
+test-integration: deps build
+	npx uvu -r tsx/cjs test/integration
+
+## Everything: types, unit tests, integration tests against the real broker.
+test: deps build typecheck
+	node scripts/run-tests.js
+
+demo: deps build
+	npx tsx demo/run.ts
+
+bench: deps build
+	npx tsx bench/run.ts
+
+clean:
+	rm -rf dist

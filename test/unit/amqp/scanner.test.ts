@@ -1,0 +1,215 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, Method, PROTOCOL_HEADER } from '../../../src/amqp/constants';
+import { encodeFrame } from '../../../src/amqp/frame';
+import { FailOpenReason, FrameScanner, ScannerHooks } from '../../../src/amqp/scanner';
+import { referenceContentHeader, referenceMethodPayload } from '../../support/amqpVectors';
+
+const PUBLISH_ID = Method.BasicPublish;
+const MARK = Buffer.from('REWRITTEN');
+
+function publishFrames(channel: number, body: Buffer): Buffer[] {
+  return [
+    encodeFrame(FRAME_METHOD, channel, referenceMethodPayload(PUBLISH_ID, {
+      ticket: 0, exchange: 'ex', routingKey: `rk${channel}`, mandatory: false, immediate: false,
+    })),
+    encodeFrame(FRAME_HEADER, channel, referenceContentHeader({ headers: { n: channel } }, body.length)),
+    ...(body.length ? [encodeFrame(FRAME_BODY, channel, body)] : []),
+  ];
+}
+
+/** A client stream: protocol header, interleaved publishes on three channels, a heartbeat. */
+function clientStream(): Buffer {
+  const [a1, a2, a3] = publishFrames(1, Buffer.alloc(300, 1));
+  const [b1, b2, b3] = publishFrames(2, Buffer.alloc(5, 2));
+  const [c1, c2] = publishFrames(3, Buffer.alloc(0));
+  const ack = encodeFrame(FRAME_METHOD, 1, referenceMethodPayload(Method.BasicAck, { deliveryTag: 1, multiple: false }));
+  return Buffer.concat([PROTOCOL_HEADER, a1!, b1!, a2!, b2!, encodeFrame(FRAME_HEARTBEAT, 0, Buffer.alloc(0)), a3!, c1!, b3!, ack, c2!]);
+}
+
+interface Recorder {
+  hooks: ScannerHooks;
+  headers: number[];
+  methods: number[];
+  failures: FailOpenReason[];
+}
+
+function recorder(rewrite: boolean): Recorder {
+  const r: Recorder = { headers: [], methods: [], failures: [], hooks: undefined as unknown as ScannerHooks };
+  r.hooks = {
+    inspect: new Set([PUBLISH_ID, Method.BasicAck]),
+    onMethod: (channel) => { r.methods.push(channel); },
+    onContentHeader: (channel, method, payload) => {
+      assert.is(method, PUBLISH_ID);
+      r.headers.push(channel);
+      return rewrite ? Buffer.concat([payload, MARK]) : undefined;
+    },
+  };
+  return r;
+}
+
+function run(chunks: Buffer[], rewrite: boolean): { out: Buffer; rec: Recorder; writes: number } {
+  const rec = recorder(rewrite);
+  const scanner = new FrameScanner(rec.hooks, true, (reason) => rec.failures.push(reason));
+  const out: Buffer[] = [];
+  let writes = 0;
+  for (const c of chunks) {
+    const before = out.length;
+    scanner.push(c, out);
+    writes += out.length - before;
+  }
+  return { out: Buffer.concat(out), rec, writes };
+}
+
+function splitAt(buf: Buffer, offsets: number[]): Buffer[] {
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const o of offsets) {
+    chunks.push(buf.subarray(from, o));
+    from = o;
+  }
+  chunks.push(buf.subarray(from));
+  return chunks;
+}
+
+test('unchanged stream passes byte for byte, as one write per chunk', () => {
+  const input = clientStream();
+  const { out, rec, writes } = run([input], false);
+  assert.ok(out.equals(input));
+  assert.is(writes, 1);
+  assert.equal(rec.headers, [1, 2, 3]);
+  assert.equal(rec.methods, [1, 2, 3, 1]);
+  assert.equal(rec.failures, []);
+});
+
+test('split at every byte offset: same bytes out, same hooks called', () => {
+  const input = clientStream();
+  const reference = run([input], true);
+  for (let i = 0; i <= input.length; i++) {
+    const { out, rec } = run(splitAt(input, [i]), true);
+    assert.ok(out.equals(reference.out), `split at ${i}`);
+    assert.equal(rec.headers, [1, 2, 3], `split at ${i}`);
+    assert.equal(rec.failures, []);
+  }
+});
+
+test('one byte per chunk, and random multi-way splits', () => {
+  const input = clientStream();
+  const reference = run([input], true).out;
+  const bytes = [...input].map((b) => Buffer.from([b]));
+  assert.ok(run(bytes, true).out.equals(reference));
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (let round = 0; round < 300; round++) {
+    const offsets = [...new Set(Array.from({ length: 1 + rand(12) }, () => rand(input.length)))].sort((a, b) => a - b);
+    assert.ok(run(splitAt(input, offsets), true).out.equals(reference), `offsets ${offsets}`);
+  }
+});
+
+test('rewrite replaces only the content header frames, with correct sizes', () => {
+  const input = clientStream();
+  const { out } = run([input], true);
+  assert.is(out.length, input.length + 3 * MARK.length);
+  // Re-scan the output: every header frame ends with the mark and a frame-end octet.
+  let pos = PROTOCOL_HEADER.length;
+  let headers = 0;
+  while (pos < out.length) {
+    const type = out[pos]!;
+    const size = out.readUInt32BE(pos + 3);
+    assert.is(out[pos + 7 + size], 0xce);
+    if (type === FRAME_HEADER) {
+      headers++;
+      assert.ok(out.subarray(pos + 7 + size - MARK.length, pos + 7 + size).equals(MARK));
+    }
+    pos += size + 8;
+  }
+  assert.is(headers, 3);
+});
+
+test('unknown protocol header: opaque from the first byte', () => {
+  const input = Buffer.concat([Buffer.from('AMQP\x03\x01\x00\x00', 'latin1'), Buffer.from('anything at all')]);
+  const { out, rec } = run(splitAt(input, [3, 9]), true);
+  assert.ok(out.equals(input));
+  assert.equal(rec.failures, ['unknown_protocol']);
+});
+
+test('garbage after the protocol header fails open and passes everything after it', () => {
+  const tail = clientStream().subarray(PROTOCOL_HEADER.length);
+  const input = Buffer.concat([PROTOCOL_HEADER, Buffer.from([0x41, 0, 1, 0, 0, 0, 2, 9, 9, 0xce]), tail]);
+  const { out, rec } = run([input], true);
+  assert.ok(out.equals(input));
+  assert.equal(rec.failures, ['bad_frame_type']);
+  assert.equal(rec.headers, []);
+});
+
+test('bad frame-end octet fails open without changing a byte', () => {
+  const good = encodeFrame(FRAME_BODY, 1, Buffer.from('abc'));
+  const bad = Buffer.from(good);
+  bad[bad.length - 1] = 0x00;
+  const input = Buffer.concat([PROTOCOL_HEADER, bad, clientStream().subarray(PROTOCOL_HEADER.length)]);
+  const { out, rec } = run(splitAt(input, [12]), true);
+  assert.ok(out.equals(input));
+  assert.equal(rec.failures, ['bad_frame_end']);
+});
+
+test('oversized frame fails open', () => {
+  const input = Buffer.concat([PROTOCOL_HEADER, Buffer.from([FRAME_BODY, 0, 1, 0x7f, 0xff, 0xff, 0xff]), Buffer.alloc(100)]);
+  const { out, rec } = run([input], true);
+  assert.ok(out.equals(input));
+  assert.equal(rec.failures, ['oversized_frame']);
+});
+
+test('a content header without a preceding publish passes through unread', () => {
+  const stray = encodeFrame(FRAME_HEADER, 9, referenceContentHeader({ headers: { a: 1 } }, 0));
+  const input = Buffer.concat([PROTOCOL_HEADER, stray]);
+  const { out, rec } = run([input], true);
+  assert.ok(out.equals(input));
+  assert.equal(rec.headers, []);
+  assert.equal(rec.failures, []);
+});
+
+test('a hook that throws makes the connection fail open, bytes intact', () => {
+  const input = clientStream();
+  const rec = recorder(false);
+  const failures: string[] = [];
+  const scanner = new FrameScanner({ ...rec.hooks, onContentHeader: () => { throw new Error('bad table'); } }, true, (r) => failures.push(r));
+  const out: Buffer[] = [];
+  scanner.push(input, out);
+  assert.ok(Buffer.concat(out).equals(input));
+  assert.equal(failures, ['decode_error']);
+});
+
+test('frame_max from tune-ok bounds held frames; 0 means no limit', () => {
+  const rec = recorder(false);
+  const scanner = new FrameScanner(rec.hooks, false, (r) => rec.failures.push(r));
+  scanner.setFrameMax(4096);
+  const big = encodeFrame(FRAME_BODY, 1, Buffer.alloc(5000));
+  const out: Buffer[] = [];
+  scanner.push(big, out);
+  assert.equal(rec.failures, ['oversized_frame']);
+  const unlimited = new FrameScanner(rec.hooks, false, (r) => rec.failures.push(r));
+  unlimited.setFrameMax(0);
+  unlimited.push(encodeFrame(FRAME_BODY, 1, Buffer.alloc(1_000_000)), out);
+  assert.is(rec.failures.length, 1);
+});
+
+test('stopAtBoundary finishes the frame in progress, then forwards nothing', () => {
+  const rec = recorder(false);
+  const scanner = new FrameScanner(rec.hooks, false, () => undefined);
+  const body = encodeFrame(FRAME_BODY, 1, Buffer.alloc(100, 7));
+  const next = encodeFrame(FRAME_HEARTBEAT, 0, Buffer.alloc(0));
+  const out: Buffer[] = [];
+  scanner.push(body.subarray(0, 50), out);
+  assert.ok(scanner.stopAtBoundary());
+  assert.not.ok(scanner.stopped);
+  scanner.push(Buffer.concat([body.subarray(50), next]), out);
+  assert.ok(scanner.stopped);
+  assert.ok(Buffer.concat(out).equals(body));
+  scanner.push(next, out);
+  assert.ok(Buffer.concat(out).equals(body));
+});
+
+test.run();
