@@ -1,0 +1,328 @@
+/**
+ * The proxy's Prometheus metrics, one registry per proxy instance.
+ *
+ * Every name starts with `amqp_trace_proxy_`; Node's process metrics keep prom-client's
+ * standard names (process_*, nodejs_*) so stock Node dashboards work. docs/METRICS.md lists
+ * each metric with its meaning; test/unit/metrics checks that list, the dashboard and the
+ * alert rules against what this file really exports.
+ *
+ * Cost on the data path: prom-client hashes the label set on every labelled `inc`
+ * (about 90 ns, plus garbage). The fixed-label counters called per socket chunk or per
+ * message therefore add into plain numbers and hand the sums to prom-client in its
+ * `collect` hook, which runs only when the registry is read (a few ns per call).
+ * Histograms go through prom-client once per message.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Direction = 'client_to_broker' | 'broker_to_client';
+export type TraceOutcome =
+  | 'injected'
+  | 'continued'
+  | 'replaced_invalid'
+  | 'skipped_frame_max'
+  | 'bypassed'
+  | 'continued_by_correlation'
+  | 'continued_by_parent_task';
+export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
+export type RefusalReason = 'max_connections' | 'handshake_timeout' | 'idle_timeout' | 'draining' | 'upstream_unavailable';
+export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc';
+export type ConfirmOutcome = 'ack' | 'nack';
+export type ProcessOutcome = 'ack' | 'nack' | 'reject' | 'auto_ack' | 'closed';
+
+export interface MetricsOptions {
+  /** Adds a `queue` / `exchange` label to the latency histograms. */
+  destinationLabels: boolean;
+  /** Distinct values per destination label; later ones are reported as `__other__`. */
+  maxDestinationLabels: number;
+  /** Node process metrics on the same registry (default true). */
+  collectDefault?: boolean;
+}
+
+export interface ProxyMetrics {
+  readonly registry: Registry;
+  connectionAccepted(): void;
+  connectionClosed(): void;
+  connectionRefused(reason: RefusalReason): void;
+  /** `upstream` is "host:port" from the configured list. */
+  upstreamConnectFailed(upstream: string): void;
+  /** Called once per socket chunk. */
+  traffic(direction: Direction, frames: number, bytes: number): void;
+  messagePublished(): void;
+  messageDelivered(): void;
+  messageReturned(): void;
+  traceContext(outcome: TraceOutcome): void;
+  failOpen(reason: FailOpenReason): void;
+  spansExported(n: number): void;
+  spansDropped(n: number): void;
+  /** Current size of one continuation map. */
+  inflight(map: InflightMap, size: number): void;
+  inflightEvicted(map: InflightMap, n?: number): void;
+  observeBrokerHop(seconds: number, queue?: string): void;
+  observePublishConfirm(seconds: number, outcome: ConfirmOutcome, exchange?: string): void;
+  observeProcess(seconds: number, outcome: ProcessOutcome, queue?: string): void;
+  setMode(mode: 'tracing' | 'bypass'): void;
+  /** `where` comes from a small fixed set chosen by callers. */
+  telemetryError(where: string): void;
+}
+
+export const METRIC_PREFIX = 'amqp_trace_proxy_';
+/** 1 ms to 60 s: a broker hop is usually milliseconds, a consumer's work can take up to a minute. */
+export const LATENCY_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+/** Label value for destinations past the cap, and for dynamic labels past theirs. */
+export const OTHER_LABEL_VALUE = '__other__';
+/** Label value when a caller with destination labels on does not know the queue (undefined or ''). */
+export const UNKNOWN_LABEL_VALUE = '__unknown__';
+/** The default exchange is the empty name, which Prometheus cannot tell from "no label". */
+export const DEFAULT_EXCHANGE_LABEL_VALUE = 'amq.default';
+/** Safety caps for labels whose values come from config or callers, not from traffic. */
+const MAX_UPSTREAM_LABELS = 64;
+const MAX_WHERE_LABELS = 32;
+
+const DIRECTIONS: readonly Direction[] = ['client_to_broker', 'broker_to_client'];
+const TRACE_OUTCOMES: readonly TraceOutcome[] = [
+  'injected', 'continued', 'replaced_invalid', 'skipped_frame_max', 'bypassed',
+  'continued_by_correlation', 'continued_by_parent_task',
+];
+const FAIL_OPEN_REASONS: readonly FailOpenReason[] = [
+  'unknown_protocol', 'bad_frame_type', 'bad_frame_end', 'oversized_frame', 'decode_error',
+];
+const REFUSAL_REASONS: readonly RefusalReason[] = [
+  'max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable',
+];
+const INFLIGHT_MAPS: readonly InflightMap[] = ['confirm', 'ack', 'task', 'rpc'];
+const CONFIRM_OUTCOMES: readonly ConfirmOutcome[] = ['ack', 'nack'];
+const PROCESS_OUTCOMES: readonly ProcessOutcome[] = ['ack', 'nack', 'reject', 'auto_ack', 'closed'];
+const NO_LABEL = ['all'] as const;
+type DestinationLabel = 'queue' | 'exchange';
+const DESTINATION_LABELS: readonly DestinationLabel[] = ['queue', 'exchange'];
+
+const isCount = (n: number): boolean => n > 0 && n < Infinity;
+const isDuration = (s: number): boolean => s >= 0 && s < Infinity;
+
+/**
+ * A counter over a fixed label set (or none) whose increment is a plain add; prom-client
+ * receives the accumulated delta when the registry is read. Every series exists from the
+ * start at 0, so `rate()` and `increase()` see the first event. `indexOf` over at most
+ * seven interned strings beats a keyed lookup, which turns megamorphic across instances.
+ */
+class BufferedCounter<V extends string> {
+  private readonly pending: Float64Array;
+
+  constructor(registry: Registry, name: string, label: string | undefined, private readonly values: readonly V[], help: string) {
+    const pending = new Float64Array(values.length);
+    this.pending = pending;
+    const labelSets = values.map((v) => (label === undefined ? {} : { [label]: v }));
+    const counter = new Counter({
+      name,
+      help,
+      labelNames: label === undefined ? [] : [label],
+      registers: [registry],
+      collect() {
+        for (let i = 0; i < pending.length; i++) {
+          if (pending[i]! > 0) {
+            this.inc(labelSets[i]!, pending[i]!);
+            pending[i] = 0;
+          }
+        }
+      },
+    });
+    for (const labels of labelSets) counter.inc(labels, 0);
+  }
+
+  add(value: V, n: number): void {
+    if (isCount(n)) this.pending[this.values.indexOf(value)]! += n;
+  }
+}
+
+/** Admits the first `cap` distinct values of a label; every later one becomes `__other__`. */
+class CappedLabel {
+  private readonly admitted = new Set<string>();
+
+  constructor(private readonly cap: number, private readonly onOverflow?: () => void) {}
+
+  resolve(value: string): string {
+    if (this.admitted.has(value)) return value;
+    if (this.admitted.size < this.cap) {
+      this.admitted.add(value);
+      return value;
+    }
+    this.onOverflow?.();
+    return OTHER_LABEL_VALUE;
+  }
+}
+
+type Child = Histogram.Internal<string>;
+
+/**
+ * A latency histogram with an optional fixed `outcome` label and, when destination labels
+ * are on, a capped `queue` or `exchange` label. Without destination labels that label does
+ * not exist at all. Children are created once per (destination, outcome) and reused.
+ */
+class LatencyHistogram<O extends string> {
+  private readonly histogram: Histogram<string>;
+  private readonly plain: Record<O, Child> | undefined;
+  private readonly byDestination = new Map<string, Record<O, Child>>();
+
+  constructor(
+    registry: Registry,
+    name: string,
+    private readonly outcomeLabel: string | undefined,
+    private readonly outcomes: readonly O[],
+    private readonly destination: { label: DestinationLabel; values: CappedLabel } | undefined,
+    help: string,
+  ) {
+    const labelNames: string[] = [];
+    if (outcomeLabel !== undefined) labelNames.push(outcomeLabel);
+    if (destination !== undefined) labelNames.push(destination.label);
+    this.histogram = new Histogram({ name, help, labelNames, buckets: [...LATENCY_BUCKETS], registers: [registry] });
+    if (destination === undefined) this.plain = this.createChildren(undefined);
+  }
+
+  observe(seconds: number, outcome: O, destination: string | undefined): void {
+    const children = this.plain ?? this.childrenFor(destination);
+    children[outcome].observe(seconds);
+  }
+
+  private childrenFor(destination: string | undefined): Record<O, Child> {
+    const value = destination === undefined ? UNKNOWN_LABEL_VALUE : this.destination!.values.resolve(destination);
+    let children = this.byDestination.get(value);
+    if (children === undefined) {
+      children = this.createChildren(value);
+      this.byDestination.set(value, children);
+    }
+    return children;
+  }
+
+  private createChildren(destination: string | undefined): Record<O, Child> {
+    const children = {} as Record<O, Child>;
+    for (const outcome of this.outcomes) {
+      const labels: Record<string, string> = {};
+      if (this.outcomeLabel !== undefined) labels[this.outcomeLabel] = outcome;
+      if (destination !== undefined) labels[this.destination!.label] = destination;
+      this.histogram.zero(labels);
+      children[outcome] = this.histogram.labels(labels);
+    }
+    return children;
+  }
+}
+
+export function createMetrics(options: MetricsOptions): ProxyMetrics {
+  const { destinationLabels, maxDestinationLabels } = options;
+  if (!Number.isInteger(maxDestinationLabels) || maxDestinationLabels < 0) {
+    throw new RangeError(`maxDestinationLabels must be a non-negative integer, got ${maxDestinationLabels}`);
+  }
+  const registry = new Registry();
+  if (options.collectDefault !== false) collectDefaultMetrics({ register: registry });
+  const n = (name: string): string => METRIC_PREFIX + name;
+
+  const connections = new Gauge({
+    name: n('client_connections'), help: 'Client connections currently open through the proxy.', registers: [registry],
+  });
+  const accepted = new BufferedCounter(registry, n('client_connections_accepted_total'), undefined, NO_LABEL,
+    'Client connections accepted.');
+  const closed = new BufferedCounter(registry, n('client_connections_closed_total'), undefined, NO_LABEL,
+    'Client connections closed, for any reason.');
+  const refused = new BufferedCounter(registry, n('connections_refused_total'), 'reason', REFUSAL_REASONS,
+    'Client connections refused or cut by the proxy itself, by reason.');
+  const upstreamFailures = new Counter({
+    name: n('upstream_connect_failures_total'), labelNames: ['upstream'], registers: [registry],
+    help: 'Failed connection attempts to a configured upstream broker, by upstream host:port.',
+  });
+  const frames = new BufferedCounter(registry, n('frames_total'), 'direction', DIRECTIONS,
+    'AMQP frames forwarded, by direction.');
+  const bytes = new BufferedCounter(registry, n('bytes_total'), 'direction', DIRECTIONS,
+    'Bytes forwarded, by direction.');
+  const published = new BufferedCounter(registry, n('messages_published_total'), undefined, NO_LABEL,
+    'basic.publish messages forwarded to the broker.');
+  const delivered = new BufferedCounter(registry, n('messages_delivered_total'), undefined, NO_LABEL,
+    'basic.deliver and basic.get-ok messages forwarded to clients.');
+  const returned = new BufferedCounter(registry, n('messages_returned_total'), undefined, NO_LABEL,
+    'basic.return messages (unroutable publishes) forwarded to clients.');
+  const traceContext = new BufferedCounter(registry, n('trace_context_total'), 'outcome', TRACE_OUTCOMES,
+    'Published messages by what happened to their trace context.');
+  const failOpen = new BufferedCounter(registry, n('fail_open_total'), 'reason', FAIL_OPEN_REASONS,
+    'Connections that stopped being inspected and now pass bytes through untouched, by reason.');
+  const spansExported = new BufferedCounter(registry, n('spans_exported_total'), undefined, NO_LABEL,
+    'Spans handed to the exporter successfully.');
+  const spansDropped = new BufferedCounter(registry, n('spans_dropped_total'), undefined, NO_LABEL,
+    'Spans lost: export queue full or export failed.');
+  const evictions = new BufferedCounter(registry, n('inflight_evictions_total'), 'map', INFLIGHT_MAPS,
+    'Entries evicted from a bounded continuation map before completing, by map.');
+  const overflow = new BufferedCounter(registry, n('destination_labels_overflow_total'), 'label', DESTINATION_LABELS,
+    'Histogram observations reported as __other__ because the destination label cap was reached, by label.');
+  const telemetryErrors = new Counter({
+    name: n('telemetry_errors_total'), labelNames: ['where'], registers: [registry],
+    help: 'Errors inside telemetry (spans, metrics, logging) that were contained, by where they happened.',
+  });
+  const tracingEnabled = new Gauge({
+    name: n('tracing_enabled'), registers: [registry],
+    help: '1 while the proxy injects trace context and emits spans, 0 in bypass mode.',
+  });
+
+  const inflightSizes = {} as Record<InflightMap, number>;
+  for (const map of INFLIGHT_MAPS) inflightSizes[map] = 0;
+  new Gauge({
+    name: n('inflight_spans'),
+    help: 'Entries currently held in each continuation map (open spans waiting for a confirm, ack, task or RPC reply).',
+    labelNames: ['map'],
+    registers: [registry],
+    collect() {
+      for (const map of INFLIGHT_MAPS) this.set({ map }, inflightSizes[map]);
+    },
+  });
+
+  const whereLabel = new CappedLabel(MAX_WHERE_LABELS);
+  const countTelemetryError = (where: string): void => telemetryErrors.inc({ where: whereLabel.resolve(where) });
+  const upstreamLabel = new CappedLabel(MAX_UPSTREAM_LABELS, () => countTelemetryError('metrics_label_cap'));
+  const destination = (label: DestinationLabel) =>
+    destinationLabels ? { label, values: new CappedLabel(maxDestinationLabels, () => overflow.add(label, 1)) } : undefined;
+  const queueDestination = destination('queue');
+  const brokerHop = new LatencyHistogram(registry, n('broker_hop_seconds'), undefined, NO_LABEL, queueDestination,
+    "Time from a message's publish (stamped by the publishing proxy) to its delivery passing this proxy, mostly time queued in the broker.");
+  const publishConfirm = new LatencyHistogram(registry, n('publish_confirm_seconds'), 'outcome', CONFIRM_OUTCOMES, destination('exchange'),
+    "Time from a publish to the broker's confirm (basic.ack or basic.nack), by outcome.");
+  const processing = new LatencyHistogram(registry, n('process_seconds'), 'outcome', PROCESS_OUTCOMES, queueDestination,
+    'Time from a delivery to the consumer settling it, by outcome (auto_ack: settled on delivery; closed: channel or connection closed first).');
+
+  const observe = <O extends string>(histogram: LatencyHistogram<O>, seconds: number, outcome: O, dest: string | undefined): void => {
+    if (isDuration(seconds)) histogram.observe(seconds, outcome, dest);
+    else countTelemetryError('metrics_invalid_duration');
+  };
+
+  return {
+    registry,
+    connectionAccepted() {
+      connections.inc();
+      accepted.add('all', 1);
+    },
+    connectionClosed() {
+      connections.dec();
+      closed.add('all', 1);
+    },
+    connectionRefused: (reason) => refused.add(reason, 1),
+    upstreamConnectFailed: (upstream) => upstreamFailures.inc({ upstream: upstreamLabel.resolve(upstream) }),
+    traffic(direction, frameCount, byteCount) {
+      frames.add(direction, frameCount);
+      bytes.add(direction, byteCount);
+    },
+    messagePublished: () => published.add('all', 1),
+    messageDelivered: () => delivered.add('all', 1),
+    messageReturned: () => returned.add('all', 1),
+    traceContext: (outcome) => traceContext.add(outcome, 1),
+    failOpen: (reason) => failOpen.add(reason, 1),
+    spansExported: (count) => spansExported.add('all', count),
+    spansDropped: (count) => spansDropped.add('all', count),
+    inflight(map, size) {
+      if (size >= 0 && size < Infinity) inflightSizes[map] = size;
+    },
+    inflightEvicted: (map, count = 1) => evictions.add(map, count),
+    observeBrokerHop: (seconds, queue) => observe(brokerHop, seconds, 'all', queue || undefined),
+    observePublishConfirm: (seconds, outcome, exchange) =>
+      observe(publishConfirm, seconds, outcome, exchange === '' ? DEFAULT_EXCHANGE_LABEL_VALUE : exchange),
+    observeProcess: (seconds, outcome, queue) => observe(processing, seconds, outcome, queue || undefined),
+    setMode: (mode) => tracingEnabled.set(mode === 'tracing' ? 1 : 0),
+    telemetryError: countTelemetryError,
+  };
+}
