@@ -97,6 +97,18 @@ const OPTIONS = {
       'parentbased_always_off', 'parentbased_traceidratio'),
     help: 'sampler for new traces and for continued ones',
   } as OptionSpec<SamplerName>,
+  bspScheduleDelayMs: {
+    env: 'OTEL_BSP_SCHEDULE_DELAY', defaultValue: 1000, parse: integerIn(1, 600_000),
+    help: 'milliseconds between span export batches',
+  } as OptionSpec<number>,
+  bspMaxQueueSize: {
+    env: 'OTEL_BSP_MAX_QUEUE_SIZE', defaultValue: 4096, parse: integerIn(1, 1_000_000),
+    help: 'ended spans waiting for export; beyond it spans are dropped and counted',
+  } as OptionSpec<number>,
+  bspExportTimeoutMs: {
+    env: 'OTEL_BSP_EXPORT_TIMEOUT', defaultValue: 10_000, parse: integerIn(1, 600_000),
+    help: 'milliseconds one export may take before its spans count as dropped',
+  } as OptionSpec<number>,
   samplerArg: {
     env: 'OTEL_TRACES_SAMPLER_ARG', defaultValue: 0.1, parse: ratio, help: 'ratio for the traceidratio samplers',
   } as OptionSpec<number>,

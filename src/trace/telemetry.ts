@@ -12,12 +12,11 @@ import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { randomSpanId, randomTraceId } from './traceparent';
 
-/** Spans waiting for export beyond this are dropped (and counted), never queued. */
-export const MAX_QUEUED_SPANS = 4096;
-const EXPORT_TIMEOUT_MS = 10_000;
 
 export interface Telemetry {
   readonly tracer: Tracer;
+  /** Ended spans not yet exported or dropped (bounded by OTEL_BSP_MAX_QUEUE_SIZE). */
+  pendingSpans(): number;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -59,14 +58,20 @@ class CountingProcessor implements SpanProcessor {
   constructor(
     private readonly inner: SpanProcessor,
     private readonly metrics: ProxyMetrics,
+    private readonly maxQueued: number,
   ) {}
+
+  /** Spans handed to the exporter and not yet settled: bounded by maxQueued. */
+  get pending(): number {
+    return this.queued;
+  }
 
   onStart(span: Span, parentContext: Context): void {
     this.inner.onStart(span, parentContext);
   }
 
   onEnd(span: ReadableSpan): void {
-    if (this.queued >= MAX_QUEUED_SPANS) {
+    if (this.queued >= this.maxQueued) {
       this.metrics.spansDropped(1);
       return;
     }
@@ -123,19 +128,23 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     'service.name': config.serviceName,
   }));
   const spanProcessors: SpanProcessor[] = [];
+  let pendingSpans = (): number => 0;
   if (config.tracesExporter === 'otlp') {
     const url = config.otlpTracesEndpoint ?? config.otlpEndpoint ?? 'http://localhost:4317';
     const exporter = new CountingExporter(
-      new OTLPTraceExporter({ url, timeoutMillis: EXPORT_TIMEOUT_MS }),
+      new OTLPTraceExporter({ url, timeoutMillis: config.bspExportTimeoutMs }),
       metrics,
       new RateLimitedLog(logger, 30_000),
     );
+    // The batch processor's own queue is larger than ours, so every drop happens (and is
+    // counted) here rather than silently inside the SDK.
     const processor = new CountingProcessor(new BatchSpanProcessor(exporter, {
-      maxQueueSize: MAX_QUEUED_SPANS * 2,
-      maxExportBatchSize: 512,
-      scheduledDelayMillis: 1000,
-      exportTimeoutMillis: EXPORT_TIMEOUT_MS,
-    }), metrics);
+      maxQueueSize: config.bspMaxQueueSize * 2,
+      maxExportBatchSize: Math.min(512, config.bspMaxQueueSize),
+      scheduledDelayMillis: config.bspScheduleDelayMs,
+      exportTimeoutMillis: config.bspExportTimeoutMs,
+    }), metrics, config.bspMaxQueueSize);
+    pendingSpans = () => processor.pending;
     exporter.processor = processor;
     spanProcessors.push(processor);
     logger.info({ endpoint: url, sampler: config.sampler, ratio: config.samplerArg }, 'exporting spans over OTLP gRPC');
@@ -148,6 +157,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   });
   return {
     tracer: provider.getTracer('amqp-trace-proxy'),
+    pendingSpans: () => pendingSpans(),
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };

@@ -1,0 +1,109 @@
+import type { Container, EnvVar } from './pod';
+import {
+  ADMIN_PORT, METRICS_PORT, METRICS_PORT_NAME, MODE_DIR, MODE_FILE, MODE_VOLUME, PROXY_PORT, SIDECAR_NAME, SIDECAR_UID,
+  DEFAULT_ENV_VARS, DEFAULT_MODE_CONFIGMAP,
+} from './names';
+
+/** What the cluster operator decides about every injected sidecar (webhook flags). */
+export interface InjectionSettings {
+  readonly sidecarImage: string;
+  readonly imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  /** Env vars searched for broker URLs when a pod does not name its own. */
+  readonly envVarNames: readonly string[];
+  /**
+   * Loopback address the application is pointed at. An IP literal on purpose: `localhost`
+   * may resolve to ::1 first, and a proxy listening on 127.0.0.1 would then refuse it.
+   */
+  readonly rewriteHost: '127.0.0.1' | '::1';
+  /** ConfigMap (in the pod's namespace) holding the `mode` key; optional, see DEPLOY.md. */
+  readonly modeConfigMap: string;
+  /** Extra or overriding env for the sidecar (OTEL_* and the like), in order. */
+  readonly sidecarEnv: readonly (readonly [string, string])[];
+}
+
+export const DEFAULT_INJECTION_SETTINGS: Omit<InjectionSettings, 'sidecarImage'> = {
+  imagePullPolicy: 'IfNotPresent',
+  envVarNames: DEFAULT_ENV_VARS,
+  rewriteHost: '127.0.0.1',
+  modeConfigMap: DEFAULT_MODE_CONFIGMAP,
+  sidecarEnv: [],
+};
+
+/** Env the webhook derives itself; letting --sidecar-env change them would break the rewrite or the probes. */
+export const DERIVED_SIDECAR_ENV: readonly string[] = ['PROXY_LISTEN', 'PROXY_UPSTREAM', 'METRICS_LISTEN', 'PROXY_MODE_FILE'];
+
+/** Sidecar and app stop within the pod's grace period (30 s by default), app first. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
+export function listenAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The proxy as a native sidecar (KEP-753, Kubernetes 1.29+): an init container with
+ * `restartPolicy: Always` starts before the application containers (once its startup probe
+ * passes) and is stopped after they have exited, so the application never sees it missing.
+ */
+export function sidecarContainer(settings: InjectionSettings, upstreams: readonly string[]): Container {
+  const http = (path: string) => ({ path, port: METRICS_PORT, scheme: 'HTTP' });
+  return {
+    name: SIDECAR_NAME,
+    image: settings.sidecarImage,
+    imagePullPolicy: settings.imagePullPolicy,
+    restartPolicy: 'Always',
+    env: sidecarEnv(settings, upstreams),
+    ports: [{ name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: 'TCP' }],
+    // Startup gates the application containers: they start once the proxy listens and reaches the broker.
+    startupProbe: { httpGet: http('/readyz'), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 60 },
+    readinessProbe: { httpGet: http('/readyz'), periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
+    livenessProbe: { httpGet: http('/healthz'), periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
+    // The kubelet stops a native sidecar only after the app containers have exited; the pause
+    // lets the last confirms and span exports leave before SIGTERM starts the proxy's drain.
+    lifecycle: { preStop: { exec: { command: ['/bin/sleep', '2'] } } },
+    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SIDECAR_UID,
+      runAsGroup: SIDECAR_UID,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [{ name: MODE_VOLUME, mountPath: MODE_DIR, readOnly: true }],
+  };
+}
+
+/** `optional: true`: a namespace without the ConfigMap still runs, in the ENABLE_TRACE_PROPAGATION mode. */
+export function modeVolume(settings: InjectionSettings): { name: string; configMap: unknown } {
+  return {
+    name: MODE_VOLUME,
+    configMap: { name: settings.modeConfigMap, optional: true, items: [{ key: 'mode', path: 'mode' }] },
+  };
+}
+
+function sidecarEnv(settings: InjectionSettings, upstreams: readonly string[]): EnvVar[] {
+  const env: EnvVar[] = [
+    { name: 'PROXY_LISTEN', value: listenAddress(settings.rewriteHost, PROXY_PORT) },
+    { name: 'PROXY_UPSTREAM', value: upstreams.join(',') },
+    { name: 'METRICS_LISTEN', value: listenAddress('0.0.0.0', METRICS_PORT) },
+    { name: 'ADMIN_LISTEN', value: listenAddress('127.0.0.1', ADMIN_PORT) },
+    { name: 'PROXY_MODE_FILE', value: MODE_FILE },
+    { name: 'ENABLE_TRACE_PROPAGATION', value: 'true' },
+    { name: 'DRAIN_TIMEOUT_MS', value: String(DRAIN_TIMEOUT_MS) },
+    { name: 'OTEL_SERVICE_NAME', value: SIDECAR_NAME },
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    { name: 'OTEL_RESOURCE_ATTRIBUTES', value: 'k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)' },
+  ];
+  for (const [name, value] of settings.sidecarEnv) {
+    const existing = env.find((e) => e.name === name);
+    if (existing) {
+      existing.value = value;
+      delete existing.valueFrom;
+    } else {
+      env.push({ name, value });
+    }
+  }
+  return env;
+}
