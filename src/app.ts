@@ -9,6 +9,9 @@ import { UpstreamConnector, anyUpstreamReachable } from './proxy/upstreamConnect
 import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
 import { Continuation } from './trace/continuation';
 import { Telemetry, startTelemetry } from './trace/telemetry';
+import { startAdminServer } from './admin/adminServer';
+import { watchModeFile } from './admin/modeFile';
+import { ModeController } from './admin/modeSwitch';
 
 const CLOSE_GRACE_MS = 5000;
 const UPSTREAM_RETRY_AFTER_MS = 10_000;
@@ -17,6 +20,8 @@ const READY_PROBE_TIMEOUT_MS = 1000;
 export interface App {
   readonly proxyAddress: HostPort;
   readonly metricsAddress: HostPort | undefined;
+  readonly adminAddress: HostPort | undefined;
+  readonly modeController: ModeController;
   readonly metrics: ProxyMetrics;
   readonly mode: ModeSwitch;
   readonly telemetry: Telemetry;
@@ -32,7 +37,8 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
   const metrics = createMetrics({ destinationLabels: config.destinationLabels, maxDestinationLabels: config.destinationLabelLimit });
   const telemetry = startTelemetry(config, metrics, logger);
   const mode: ModeSwitch = { tracing: config.tracePropagation };
-  metrics.setMode(mode.tracing ? 'tracing' : 'bypass');
+  const modeController = new ModeController(mode, metrics, logger);
+  const unwatch = config.modeFile ? watchModeFile(config.modeFile, modeController, logger) : undefined;
   const sessions = tracingSessions({
     tracer: telemetry.tracer,
     metrics,
@@ -67,20 +73,26 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
       ready: async () => !draining && server.listening && anyUpstreamReachable(config.upstreams, READY_PROBE_TIMEOUT_MS),
     });
   }
+  const admin = config.adminListen ? await startAdminServer(config.adminListen, modeController) : undefined;
   logger.info({
     listen: `${proxyAddress.host}:${proxyAddress.port}`,
     upstreams: config.upstreams.map((u) => u.label),
     metrics: http ? `${config.metricsListen!.host}:${http.port}` : 'off',
+    admin: admin ? `${config.adminListen!.host}:${admin.port}` : 'off',
     mode: mode.tracing ? 'tracing' : 'bypass',
   }, 'amqp-trace-proxy listening');
 
   const closeRest = async (): Promise<void> => {
+    unwatch?.();
+    await admin?.close();
     await telemetry.shutdown().catch((err: Error) => logger.warn({ err: err.message }, 'span flush failed'));
     await http?.close();
   };
   return {
     proxyAddress,
     metricsAddress: http && config.metricsListen ? { host: config.metricsListen.host, port: http.port } : undefined,
+    adminAddress: admin && config.adminListen ? { host: config.adminListen.host, port: admin.port } : undefined,
+    modeController,
     metrics,
     mode,
     telemetry,
