@@ -1,0 +1,56 @@
+import { Server, Socket, connect, createServer } from 'node:net';
+
+/**
+ * A TCP port the test controls in front of the shared broker: it can refuse connections and
+ * cut existing ones, standing in for a broker that goes down, without touching the real one.
+ */
+export interface Forwarder {
+  readonly port: number;
+  /** Cut every connection and stop listening (the "broker" is down). */
+  down(): Promise<void>;
+  /** Listen again on the same port. */
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startForwarder(targetHost: string, targetPort: number, port = 0): Promise<Forwarder> {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let boundPort = port;
+  const listen = async (): Promise<void> => {
+    server = createServer((client) => {
+      const upstream = connect({ host: targetHost, port: targetPort });
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(boundPort, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    if (address && typeof address !== 'string') boundPort = address.port;
+  };
+  const down = async (): Promise<void> => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server = undefined;
+  };
+  await listen();
+  return {
+    get port() {
+      return boundPort;
+    },
+    down,
+    up: listen,
+    close: down,
+  };
+}
