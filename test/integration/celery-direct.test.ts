@@ -286,8 +286,13 @@ test('default early ack with the solo pool: the message stays unacknowledged whi
   s.forgetReplyQueues(records);
   await new Promise((r) => setTimeout(r, 300));
   await s.worker.kill();
-  // Unacknowledged when the connection dropped, so the broker requeued it.
-  const back = await s.ch.get(s.queues.whisper, { noAck: true });
+  // Unacknowledged when the connection dropped, so the broker requeues it, once it has
+  // noticed the dropped connection: poll briefly instead of racing it.
+  let back: amqp.GetMessage | false = false;
+  for (let i = 0; i < 50 && !back; i++) {
+    back = await s.ch.get(s.queues.whisper, { noAck: true });
+    if (!back) await new Promise((r) => setTimeout(r, 100));
+  }
   assert.ok(back, 'message returned to the queue');
   assert.is((back as amqp.GetMessage).properties.correlationId, task.taskId);
   assert.is((back as amqp.GetMessage).fields.redelivered, true);
