@@ -5,6 +5,7 @@ import { ProxyMetrics, createMetrics } from './metrics/metrics';
 import { HttpServerHandle, startHttpServer } from './metrics/httpServer';
 import { drain } from './proxy/drain';
 import { ProxyServer } from './proxy/proxyServer';
+import { UpstreamTls, watchCertificates } from './proxy/tls';
 import { UpstreamConnector, anyUpstreamReachable } from './proxy/upstreamConnector';
 import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
 import { Continuation } from './trace/continuation';
@@ -14,7 +15,6 @@ import { watchModeFile } from './admin/modeFile';
 import { ModeController } from './admin/modeSwitch';
 
 const CLOSE_GRACE_MS = 5000;
-const UPSTREAM_RETRY_AFTER_MS = 10_000;
 const READY_PROBE_TIMEOUT_MS = 1000;
 
 export interface App {
@@ -48,10 +48,20 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
     rewriteOnDelivery: config.rewriteOnDelivery,
     inflightCapacity: config.inflightCapacity,
   });
+  const upstreamTls = config.upstreams.some((u) => u.tls)
+    ? new UpstreamTls({ ca: config.upstreamTlsCa, cert: config.upstreamTlsCert, key: config.upstreamTlsKey, insecure: config.upstreamTlsInsecure })
+    : undefined;
+  if (upstreamTls && config.upstreamTlsInsecure) {
+    logger.warn('UPSTREAM TLS VERIFICATION IS OFF (--upstream-tls-insecure): any certificate and host name are accepted; for tests only');
+  }
+  const unwatchUpstreamTls = upstreamTls && upstreamTls.paths.length > 0
+    ? watchCertificates(upstreamTls.paths, 'upstream TLS', () => upstreamTls.reload(), logger)
+    : undefined;
   const connector = new UpstreamConnector({
     upstreams: config.upstreams,
     connectTimeoutMs: config.connectTimeoutMs,
-    retryAfterMs: UPSTREAM_RETRY_AFTER_MS,
+    retryAfterMs: config.upstreamRetryAfterMs,
+    ...(upstreamTls ? { tls: () => upstreamTls.options() } : {}),
   });
   const server = new ProxyServer({
     listen: config.listen,
@@ -60,6 +70,12 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
     sessionFor: () => (mode.tracing ? sessions : undefined),
     metrics,
     logger,
+    limits: {
+      maxConnections: config.maxConnections,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+    },
+    ...(config.tlsCert && config.tlsKey ? { tls: { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa } } : {}),
   });
   const proxyAddress = await server.listen();
   let draining = false;
@@ -76,6 +92,7 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
   const admin = config.adminListen ? await startAdminServer(config.adminListen, modeController) : undefined;
   logger.info({
     listen: `${proxyAddress.host}:${proxyAddress.port}`,
+    tls: config.tlsCert ? (config.tlsClientCa ? 'mutual' : 'on') : 'off',
     upstreams: config.upstreams.map((u) => u.label),
     metrics: http ? `${config.metricsListen!.host}:${http.port}` : 'off',
     admin: admin ? `${config.adminListen!.host}:${admin.port}` : 'off',
@@ -84,6 +101,7 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
 
   const closeRest = async (): Promise<void> => {
     unwatch?.();
+    unwatchUpstreamTls?.();
     await admin?.close();
     await telemetry.shutdown().catch((err: Error) => logger.warn({ err: err.message }, 'span flush failed'));
     await http?.close();

@@ -1,6 +1,7 @@
 import {
-  HostPort, OptionError, OptionSpec, integerIn, oneOf, optionalPath, parseBoolean, parseHostPort, ratio, text,
+  HostPort, OptionError, OptionSpec, integerIn, oneOf, optionalPath, parseBoolean, parseHostPort, ratio, readableFile, text,
 } from './options';
+import { tlsProblems } from './tlsCheck';
 import { Upstream, parseUpstreamList } from './upstream';
 
 export type SamplerName =
@@ -63,6 +64,50 @@ const OPTIONS = {
   connectTimeoutMs: {
     flag: '--connect-timeout-ms', env: 'PROXY_CONNECT_TIMEOUT_MS', defaultValue: 5000, parse: integerIn(1, 600_000),
     help: 'time allowed to connect to one upstream before trying the next',
+  } as OptionSpec<number>,
+  upstreamRetryAfterMs: {
+    flag: '--upstream-retry-after-ms', env: 'PROXY_UPSTREAM_RETRY_AFTER_MS', defaultValue: 10_000, parse: integerIn(0, 3_600_000),
+    help: 'an upstream that failed is tried after the healthy ones until this much time has passed',
+  } as OptionSpec<number>,
+  tlsCert: {
+    flag: '--tls-cert', env: 'PROXY_TLS_CERT', defaultValue: undefined, parse: readableFile, shownDefault: '(none: plain AMQP)',
+    help: 'PEM certificate chain: clients connect with AMQPS; reloaded when the file changes',
+  } as OptionSpec<string | undefined>,
+  tlsKey: {
+    flag: '--tls-key', env: 'PROXY_TLS_KEY', defaultValue: undefined, parse: readableFile, shownDefault: '(none)',
+    help: 'PEM private key of --tls-cert; reloaded when the file changes',
+  } as OptionSpec<string | undefined>,
+  tlsClientCa: {
+    flag: '--tls-client-ca', env: 'PROXY_TLS_CLIENT_CA', defaultValue: undefined, parse: readableFile, shownDefault: '(none)',
+    help: 'PEM CA bundle: clients must present a certificate it signed (mutual TLS)',
+  } as OptionSpec<string | undefined>,
+  upstreamTlsCa: {
+    flag: '--upstream-tls-ca', env: 'PROXY_UPSTREAM_TLS_CA', defaultValue: undefined, parse: readableFile,
+    shownDefault: '(system CAs)', help: 'PEM CA bundle that amqps:// upstream certificates must chain to',
+  } as OptionSpec<string | undefined>,
+  upstreamTlsCert: {
+    flag: '--upstream-tls-cert', env: 'PROXY_UPSTREAM_TLS_CERT', defaultValue: undefined, parse: readableFile,
+    shownDefault: '(none)', help: 'PEM client certificate presented to amqps:// upstreams',
+  } as OptionSpec<string | undefined>,
+  upstreamTlsKey: {
+    flag: '--upstream-tls-key', env: 'PROXY_UPSTREAM_TLS_KEY', defaultValue: undefined, parse: readableFile,
+    shownDefault: '(none)', help: 'PEM private key of --upstream-tls-cert',
+  } as OptionSpec<string | undefined>,
+  upstreamTlsInsecure: {
+    flag: '--upstream-tls-insecure', env: 'PROXY_UPSTREAM_TLS_INSECURE', defaultValue: false, parse: parseBoolean,
+    help: 'TESTING ONLY: accept any upstream certificate and host name (logged as a warning)',
+  } as OptionSpec<boolean>,
+  maxConnections: {
+    flag: '--max-connections', env: 'PROXY_MAX_CONNECTIONS', defaultValue: 0, parse: integerIn(0, 1_000_000),
+    help: 'client connections open at once; more are closed at accept (0 = no limit)',
+  } as OptionSpec<number>,
+  handshakeTimeoutMs: {
+    flag: '--handshake-timeout-ms', env: 'PROXY_HANDSHAKE_TIMEOUT_MS', defaultValue: 10_000, parse: integerIn(0, 600_000),
+    help: 'a client must finish TLS and send the AMQP protocol header within this time, else it is closed (0 = off)',
+  } as OptionSpec<number>,
+  idleTimeoutMs: {
+    flag: '--idle-timeout-ms', env: 'PROXY_IDLE_TIMEOUT_MS', defaultValue: 0, parse: integerIn(0, 86_400_000),
+    help: 'a connection with no bytes either way for this long is closed with 320 (0 = off; heartbeats count as traffic)',
   } as OptionSpec<number>,
   drainTimeoutMs: {
     flag: '--drain-timeout-ms', env: 'DRAIN_TIMEOUT_MS', defaultValue: 15_000, parse: integerIn(0, 3_600_000),
@@ -133,6 +178,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const problems: string[] = [];
   const config: Record<string, unknown> = {};
   const byFlag = new Map<string, string>();
+  /** Keys whose value could not be parsed: cross-checks skip them rather than pile on. */
+  const failed = new Set<string>();
   for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
     config[key] = spec.defaultValue;
     if (spec.flag) byFlag.set(spec.flag, key);
@@ -142,6 +189,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     try {
       config[key] = spec.parse(raw);
     } catch (err) {
+      failed.add(key);
       problems.push(`${source}: ${err instanceof OptionError ? err.message : String(err)}`);
     }
   };
@@ -163,6 +211,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     if (value === undefined) problems.push(`${flag}: missing value`);
     else apply(key, value, flag);
   }
+  problems.push(...tlsProblems(config as ProxyConfig, failed));
   if (problems.length > 0) throw new ConfigError(problems);
   return config as ProxyConfig;
 }

@@ -1,3 +1,5 @@
+import { accessSync, constants } from 'node:fs';
+
 /**
  * Every option the proxy understands, in one table: flag, environment variable, default,
  * parser and help text. Precedence is defaults < environment < flags (amqproxy's order).
@@ -70,4 +72,16 @@ export function text(raw: string): string {
 
 export function optionalPath(raw: string): string | undefined {
   return raw.trim() === '' ? undefined : raw.trim();
+}
+
+/** A path the proxy must be able to read now (certificates, keys): checked at startup. */
+export function readableFile(raw: string): string | undefined {
+  const path = optionalPath(raw);
+  if (path === undefined) return undefined;
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    throw new OptionError(`cannot read "${path}" (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return path;
 }

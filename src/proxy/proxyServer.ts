@@ -1,10 +1,16 @@
 import { Server, Socket, createServer } from 'node:net';
+import { Server as TlsServer, TLSSocket, createServer as createTlsServer } from 'node:tls';
 import type { HostPort } from '../config/options';
 import type { Logger } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { ConnectionPair } from './connectionPair';
+import { ConnectionLimits, awaitProtocolHeader } from './limits';
 import type { SessionFactory } from './session';
+import { ServerTlsFiles, serverContextOptions, watchCertificates } from './tls';
 import { UpstreamConnector } from './upstreamConnector';
+
+/** After connection.close 320 for an idle connection, how long the client gets to answer. */
+const IDLE_CLOSE_GRACE_MS = 5000;
 
 export interface ProxyServerOptions {
   readonly listen: HostPort;
@@ -13,23 +19,61 @@ export interface ProxyServerOptions {
   readonly sessionFor: () => SessionFactory | undefined;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
+  readonly limits?: ConnectionLimits;
+  /** Clients connect with AMQPS: certificate files, reloaded when they change. */
+  readonly tls?: ServerTlsFiles;
 }
 
+const NO_LIMITS: ConnectionLimits = { maxConnections: 0, handshakeTimeoutMs: 0, idleTimeoutMs: 0 };
+
 /**
- * Accepts client connections and pairs each with its own broker connection. The client is
- * not read until the broker connection is up, so nothing it sends early is lost; if no
- * upstream answers, the client is closed at once so that reconnecting clients retry.
+ * Accepts client connections and pairs each with its own broker connection. A broker
+ * connection is opened only once the client has sent the AMQP protocol header, and the
+ * client is not read further until that broker connection is up, so nothing it sends early
+ * is lost; if no upstream answers, the client is closed at once so that reconnecting
+ * clients retry. A client never talks to half a handshake: it gets a working upstream or a
+ * closed socket.
  */
 export class ProxyServer {
   private readonly server: Server;
   private readonly pairs = new Set<ConnectionPair>();
-  private readonly pending = new Set<Socket>();
+  /** Every accepted TCP socket until it closes, paired or not (for close()). */
+  private readonly sockets = new Set<Socket>();
+  private readonly limits: ConnectionLimits;
+  private readonly unwatch: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+  /** TCP connections open now, from accept to close, pairs or not: what --max-connections bounds. */
+  private open = 0;
   private nextId = 1;
 
   constructor(private readonly options: ProxyServerOptions) {
-    this.server = createServer({ pauseOnConnect: true, noDelay: true, keepAlive: true }, (socket) => {
-      void this.accept(socket);
-    });
+    this.limits = options.limits ?? NO_LIMITS;
+    const { tls, logger, metrics } = options;
+    if (tls) {
+      const server = createTlsServer({
+        ...serverContextOptions(tls),
+        requestCert: tls.clientCa !== undefined,
+        rejectUnauthorized: true,
+        // Node's default is 120 s; a client that never finishes TLS is the same as one that
+        // never sends the protocol header.
+        ...(this.limits.handshakeTimeoutMs > 0 ? { handshakeTimeout: this.limits.handshakeTimeoutMs } : {}),
+      });
+      server.on('connection', (raw: Socket) => this.admit(raw));
+      server.on('secureConnection', (socket: TLSSocket) => void this.accept(socket));
+      server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') metrics.connectionRefused('handshake_timeout');
+        logger.debug({ code: err.code ?? err.message }, 'client TLS handshake failed');
+      });
+      this.unwatch = watchCertificates(
+        [tls.cert, tls.key, ...(tls.clientCa ? [tls.clientCa] : [])], 'client-side TLS',
+        () => (server as TlsServer).setSecureContext(serverContextOptions(tls)), logger,
+      );
+      this.server = server;
+    } else {
+      this.server = createServer({ pauseOnConnect: true, noDelay: true, keepAlive: true }, (socket) => {
+        if (this.admit(socket)) void this.accept(socket);
+      });
+    }
   }
 
   listen(): Promise<HostPort> {
@@ -52,33 +96,69 @@ export class ProxyServer {
     return this.pairs;
   }
 
-  /** Stops accepting; existing connections keep working. */
+  /** TCP connections open now, including those still in TLS or protocol-header phase. */
+  get openConnections(): number {
+    return this.open;
+  }
+
+  /**
+   * Stops accepting; existing connections keep working. Resolves as soon as the listening
+   * socket is closed: net.Server's own close callback waits for every connection to end,
+   * which is what a drain must not wait for here.
+   */
   stopAccepting(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-    });
+    if (this.server.listening && this.closing === undefined) {
+      this.closing = new Promise((resolve) => this.server.close(() => resolve()));
+    }
+    this.unwatch?.();
+    return Promise.resolve();
   }
 
   /** Stops accepting and drops every connection at once. */
   async close(): Promise<void> {
-    const stopped = this.stopAccepting();
-    for (const socket of this.pending) socket.destroy();
+    await this.stopAccepting();
     for (const pair of this.pairs) pair.destroy();
-    await stopped;
+    for (const socket of this.sockets) socket.destroy();
+    await this.closing;
+  }
+
+  /** Counts the TCP connection and applies --max-connections; false if it was refused. */
+  private admit(socket: Socket): boolean {
+    const { metrics, logger } = this.options;
+    if (this.limits.maxConnections > 0 && this.open >= this.limits.maxConnections) {
+      metrics.connectionRefused('max_connections');
+      logger.warn({ open: this.open, max: this.limits.maxConnections }, 'connection limit reached; closing new connection');
+      socket.destroy();
+      return false;
+    }
+    this.open++;
+    this.sockets.add(socket);
+    metrics.connectionAccepted();
+    socket.once('close', () => {
+      this.open--;
+      this.sockets.delete(socket);
+      metrics.connectionClosed();
+    });
+    return true;
   }
 
   private async accept(client: Socket): Promise<void> {
     const { metrics, logger, connector } = this.options;
+    if (client.destroyed) return;
     const id = this.nextId++;
-    metrics.connectionAccepted();
-    this.pending.add(client);
     client.on('error', () => undefined);
+    if (!(await awaitProtocolHeader(client, this.limits.handshakeTimeoutMs))) {
+      if (!client.destroyed) {
+        metrics.connectionRefused('handshake_timeout');
+        logger.debug({ conn: id, timeoutMs: this.limits.handshakeTimeoutMs }, 'no protocol header in time; closing');
+        client.destroy();
+      }
+      return;
+    }
     const connected = await connector.connect((failure) => {
       metrics.upstreamConnectFailed(failure.upstream.label);
       logger.warn({ conn: id, upstream: failure.upstream.label, code: failure.code }, 'upstream connect failed');
     });
-    this.pending.delete(client);
     if (connected === undefined || client.destroyed) {
       if (connected === undefined) {
         metrics.connectionRefused('upstream_unavailable');
@@ -86,7 +166,6 @@ export class ProxyServer {
       }
       connected?.socket.destroy();
       client.destroy();
-      metrics.connectionClosed();
       return;
     }
     const { socket: upstream, upstream: upstreamInfo } = connected;
@@ -99,12 +178,27 @@ export class ProxyServer {
       id, client, upstream, upstreamInfo, session, metrics, logger,
       onClosed: (p) => {
         this.pairs.delete(p);
-        metrics.connectionClosed();
         logger.debug({ conn: id }, 'connection closed');
       },
     });
     this.pairs.add(pair);
+    if (this.limits.idleTimeoutMs > 0) this.closeWhenIdle(pair, id);
     logger.debug({ conn: id, upstream: upstreamInfo.label, mode: session ? 'tracing' : 'opaque' }, 'connection open');
     client.resume();
+  }
+
+  /**
+   * The client socket sees both directions (it reads what the client sends and writes what
+   * the broker sends), so its inactivity timer is the connection's.
+   */
+  private closeWhenIdle(pair: ConnectionPair, id: number): void {
+    const { client } = pair;
+    client.setTimeout(this.limits.idleTimeoutMs);
+    client.once('timeout', () => {
+      this.options.metrics.connectionRefused('idle_timeout');
+      this.options.logger.info({ conn: id, idleMs: this.limits.idleTimeoutMs }, 'idle connection closed');
+      client.setTimeout(0);
+      pair.closeForced('idle timeout', IDLE_CLOSE_GRACE_MS);
+    });
   }
 }

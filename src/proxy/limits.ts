@@ -1,0 +1,44 @@
+import type { Socket } from 'node:net';
+import { PROTOCOL_HEADER_SIZE } from '../amqp/constants';
+
+export interface ConnectionLimits {
+  /** Client connections open at once (0 = no limit). */
+  readonly maxConnections: number;
+  /** Time from accept (after TLS) to a complete 8-byte protocol header (0 = no limit). */
+  readonly handshakeTimeoutMs: number;
+  /** No bytes in either direction for this long closes the connection (0 = never). */
+  readonly idleTimeoutMs: number;
+}
+
+/**
+ * Waits until the client has sent at least the 8 bytes of a protocol header, without
+ * consuming them: the bytes stay in the socket's read buffer for the connection pair. The
+ * header's content is not checked here (the scanner does that and fails open on anything
+ * else). Resolves false on timeout or when the client goes away first.
+ *
+ * Only after this does the proxy open a broker connection, so a client that connects and
+ * says nothing costs the broker nothing. The rest of the AMQP handshake is bounded by the
+ * broker's own handshake_timeout (RabbitMQ: 10 s).
+ */
+export function awaitProtocolHeader(client: Socket, timeoutMs: number): Promise<boolean> {
+  if (timeoutMs <= 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      client.off('readable', onReadable);
+      client.off('close', onClose);
+      // Back to paused mode (not flowing): the pair's 'data' listener and resume() start it.
+      client.pause();
+      resolve(ok);
+    };
+    const onReadable = (): void => {
+      if (client.readableLength >= PROTOCOL_HEADER_SIZE) finish(true);
+    };
+    const onClose = (): void => finish(false);
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    client.on('readable', onReadable);
+    client.once('close', onClose);
+    if (client.destroyed) finish(false);
+    else onReadable();
+  });
+}
