@@ -16,6 +16,9 @@ export const Attr = {
   serverAddress: 'server.address',
   serverPort: 'server.port',
   errorType: 'error.type',
+  /** Celery message protocol 2 `id` and `task` headers; no semantic convention exists for them. */
+  celeryTaskId: 'celery.task.id',
+  celeryTaskName: 'celery.task.name',
   /** Which hop a span describes: publish, broker_hop or process (the proxy's own). */
   proxySpan: 'amqp_trace_proxy.span',
   /** How the publish span found its parent (TraceOutcome). */

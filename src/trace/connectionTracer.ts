@@ -31,8 +31,9 @@ export interface TracingOptions {
   readonly inflightCapacity: number;
 }
 
-const PUBLISH_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId];
-const DELIVERY_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryTaskId];
+const CELERY_HEADERS = [Header.celeryTaskId, Header.celeryTask];
+const PUBLISH_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, ...CELERY_HEADERS];
+const DELIVERY_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, ...CELERY_HEADERS];
 /** Publish stamps older than this, or in the future, are not trusted for the hop span. */
 const MAX_STAMP_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -67,11 +68,14 @@ interface Found {
   traceparent?: string;
   tracestate?: string;
   publishedAt?: string;
-  celery?: string;
+  /** Celery message protocol 2: the task's id and name, and the id of the task that sent it. */
+  taskId?: string;
+  taskName?: string;
+  parentTaskId?: string;
   present: string[];
 }
 
-function readEntries(payload: Buffer, header: ContentHeader, names: readonly string[], celeryName: string): Found {
+function readEntries(payload: Buffer, header: ContentHeader, names: readonly string[]): Found {
   const found: Found = { present: [] };
   if (header.headersOffset === undefined) return found;
   for (const entry of findTableEntries(payload, header.headersOffset, names).entries) {
@@ -80,7 +84,9 @@ function readEntries(payload: Buffer, header: ContentHeader, names: readonly str
     if (entry.name === Header.traceparent) found.traceparent = value ?? '';
     else if (entry.name === Header.tracestate) found.tracestate = value;
     else if (entry.name === Header.publishedAt) found.publishedAt = value;
-    else if (entry.name === celeryName) found.celery = value;
+    else if (entry.name === Header.celeryTaskId) found.taskId = value;
+    else if (entry.name === Header.celeryTask) found.taskName = value;
+    else if (entry.name === Header.celeryParentId) found.parentTaskId = value;
   }
   return found;
 }
@@ -201,7 +207,7 @@ export class ConnectionTracer implements ConnectionSession {
       return undefined;
     }
     const header = parseContentHeader(payload);
-    const found = readEntries(payload, header, PUBLISH_HEADERS, Header.celeryParentId);
+    const found = readEntries(payload, header, PUBLISH_HEADERS);
     const exchange = publish?.exchange ?? '';
     const routingKey = publish?.routingKey ?? '';
 
@@ -229,7 +235,7 @@ export class ConnectionTracer implements ConnectionSession {
       [Attr.bodySize]: header.bodySize,
       [Attr.proxySpan]: 'publish',
       [Attr.proxyContext]: outcome,
-      ...this.messageAttributes(payload, header),
+      ...this.messageAttributes(payload, header, found),
     }, parent);
 
     const remove: string[] = [Header.publishedAt];
@@ -264,8 +270,8 @@ export class ConnectionTracer implements ConnectionSession {
   ): { parent: MessageContext | undefined; outcome: TraceOutcome } {
     const continuation = this.options.continuation;
     if (continuation === undefined) return { parent: undefined, outcome: 'injected' };
-    if (found.celery !== undefined) {
-      const parent = continuation.parentTask(found.celery);
+    if (found.parentTaskId !== undefined) {
+      const parent = continuation.parentTask(found.parentTaskId);
       if (parent) return { parent, outcome: 'continued_by_parent_task' };
     }
     const correlationId = readShortStrProperty(payload, header, 'correlationId');
@@ -276,12 +282,18 @@ export class ConnectionTracer implements ConnectionSession {
     return { parent: undefined, outcome: 'injected' };
   }
 
-  private messageAttributes(payload: Buffer, header: ContentHeader): Record<string, string> {
+  private messageAttributes(payload: Buffer, header: ContentHeader, found: Found): Record<string, string> {
     const attrs: Record<string, string> = {};
     const messageId = readShortStrProperty(payload, header, 'messageId');
     const correlationId = readShortStrProperty(payload, header, 'correlationId');
     if (messageId) attrs[Attr.messageId] = sanitize(messageId);
     if (correlationId) attrs[Attr.conversationId] = sanitize(correlationId);
+    // A Celery task id is what people have in hand (logs, Flower, AsyncResult): on every
+    // span of a task message so a trace can be found from it.
+    if (found.taskId && found.taskName) {
+      attrs[Attr.celeryTaskId] = sanitize(found.taskId);
+      attrs[Attr.celeryTaskName] = sanitize(found.taskName);
+    }
     return attrs;
   }
 
@@ -303,7 +315,7 @@ export class ConnectionTracer implements ConnectionSession {
     ch.returned = undefined;
     if (!this.options.mode.tracing || returned === undefined) return undefined;
     const header = parseContentHeader(payload);
-    const found = readEntries(payload, header, [Header.traceparent], Header.traceparent);
+    const found = readEntries(payload, header, [Header.traceparent]);
     const parsed = found.traceparent ? parseTraceParent(found.traceparent) : undefined;
     const attrs = { 'amqp.reply_code': returned.replyCode, 'amqp.reply_text': sanitize(returned.replyText) };
     const pending = parsed ? ch.confirms.find(parsed.spanId) : undefined;
@@ -360,7 +372,7 @@ export class ConnectionTracer implements ConnectionSession {
     ch.delivery = undefined;
     if (!mode.tracing || delivery === undefined) return undefined;
     const header = parseContentHeader(payload);
-    const found = readEntries(payload, header, DELIVERY_HEADERS, Header.celeryTaskId);
+    const found = readEntries(payload, header, DELIVERY_HEADERS);
     const parsed = found.traceparent !== undefined ? parseTraceParent(found.traceparent) : undefined;
     const parent: MessageContext | undefined = parsed ? { ...parsed, traceState: found.tracestate } : undefined;
     const wallNow = performance.timeOrigin + performance.now();
@@ -374,7 +386,7 @@ export class ConnectionTracer implements ConnectionSession {
       [Attr.routingKey]: sanitize(delivery.routingKey),
       [Attr.deliveryTag]: delivery.tag,
       [Attr.bodySize]: header.bodySize,
-      ...this.messageAttributes(payload, header),
+      ...this.messageAttributes(payload, header, found),
     };
     const hop = this.spans.brokerHop(`${delivery.operation} ${queue}`, {
       ...attrs, [Attr.operationType]: 'receive', [Attr.operationName]: delivery.operation, [Attr.proxySpan]: 'broker_hop',
@@ -385,7 +397,7 @@ export class ConnectionTracer implements ConnectionSession {
     this.track(ch, delivery, process);
 
     if (continuation && process) {
-      if (found.celery) continuation.rememberTask(found.celery, process.context);
+      if (found.taskId) continuation.rememberTask(found.taskId, process.context);
       const replyTo = readShortStrProperty(payload, header, 'replyTo');
       const correlationId = readShortStrProperty(payload, header, 'correlationId');
       if (replyTo && correlationId) continuation.rememberReply(replyTo, correlationId, process.context);
