@@ -1,0 +1,239 @@
+/**
+ * Shared pieces of the hardening tests: a proxy in a child process, a TCP forwarder that
+ * plays a broker going away, certificates made with openssl, and a ledger of confirmed and
+ * consumed messages that says whether anything was lost.
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { Server, Socket, createServer, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as amqp from 'amqplib';
+import { BROKER_HOST, BROKER_PORT, BROKER_URL } from '../../support/broker';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const MAIN = path.join(ROOT, 'dist/main.js');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, name.name);
+    newest = Math.max(newest, name.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** dist/main.js, built first when it is missing or older than any source file. */
+export function builtProxy(): string {
+  let built = 0;
+  try {
+    built = statSync(MAIN).mtimeMs;
+  } catch { /* not built yet */ }
+  if (built < newestMtime(path.join(ROOT, 'src'))) {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return MAIN;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ChildProxy {
+  readonly port: number;
+  readonly url: string;
+  readonly process: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Everything the proxy logged, for assertions and for failure messages. */
+  output(): string;
+}
+
+/** Runs `node dist/main.js` on `port` and resolves once it logs that it is listening. */
+export async function startChildProxy(port: number, env: Record<string, string> = {}): Promise<ChildProxy> {
+  const child = spawn(process.execPath, [builtProxy()], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      PROXY_LISTEN: `127.0.0.1:${port}`,
+      PROXY_UPSTREAM: `amqp://${BROKER_HOST}:${BROKER_PORT}`,
+      METRICS_LISTEN: 'off',
+      ADMIN_LISTEN: 'off',
+      OTEL_TRACES_EXPORTER: 'none',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const deadline = Date.now() + 15_000;
+  while (!log.includes('amqp-trace-proxy listening')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`proxy did not start:\n${log}`);
+    }
+    await sleep(50);
+  }
+  return { port, url: `amqp://guest:guest@127.0.0.1:${port}`, process: child, exited, output: () => log };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export interface Forwarder {
+  readonly port: number;
+  /** Cuts every connection and refuses new ones for `ms`: a broker restart, seen from outside. */
+  outage(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A TCP port in front of the shared broker that the test can take down without touching it. */
+export async function startForwarder(targetPort = BROKER_PORT): Promise<Forwarder> {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  const port = await freePort();
+  const open = (): Promise<void> => new Promise((resolve, reject) => {
+    server = createServer((client) => {
+      const upstream = netConnect({ host: BROKER_HOST, port: targetPort });
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const shut = async (): Promise<void> => {
+    const s = server;
+    server = undefined;
+    for (const socket of sockets) socket.destroy();
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  };
+  await open();
+  return {
+    port,
+    async outage(ms) {
+      await shut();
+      await sleep(ms);
+      await open();
+    },
+    close: shut,
+  };
+}
+
+/** Certificates for the TLS tests, in a temporary directory removed by `remove()`. */
+export interface TestCerts {
+  readonly dir: string;
+  /** `${name}.crt` / `${name}.key` under `dir`. */
+  file(name: string, ext: 'crt' | 'key'): string;
+  /** A key and certificate signed by CA `ca` (itself made with `ca()`), with the given SANs. */
+  issue(name: string, ca: string, subjectAltName: string, clientAuth?: boolean): void;
+  ca(name: string): void;
+  remove(): void;
+}
+
+export function testCerts(): TestCerts {
+  const dir = mkdtempSync(path.join(tmpdir(), 'atp-tls-'));
+  const file = (name: string, ext: 'crt' | 'key'): string => path.join(dir, `${name}.${ext}`);
+  const ssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  };
+  return {
+    dir,
+    file,
+    ca(name) {
+      ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`,
+        '-keyout', file(name, 'key'), '-out', file(name, 'crt'),
+        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    },
+    issue(name, ca, subjectAltName, clientAuth = false) {
+      const ext = path.join(dir, `${name}.ext`);
+      writeFileSync(ext, [
+        `subjectAltName=${subjectAltName}`,
+        'basicConstraints=CA:FALSE',
+        `extendedKeyUsage=${clientAuth ? 'clientAuth' : 'serverAuth'}`,
+      ].join('\n'));
+      ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', file(name, 'key'), '-out', `${name}.csr`);
+      ssl('x509', '-req', '-in', `${name}.csr`, '-CA', file(ca, 'crt'), '-CAkey', file(ca, 'key'), '-CAcreateserial',
+        '-days', '2', '-extfile', ext, '-out', file(name, 'crt'));
+    },
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function deleteQueues(...queues: string[]): Promise<void> {
+  const conn = await amqp.connect(BROKER_URL);
+  try {
+    const ch = await conn.createChannel();
+    for (const q of queues) await ch.deleteQueue(q);
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+export async function queueDepth(queue: string): Promise<number> {
+  const conn = await amqp.connect(BROKER_URL);
+  try {
+    const ch = await conn.createChannel();
+    return (await ch.checkQueue(queue)).messageCount;
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Which message ids the broker confirmed and which a consumer received. "Nothing lost" is:
+ * every confirmed id was consumed at least once (a redelivery may repeat one; that is
+ * at-least-once, as RabbitMQ promises, not a loss).
+ */
+export class Ledger {
+  readonly confirmed = new Set<number>();
+  readonly consumed = new Map<number, number>();
+
+  consume(id: number): void {
+    this.consumed.set(id, (this.consumed.get(id) ?? 0) + 1);
+  }
+
+  missing(): number[] {
+    return [...this.confirmed].filter((id) => !this.consumed.has(id));
+  }
+
+  get duplicates(): number {
+    let n = 0;
+    for (const c of this.consumed.values()) n += c - 1;
+    return n;
+  }
+
+  allConfirmedConsumed(): boolean {
+    for (const id of this.confirmed) if (!this.consumed.has(id)) return false;
+    return true;
+  }
+}
