@@ -1,0 +1,93 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as amqp from 'amqplib';
+import { consumeN, withConnection } from '../../support/amqp';
+import { BROKER_HOST, BROKER_PORT, BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
+import { startTestProxy } from '../../support/proxy';
+import { managedClients } from './clients';
+import { Ledger, deleteQueues, freePort, sleep, startForwarder, waitFor } from './helpers';
+
+const failover = suite('upstream failover');
+failover.before(() => requireBroker());
+
+async function metricsText(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
+}
+
+failover('the first upstream is dead: connections go to the second, and the dead one moves to the back', async () => {
+  const dead = await freePort();
+  const proxy = await startTestProxy({ PROXY_UPSTREAM: `amqp://127.0.0.1:${dead},amqp://${BROKER_HOST}:${BROKER_PORT}` });
+  try {
+    for (let round = 0; round < 3; round++) {
+      await withConnection(BROKER_URL, async (direct) => {
+        const consumer = await direct.createChannel();
+        const queue = (await consumer.assertQueue(uniqueName('failover'), { exclusive: true })).queue;
+        const received = consumeN(consumer, queue, 20);
+        await withConnection(proxy.url, async (conn) => {
+          const ch = await conn.createConfirmChannel();
+          for (let i = 0; i < 20; i++) ch.sendToQueue(queue, Buffer.from(String(i)));
+          await ch.waitForConfirms();
+        });
+        const msgs = await received;
+        assert.equal(msgs.map((m) => m.content.toString()), Array.from({ length: 20 }, (_, i) => String(i)));
+      });
+    }
+    const failures = new RegExp(`upstream_connect_failures_total\\{upstream="127.0.0.1:${dead}"\\} (\\d+)`).exec(await metricsText(proxy.metricsUrl));
+    assert.is(failures?.[1], '1', 'tried once, then skipped while it is recently failed');
+  } finally {
+    await proxy.stop();
+  }
+});
+
+failover('the only broker "restarts" during traffic: every confirmed message is consumed, none disappears', async () => {
+  const forwarder = await startForwarder();
+  const proxy = await startTestProxy({ PROXY_UPSTREAM: `amqp://127.0.0.1:${forwarder.port}`, PROXY_UPSTREAM_RETRY_AFTER_MS: '0' });
+  const queue = uniqueName('restart');
+  const ledger = new Ledger();
+  const clients = managedClients(proxy.url, queue, ledger);
+  try {
+    const publishing = clients.publish(0, 800, 5);
+    await waitFor('traffic before the outage', () => ledger.consumed.size >= 100, 15_000);
+    const connectsBefore = clients.connects.count;
+    await forwarder.outage(2500);
+    await publishing;
+    await waitFor('every confirmed message consumed', () => ledger.allConfirmedConsumed(), 30_000)
+      .catch(() => assert.unreachable(`missing ${ledger.missing().length}: ${ledger.missing().slice(0, 10).join(',')}`));
+    assert.is(ledger.confirmed.size, 800);
+    assert.ok(clients.connects.count >= connectsBefore + 2, 'both clients reconnected through the proxy');
+    const metrics = await metricsText(proxy.metricsUrl);
+    assert.match(metrics, /connections_refused_total\{reason="upstream_unavailable"\} [1-9]/);
+  } finally {
+    await clients.close();
+    await proxy.stop();
+    await forwarder.close();
+    await deleteQueues(queue);
+  }
+});
+
+failover('the first of two upstreams goes away during traffic: clients continue on the second', async () => {
+  const [a, b] = [await startForwarder(), await startForwarder()];
+  const proxy = await startTestProxy({ PROXY_UPSTREAM: `amqp://127.0.0.1:${a.port},amqp://127.0.0.1:${b.port}` });
+  const queue = uniqueName('two-nodes');
+  const ledger = new Ledger();
+  const clients = managedClients(proxy.url, queue, ledger);
+  try {
+    const publishing = clients.publish(0, 500, 5);
+    await waitFor('traffic before the outage', () => ledger.consumed.size >= 100, 15_000);
+    const outage = a.outage(4000);
+    await publishing;
+    await waitFor('every confirmed message consumed', () => ledger.allConfirmedConsumed(), 30_000)
+      .catch(() => assert.unreachable(`missing ${ledger.missing().length}`));
+    await outage;
+    assert.is(ledger.confirmed.size, 500);
+  } finally {
+    await clients.close();
+    await proxy.stop();
+    await Promise.all([a.close(), b.close()]);
+    await deleteQueues(queue);
+  }
+});
+
+failover.run();
+void amqp;
+void sleep;
