@@ -1,0 +1,77 @@
+/**
+ * Starts the demo's Celery app (demo/worker) as a worker process for `make demo`.
+ *
+ * Celery comes from Debian (`apt-get install -y python3-celery`) and runs under
+ * /usr/bin/python3, which may not be the `python3` first on PATH. The tests have their own
+ * launcher with a probe (test/support/celery.ts); this one only starts and stops.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+
+export const CELERY_PYTHON = '/usr/bin/python3';
+const DEMO_DIR = __dirname;
+/** Only task traffic on the wire: no worker heartbeat, gossip or mingle events. */
+export const TASK_TRAFFIC_ONLY = ['--without-heartbeat', '--without-gossip', '--without-mingle'];
+
+export interface DemoQueues { llm: string; whisper: string; vector: string }
+
+export interface DemoWorker {
+  readonly nodeName: string;
+  /** What the worker logged (Celery logs to stderr), for error messages. */
+  log(): string;
+  /** SIGTERM (Celery's warm shutdown), SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function checkCelery(): void {
+  try {
+    execFileSync(CELERY_PYTHON, ['-c', 'import celery'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${CELERY_PYTHON} cannot import celery: install it with \`apt-get install -y python3-celery\``);
+  }
+}
+
+export async function startDemoWorker(brokerUrl: string, queues: DemoQueues, readyTimeoutMs = 30_000): Promise<DemoWorker> {
+  const nodeName = `demo-${randomBytes(4).toString('hex')}@localhost`;
+  const child = spawn(CELERY_PYTHON, [
+    '-m', 'celery', '-A', 'worker.app', 'worker',
+    '-Q', [queues.llm, queues.whisper, queues.vector].join(','),
+    '--concurrency', '1', '--pool', 'solo', '-l', 'info', '-n', nodeName, ...TASK_TRAFFIC_ONLY,
+  ], {
+    cwd: resolve(DEMO_DIR),
+    env: {
+      ...process.env,
+      PYTHONPATH: resolve(DEMO_DIR),
+      PYTHONUNBUFFERED: '1',
+      PYTHONDONTWRITEBYTECODE: '1',
+      CELERY_BROKER_URL: brokerUrl,
+      DEMO_QUEUE_LLM: queues.llm,
+      DEMO_QUEUE_WHISPER: queues.whisper,
+      DEMO_QUEUE_VECTOR: queues.vector,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { output += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { output += d; });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const stop = async (graceMs = 10_000): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const deadline = Date.now() + readyTimeoutMs;
+  while (!/ ready\.\s*$/m.test(output)) {
+    if (child.exitCode !== null) throw new Error(`Celery worker exited before it was ready:\n${output}`);
+    if (Date.now() > deadline) {
+      await stop(0);
+      throw new Error(`Celery worker not ready within ${readyTimeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { nodeName, log: () => output, stop };
+}

@@ -1,0 +1,143 @@
+/**
+ * `make demo`: the critical journey of ADR-212 on one machine, printed as span trees.
+ *
+ *   gateway stand-in ──► proxy (in this process) ──► RabbitMQ ──► Celery worker (llm, whisper, vector)
+ *          │                    │
+ *          └── OTLP/gRPC ──► span collector (in this process) ──► terminal
+ *                                   └──► OTEL_EXPORTER_OTLP_ENDPOINT, when set (e.g. Jaeger)
+ *
+ * It sends three "share content" requests (two where the gateway injects its own
+ * traceparent, one where it does not), waits for the nine Celery tasks they cause, prints
+ * every trace, then stops the worker, deletes the queues it created and exits.
+ *
+ * The broker is DEMO_BROKER (default 127.0.0.1:5672, guest/guest); nothing else is needed.
+ */
+import { randomBytes } from 'node:crypto';
+import * as amqp from 'amqplib';
+import pino from 'pino';
+import { startApp, type App } from '../src/app';
+import { loadConfig } from '../src/config/config';
+import { checkCelery, startDemoWorker, type DemoQueues, type DemoWorker } from './celeryWorker';
+import { startGateway, type Gateway, type ShareResult } from './gateway';
+import { startSpanCollector, type CollectedSpan, type SpanCollector } from './spanCollector';
+import { groupByTrace, renderTrace } from './spanTree';
+
+const BROKER = process.env.DEMO_BROKER ?? '127.0.0.1:5672';
+const SHARES = [
+  { contentId: 'c-1', withTraceparent: true },
+  { contentId: 'c-2', withTraceparent: true },
+  { contentId: 'c-3', withTraceparent: false },
+] as const;
+/** llm.summarize fans out to whisper.transcribe and vector.embed. */
+const TASKS_PER_SHARE = 3;
+const WAIT_MS = 30_000;
+
+const say = (line = ''): void => { process.stdout.write(`${line}\n`); };
+
+async function main(): Promise<void> {
+  checkCelery();
+  const suffix = randomBytes(3).toString('hex');
+  const queues: DemoQueues = { llm: `demo-llm-${suffix}`, whisper: `demo-whisper-${suffix}`, vector: `demo-vector-${suffix}` };
+  const broker = await amqp.connect(`amqp://guest:guest@${BROKER}`).catch((err: Error) => {
+    throw new Error(`no RabbitMQ at ${BROKER} (${err.message}): start it, or set DEMO_BROKER=host:port`);
+  });
+  const forwardTo = process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  let collector: SpanCollector | undefined;
+  let app: App | undefined;
+  let worker: DemoWorker | undefined;
+  let gateway: Gateway | undefined;
+  try {
+    collector = await startSpanCollector(forwardTo ? { forwardTo } : {});
+    app = await startApp(loadConfig([], {
+      PROXY_LISTEN: '127.0.0.1:0',
+      PROXY_UPSTREAM: `amqp://${BROKER}`,
+      METRICS_LISTEN: 'off',
+      ADMIN_LISTEN: 'off',
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+      OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      OTEL_SERVICE_NAME: 'amqp-trace-proxy',
+    }), pino({ level: 'warn' }, pino.destination(2)));
+    const proxyUrl = `amqp://guest:guest@127.0.0.1:${app.proxyAddress.port}`;
+    say(`proxy      127.0.0.1:${app.proxyAddress.port} → ${BROKER}`);
+    say(`spans      → ${collector.endpoint} (this process)${forwardTo ? ` → ${forwardTo}` : ''}`);
+
+    worker = await startDemoWorker(`${proxyUrl}//`, queues);
+    say(`worker     ${worker.nodeName} on ${Object.values(queues).join(', ')} (Celery, through the proxy)`);
+    gateway = await startGateway({ amqpUrl: proxyUrl, queue: queues.llm, otlpEndpoint: collector.endpoint, declareQueue: false });
+    const { port } = await gateway.listen(0);
+    say(`gateway    http://127.0.0.1:${port}/shares (publishes through the proxy)`);
+    say();
+
+    const shares: ShareResult[] = [];
+    for (const share of SHARES) {
+      const res = await fetch(`http://127.0.0.1:${port}/shares`, { method: 'POST', body: JSON.stringify(share) });
+      const body = await res.json() as ShareResult;
+      shares.push(body);
+      say(`POST /shares ${JSON.stringify(share)} → ${res.status}, task ${body.taskId}`);
+    }
+
+    const celeryProcessSpans = (xs: CollectedSpan[]): number =>
+      xs.filter((s) => s.attributes['amqp_trace_proxy.span'] === 'process' && s.attributes['celery.task.name'] !== undefined).length;
+    await collector.waitFor((xs) => celeryProcessSpans(xs) === SHARES.length * TASKS_PER_SHARE, WAIT_MS)
+      .catch((err: Error) => { throw new Error(`${err.message}\nworker log:\n${worker!.log()}`); });
+    await gateway.close(); // flushes the gateway's spans
+    await settle(collector, app);
+
+    const spans = collector.spans();
+    say();
+    say(`${spans.length} spans in ${groupByTrace(spans).length} traces (tree: parent → child; columns: service, duration, status)`);
+    for (const group of groupByTrace(spans)) {
+      const share = shares.find((s) => s.traceId === group.traceId || group.spans.some((x) => x.attributes['celery.task.id'] === s.taskId));
+      say();
+      if (share) say(`# share ${SHARES[shares.indexOf(share)]!.contentId}, task ${share.taskId}`);
+      say(renderTrace(group.spans));
+    }
+    say();
+    // The worker asked for its sub-tasks' results on its own rpc:// reply queue.
+    const replyQueues = new Set(spans.filter((s) => s.attributes['amqp_trace_proxy.context'] === 'continued_by_correlation')
+      .map((s) => String(s.attributes['messaging.rabbitmq.destination.routing_key'])));
+    await worker.stop();
+    worker = undefined;
+    const deleted = await deleteQueues(broker, [...Object.values(queues), ...replyQueues], Object.values(queues));
+    say(`queues: ${deleted.join(', ')} (deleted)`);
+  } finally {
+    await gateway?.close().catch(() => undefined);
+    await worker?.stop();
+    if (worker) await deleteQueues(broker, Object.values(queues), Object.values(queues));
+    await app?.stop();
+    await collector?.close();
+    await broker.close().catch(() => undefined);
+  }
+  if (forwardTo && collector) {
+    const f = collector.forwarded();
+    say(`forwarded to ${forwardTo}: ${f.ok} export request(s)${f.failed ? `, ${f.failed} failed (${f.lastError})` : ''}`);
+  }
+}
+
+/** Flushes the proxy's spans and waits until nothing new has arrived for a moment. */
+async function settle(collector: SpanCollector, app: App): Promise<void> {
+  let seen = -1;
+  while (collector.spans().length !== seen) {
+    seen = collector.spans().length;
+    await app.telemetry.forceFlush();
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function deleteQueues(broker: amqp.ChannelModel, queues: string[], exchanges: string[]): Promise<string[]> {
+  const ch = await broker.createChannel();
+  ch.on('error', () => undefined);
+  const deleted: string[] = [];
+  for (const q of queues) if (await ch.deleteQueue(q).then(() => true, () => false)) deleted.push(q);
+  // Celery declares a direct exchange named like each service queue.
+  for (const x of exchanges) await ch.deleteExchange(x).catch(() => undefined);
+  await ch.close().catch(() => undefined);
+  return deleted;
+}
+
+main().then(() => process.exit(0), (err: Error) => {
+  process.stderr.write(`demo failed: ${err.message}\n`);
+  process.exit(1);
+});
