@@ -40,7 +40,7 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
   const modeController = new ModeController(mode, metrics, logger);
   const unwatch = config.modeFile ? watchModeFile(config.modeFile, modeController, logger) : undefined;
   const sessions = tracingSessions({
-    tracer: telemetry.tracer,
+    telemetry,
     metrics,
     logger,
     mode,

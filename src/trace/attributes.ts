@@ -51,8 +51,14 @@ export function destinationOf(exchange: string, routingKey: string): string {
  */
 export const MAX_ATTRIBUTE_LENGTH = 256;
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_ALL = /[\u0000-\u001f\u007f]/g;
+
 export function sanitize(value: string): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '');
+  // The common case (a clean, short name) returns without allocating.
+  if (value.length <= MAX_ATTRIBUTE_LENGTH && !CONTROL.test(value)) return value;
+  const clean = value.replace(CONTROL_ALL, '');
   return clean.length > MAX_ATTRIBUTE_LENGTH ? clean.slice(0, MAX_ATTRIBUTE_LENGTH) : clean;
 }

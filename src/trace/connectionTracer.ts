@@ -14,7 +14,7 @@ import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan } from './messageSpans';
 import { formatTraceParent, parseTraceParent, randomSpanId, randomTraceId } from './traceparent';
-import type { Tracer } from '@opentelemetry/api';
+import type { Telemetry } from './telemetry';
 
 /** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
 export interface ModeSwitch {
@@ -22,7 +22,7 @@ export interface ModeSwitch {
 }
 
 export interface TracingOptions {
-  readonly tracer: Tracer;
+  readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'useTraceIdOnce'>;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly mode: ModeSwitch;
@@ -95,8 +95,10 @@ function stringOf(payload: Buffer, entry: TableEntry): string | undefined {
   return readStringValue(payload, entry);
 }
 
+const ORIGIN_US = performance.timeOrigin * 1000;
+
 function nowMicros(): string {
-  return String(Math.round((performance.timeOrigin + performance.now()) * 1000));
+  return Math.round(ORIGIN_US + performance.now() * 1000).toString();
 }
 
 function stampToMs(stamp: string | undefined, now: number): number | undefined {
@@ -119,7 +121,7 @@ export class ConnectionTracer implements ConnectionSession {
   private frameMax = 0;
 
   constructor(private readonly options: TracingOptions, private readonly info: SessionInfo, private readonly totals: InflightTotals) {
-    this.spans = new MessageSpans(options.tracer, options.metrics, info.upstream);
+    this.spans = new MessageSpans(options.telemetry, options.metrics, info.upstream);
     const client = new Map<number, (channel: number, payload: Buffer) => void>([
       [Method.ConnectionTuneOk, (_c, p) => this.onTuneOk(p)],
       [Method.ConfirmSelect, (c) => { this.channel(c).confirm = true; }],
@@ -227,7 +229,7 @@ export class ConnectionTracer implements ConnectionSession {
     }
 
     const destination = destinationOf(exchange, routingKey);
-    const span = this.spans.publish(`publish ${sanitize(destination)}`, {
+    const span = this.spans.publish(`publish ${sanitize(destination)}`, () => ({
       [Attr.operationType]: 'send',
       [Attr.operationName]: 'publish',
       [Attr.destinationName]: sanitize(destination),
@@ -236,7 +238,7 @@ export class ConnectionTracer implements ConnectionSession {
       [Attr.proxySpan]: 'publish',
       [Attr.proxyContext]: outcome,
       ...this.messageAttributes(payload, header, found),
-    }, parent);
+    }), parent);
 
     const remove: string[] = [Header.publishedAt];
     const add: [string, string][] = [];
@@ -380,20 +382,20 @@ export class ConnectionTracer implements ConnectionSession {
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, delivery.queue);
 
     const queue = sanitize(delivery.queue || delivery.routingKey);
-    const attrs = {
+    // Built only for spans that record (see LazyAttributes).
+    const attrs = (operationType: string, operationName: string, proxySpan: string) => () => ({
       [Attr.destinationName]: sanitize(destinationOf(delivery.exchange, delivery.routingKey)),
       [Attr.subscriptionName]: queue,
       [Attr.routingKey]: sanitize(delivery.routingKey),
       [Attr.deliveryTag]: delivery.tag,
       [Attr.bodySize]: header.bodySize,
+      [Attr.operationType]: operationType,
+      [Attr.operationName]: operationName,
+      [Attr.proxySpan]: proxySpan,
       ...this.messageAttributes(payload, header, found),
-    };
-    const hop = this.spans.brokerHop(`${delivery.operation} ${queue}`, {
-      ...attrs, [Attr.operationType]: 'receive', [Attr.operationName]: delivery.operation, [Attr.proxySpan]: 'broker_hop',
-    }, parent, publishedAt);
-    const process = this.spans.process(`process ${queue}`, {
-      ...attrs, [Attr.operationType]: 'process', [Attr.operationName]: 'process', [Attr.proxySpan]: 'process',
-    }, hop ?? parent);
+    });
+    const hop = this.spans.brokerHop(`${delivery.operation} ${queue}`, attrs('receive', delivery.operation, 'broker_hop'), parent, publishedAt);
+    const process = this.spans.process(`process ${queue}`, attrs('process', 'process', 'process'), hop ?? parent);
     this.track(ch, delivery, process);
 
     if (continuation && process) {

@@ -4,7 +4,15 @@ import {
 import { TraceState } from '@opentelemetry/core';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { Attr, MESSAGING_SYSTEM } from './attributes';
-import type { TraceParent } from './traceparent';
+import type { Telemetry } from './telemetry';
+import { TraceParent, randomSpanId, randomTraceId } from './traceparent';
+
+/**
+ * Attributes, or a function that builds them. Spans are mostly unsampled (10 % by default),
+ * so attribute objects are only built for spans that record: building them for every
+ * message cost more CPU than everything else the proxy does per message.
+ */
+export type LazyAttributes = Attributes | (() => Attributes);
 
 /** A message's trace context: the `traceparent` fields plus its raw `tracestate`. */
 export interface MessageContext extends TraceParent {
@@ -18,13 +26,6 @@ export interface OpenSpan {
   event(name: string, attributes: Attributes): void;
 }
 
-const NOOP_SPAN: OpenSpan = Object.freeze({
-  context: { traceId: '', spanId: '', traceFlags: 0 },
-  startedAt: 0,
-  end: () => undefined,
-  event: () => undefined,
-});
-
 /**
  * The three spans of a message's journey, built on an OpenTelemetry tracer. Every call is
  * guarded: a telemetry failure is counted and the message goes on as if spans were off.
@@ -32,35 +33,45 @@ const NOOP_SPAN: OpenSpan = Object.freeze({
 export class MessageSpans {
   private readonly base: Attributes;
 
+  private readonly tracer: Tracer;
+
   constructor(
-    private readonly tracer: Tracer,
+    private readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'useTraceIdOnce'>,
     private readonly metrics: ProxyMetrics,
     server: { host: string; port: number },
   ) {
+    this.tracer = telemetry.tracer;
     this.base = { [Attr.messagingSystem]: MESSAGING_SYSTEM, [Attr.serverAddress]: server.host, [Attr.serverPort]: server.port };
   }
 
   /** PRODUCER span; with no parent it starts the trace and its context is what gets injected. */
-  publish(name: string, attributes: Attributes, parent: MessageContext | undefined): OpenSpan | undefined {
+  publish(name: string, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
     return this.start(name, SpanKind.PRODUCER, attributes, parent, undefined);
   }
 
   /** The time the message spent in the broker, from publish to delivery; ended at once. */
-  brokerHop(name: string, attributes: Attributes, parent: MessageContext | undefined, publishedAtMs: number | undefined): MessageContext | undefined {
+  brokerHop(name: string, attributes: LazyAttributes, parent: MessageContext | undefined, publishedAtMs: number | undefined): MessageContext | undefined {
     const span = this.start(name, SpanKind.CONSUMER, attributes, parent, publishedAtMs);
     span?.end();
     return span?.context;
   }
 
   /** CONSUMER span from delivery until the consumer's ack, nack or reject. */
-  process(name: string, attributes: Attributes, parent: MessageContext | undefined): OpenSpan | undefined {
+  process(name: string, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
     return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined);
   }
 
   private start(
-    name: string, kind: SpanKind, attributes: Attributes, parent: MessageContext | undefined, startTime: number | undefined,
+    name: string, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, startTime: number | undefined,
   ): OpenSpan | undefined {
     try {
+      const traceId = parent?.traceId ?? randomTraceId();
+      if (!this.telemetry.sampled(parent?.traceFlags, traceId)) {
+        // Not sampled: the SDK would make a non-recording span with new ids; making the ids
+        // here costs a fraction of that, and this is most messages.
+        return unsampled({ traceId, spanId: randomSpanId(), traceFlags: 0, traceState: parent?.traceState });
+      }
+      if (parent === undefined) this.telemetry.useTraceIdOnce(traceId);
       const parentContext = parent ? trace.setSpanContext(ROOT_CONTEXT, {
         traceId: parent.traceId,
         spanId: parent.spanId,
@@ -68,9 +79,13 @@ export class MessageSpans {
         isRemote: true,
         traceState: parent.traceState ? new TraceState(parent.traceState) : undefined,
       }) : ROOT_CONTEXT;
-      const span = this.tracer.startSpan(name, {
-        kind, startTime, attributes: { ...this.base, ...attributes },
-      }, parentContext);
+      // The configured samplers decide on the trace id and the parent alone, so attributes
+      // can be set after the decision, and only on spans that record.
+      const span = this.tracer.startSpan(name, { kind, startTime }, parentContext);
+      if (span.isRecording()) {
+        span.setAttributes(this.base);
+        span.setAttributes(typeof attributes === 'function' ? attributes() : attributes);
+      }
       return this.wrap(span, parent?.traceState);
     } catch {
       this.metrics.telemetryError('span_start');
@@ -107,4 +122,8 @@ export class MessageSpans {
   }
 }
 
-export { NOOP_SPAN };
+const ignore = (): void => undefined;
+
+function unsampled(context: MessageContext): OpenSpan {
+  return { context, startedAt: performance.now(), end: ignore, event: ignore };
+}

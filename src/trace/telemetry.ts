@@ -1,10 +1,10 @@
-import { Context, Tracer } from '@opentelemetry/api';
+import { Context, ROOT_CONTEXT, Tracer } from '@opentelemetry/api';
 import { ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler,
-  TraceIdRatioBasedSampler,
+  SamplingDecision, TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-node';
 import type { ReadableSpan, Sampler, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ProxyConfig, SamplerName } from '../config/config';
@@ -13,8 +13,18 @@ import type { ProxyMetrics } from '../metrics/metrics';
 import { randomSpanId, randomTraceId } from './traceparent';
 
 
+/**
+ * The configured sampler's decision, computed without creating a span: `parentFlags` is
+ * undefined for a new trace. Most messages are not sampled, and for those the proxy never
+ * touches the SDK (see MessageSpans).
+ */
+export type SampleDecider = (parentFlags: number | undefined, traceId: string) => boolean;
+
 export interface Telemetry {
   readonly tracer: Tracer;
+  readonly sampled: SampleDecider;
+  /** The trace id the SDK gives the next root span: one the decider has already judged. */
+  useTraceIdOnce(traceId: string): void;
   /** Ended spans not yet exported or dropped (bounded by OTEL_BSP_MAX_QUEUE_SIZE). */
   pendingSpans(): number;
   forceFlush(): Promise<void>;
@@ -31,6 +41,23 @@ export function createSampler(name: SamplerName, ratio: number): Sampler {
     parentbased_traceidratio: () => new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
   };
   return table[name]();
+}
+
+/** Mirrors createSampler; parents are always remote here (they come from messages). */
+export function createDecider(name: SamplerName, ratio: number): SampleDecider {
+  const byRatio = new TraceIdRatioBasedSampler(ratio);
+  const ratioSays = (traceId: string): boolean =>
+    byRatio.shouldSample(ROOT_CONTEXT, traceId).decision === SamplingDecision.RECORD_AND_SAMPLED;
+  const parentSays = (flags: number): boolean => (flags & 1) === 1;
+  const table: Record<SamplerName, SampleDecider> = {
+    always_on: () => true,
+    always_off: () => false,
+    traceidratio: (_flags, traceId) => ratioSays(traceId),
+    parentbased_always_on: (flags) => (flags === undefined ? true : parentSays(flags)),
+    parentbased_always_off: (flags) => (flags === undefined ? false : parentSays(flags)),
+    parentbased_traceidratio: (flags, traceId) => (flags === undefined ? ratioSays(traceId) : parentSays(flags)),
+  };
+  return table[name];
 }
 
 /** OTEL_RESOURCE_ATTRIBUTES: key=value pairs, comma-separated, values percent-encoded. */
@@ -149,14 +176,26 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     spanProcessors.push(processor);
     logger.info({ endpoint: url, sampler: config.sampler, ratio: config.samplerArg }, 'exporting spans over OTLP gRPC');
   }
+  let nextTraceId: string | undefined;
   const provider = new NodeTracerProvider({
     resource,
     sampler: createSampler(config.sampler, config.samplerArg),
     spanProcessors,
-    idGenerator: { generateTraceId: randomTraceId, generateSpanId: randomSpanId },
+    idGenerator: {
+      generateTraceId: () => {
+        const id = nextTraceId ?? randomTraceId();
+        nextTraceId = undefined;
+        return id;
+      },
+      generateSpanId: randomSpanId,
+    },
   });
   return {
     tracer: provider.getTracer('amqp-trace-proxy'),
+    sampled: createDecider(config.sampler, config.samplerArg),
+    useTraceIdOnce: (traceId) => {
+      nextTraceId = traceId;
+    },
     pendingSpans: () => pendingSpans(),
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),

@@ -57,9 +57,10 @@ export function planInjection(pod: Pod, scope: InjectionScope, settings: Injecti
   const blocked = blockingProblem(pod, all);
   if (blocked) return recordedSkip(pod, blocked.reason, [...warnings, `not injected: ${blocked.why}`]);
 
+  const at = sidecarIndex(pod);
   const names = envVarNames(meta.annotations?.[ENV_VARS_KEY], settings, warnings);
   const pinned = upstreamAnnotation(meta.annotations?.[UPSTREAM_KEY], warnings);
-  const candidates = findBrokerUrls(pod, names, settings, warnings);
+  const candidates = findBrokerUrls(pod, names, at, settings, warnings);
 
   const upstreams = pinned ?? candidates[0]?.upstreams;
   if (!upstreams) {
@@ -76,7 +77,7 @@ export function planInjection(pod: Pod, scope: InjectionScope, settings: Injecti
   const ops: PatchOp[] = chosen.map((c) => ({ op: 'replace', path: pointer('spec', c.list, c.container, 'env', c.env, 'value'), value: c.appValue }));
   const sidecar = sidecarContainer(settings, upstreams);
   ops.push(pod.spec.initContainers
-    ? { op: 'add', path: pointer('spec', 'initContainers', 0), value: sidecar }
+    ? { op: 'add', path: pointer('spec', 'initContainers', at), value: sidecar }
     : { op: 'add', path: pointer('spec', 'initContainers'), value: [sidecar] });
   ops.push(pod.spec.volumes
     ? { op: 'add', path: pointer('spec', 'volumes', '-'), value: modeVolume(settings) }
@@ -86,6 +87,20 @@ export function planInjection(pod: Pod, scope: InjectionScope, settings: Injecti
   if (rewritten.length > 0) annotations[REWRITTEN_KEY] = rewritten.join(',');
   ops.push(...metadataOps(pod, { annotations, labels: { [INJECTED_LABEL]: 'true' } }));
   return { outcome: 'injected', ops, warnings, rewritten, upstreams: [...upstreams] };
+}
+
+/**
+ * Where the sidecar goes among the init containers: right after the pod's existing native
+ * sidecars (a service mesh proxy may have to be up before ours can reach the broker), and
+ * before every regular init container, so those can use it too.
+ */
+function sidecarIndex(pod: Pod): number {
+  const list = pod.spec.initContainers ?? [];
+  let at = 0;
+  list.forEach((c, i) => {
+    if (c['restartPolicy'] === 'Always') at = i + 1;
+  });
+  return at;
 }
 
 function blockingProblem(pod: Pod, all: Container[]): { reason: SkipReason; why: string } | undefined {
@@ -131,12 +146,17 @@ const REFUSAL_TEXT: Record<RewriteRefusal, string> = {
   'already-points-at-sidecar': 'already points at the sidecar',
 };
 
-function findBrokerUrls(pod: Pod, names: readonly string[], settings: InjectionSettings, warnings: string[]): Candidate[] {
+/** `initFrom`: init containers before this index start before the sidecar and keep their env. */
+function findBrokerUrls(pod: Pod, names: readonly string[], initFrom: number, settings: InjectionSettings, warnings: string[]): Candidate[] {
   const found: Candidate[] = [];
   const sidecar = { host: settings.rewriteHost, port: PROXY_PORT };
   for (const list of ['containers', 'initContainers'] as const) {
     for (const [ci, c] of (pod.spec[list] ?? []).entries()) {
       const env = c.env ?? [];
+      if (list === 'initContainers' && ci < initFrom) {
+        if (env.some((e) => names.includes(e.name))) warnings.push(`${c.name} starts before the sidecar; its env is not rewritten`);
+        continue;
+      }
       if (c.envFrom !== undefined && !env.some((e) => names.includes(e.name))) {
         warnings.push(`${c.name} loads env from envFrom; a broker URL there is not rewritten`);
       }

@@ -61,14 +61,14 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: WebhookServerOptions): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0];
+  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
   if (path === '/healthz') {
     if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD');
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
     res.end('ok\n');
     return;
   }
-  const scope = path === undefined ? undefined : ROUTES[path];
+  const scope = Object.prototype.hasOwnProperty.call(ROUTES, path) ? ROUTES[path] : undefined;
   if (scope === undefined) return sendJson(res, 404, { error: { code: 'WEBHOOK_NOT_FOUND', message: `no route ${path}` } });
   if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
 
