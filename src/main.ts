@@ -2,9 +2,11 @@
 import { startApp } from './app';
 import { ConfigError, HelpRequested, loadConfig } from './config/config';
 import { createLogger } from './log/logger';
+import { runWebhookCommand } from './webhook/cli';
 
 /** Process concerns only: arguments, signals, exit codes. Everything else is in app.ts. */
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'webhook') return runWebhookCommand(argv.slice(1), process.env);
   let config;
   try {
     config = loadConfig(argv, process.env);
