@@ -1,0 +1,179 @@
+import { Socket, connect as netConnect } from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as amqp from 'amqplib';
+import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, Method, PROTOCOL_HEADER, methodKey } from '../../../src/amqp/constants';
+import { encodeFrame } from '../../../src/amqp/frame';
+import { BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
+import { referenceContentHeader, referenceMethodPayload } from '../../support/amqpVectors';
+import { TestProxy, startTestProxy } from '../../support/proxy';
+import { Ledger, deleteQueues, sleep, waitFor } from './helpers';
+
+const FRAME_MAX = 131_072;
+
+/** A client that speaks AMQP by hand, so it can say things no library would. */
+class RawClient {
+  private received = Buffer.alloc(0);
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => { this.received = Buffer.concat([this.received, d]); });
+    socket.on('error', () => undefined);
+    socket.on('close', () => { this.closed = true; });
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    const socket = netConnect({ host: '127.0.0.1', port });
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    return new RawClient(socket);
+  }
+
+  /** Handshake as guest/guest and open channel 1. */
+  static async open(port: number): Promise<RawClient> {
+    const c = await RawClient.connect(port);
+    c.socket.write(PROTOCOL_HEADER);
+    await c.method(methodKey(10, 10));
+    c.sendMethod(0, methodKey(10, 11), {
+      clientProperties: {}, mechanism: 'PLAIN', response: Buffer.from('\0guest\0guest'), locale: 'en_US',
+    });
+    await c.method(Method.ConnectionTune);
+    c.sendMethod(0, Method.ConnectionTuneOk, { channelMax: 16, frameMax: FRAME_MAX, heartbeat: 0 });
+    c.sendMethod(0, Method.ConnectionOpen, { virtualHost: '/', capabilities: '', insist: false });
+    await c.method(methodKey(10, 41));
+    c.sendMethod(1, Method.ChannelOpen, { outOfBand: '' });
+    await c.method(methodKey(20, 11));
+    return c;
+  }
+
+  sendMethod(channel: number, key: number, fields: Record<string, unknown>): void {
+    this.socket.write(encodeFrame(FRAME_METHOD, channel, referenceMethodPayload(key, fields)));
+  }
+
+  /** Waits until a method frame with `key` has arrived (anywhere in what was received). */
+  async method(key: number): Promise<void> {
+    const want = Buffer.alloc(4);
+    want.writeUInt32BE(key >>> 0);
+    await waitFor(`method ${key.toString(16)}`, () => this.methodsReceived().includes(key), 5000);
+  }
+
+  methodsReceived(): number[] {
+    const keys: number[] = [];
+    let pos = 0;
+    while (pos + 7 <= this.received.length) {
+      const size = this.received.readUInt32BE(pos + 3);
+      if (pos + size + 8 > this.received.length) break;
+      if (this.received[pos] === FRAME_METHOD) keys.push(this.received.readUInt32BE(pos + 7));
+      pos += size + 8;
+    }
+    return keys;
+  }
+}
+
+const publishFrame = (queue: string): Buffer => encodeFrame(FRAME_METHOD, 1, referenceMethodPayload(Method.BasicPublish, {
+  ticket: 0, exchange: '', routingKey: queue, mandatory: false, immediate: false,
+}));
+
+function withEnd(frame: Buffer, end: number): Buffer {
+  const copy = Buffer.from(frame);
+  copy[copy.length - 1] = end;
+  return copy;
+}
+
+interface HostileCase {
+  readonly name: string;
+  readonly handshake: boolean;
+  readonly bytes: () => Buffer;
+  /** The fail-open reason the proxy records, or undefined when the bytes are frames it forwards as they are. */
+  readonly failOpen: string | undefined;
+}
+
+const CASES: HostileCase[] = [
+  { name: 'garbage right after the protocol header', handshake: false, failOpen: 'oversized_frame',
+    bytes: () => Buffer.concat([PROTOCOL_HEADER, Buffer.alloc(64, 0xff)]) },
+  { name: 'an unknown frame type after the handshake', handshake: true, failOpen: 'bad_frame_type',
+    bytes: () => Buffer.concat([encodeFrame(9, 1, Buffer.from('???')), Buffer.alloc(32, 0x5a)]) },
+  { name: 'text after the handshake (its first bytes read as a huge frame)', handshake: true, failOpen: 'oversized_frame',
+    bytes: () => Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n') },
+  { name: 'an oversized frame (beyond the negotiated frame_max)', handshake: true, failOpen: 'oversized_frame',
+    bytes: () => {
+      const head = Buffer.alloc(7 + 100);
+      head[0] = FRAME_BODY;
+      head.writeUInt16BE(1, 1);
+      head.writeUInt32BE(FRAME_MAX * 16, 3);
+      return head;
+    } },
+  { name: 'a basic.publish frame with a bad end byte', handshake: true, failOpen: 'bad_frame_end',
+    bytes: () => withEnd(publishFrame('nowhere'), 0x00) },
+  { name: 'a content header without a publish', handshake: true, failOpen: undefined,
+    bytes: () => encodeFrame(FRAME_HEADER, 1, referenceContentHeader({ headers: { a: 1 } }, 0)) },
+  { name: 'a publish whose content header has a headers table longer than its frame', handshake: true, failOpen: 'decode_error',
+    bytes: () => {
+      const header = referenceContentHeader({ headers: { a: 'b' } }, 0);
+      header.writeUInt32BE(0x7fff, 14); // the table's length field
+      return Buffer.concat([publishFrame('nowhere'), encodeFrame(FRAME_HEADER, 1, header)]);
+    } },
+];
+
+async function failOpenCount(proxy: TestProxy, reason: string): Promise<number> {
+  const text = await (await fetch(`${proxy.metricsUrl}/metrics`)).text();
+  return Number(new RegExp(`fail_open_total\\{reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 'NaN');
+}
+
+const hostile = suite('hostile input through the proxy');
+
+hostile('each bad connection fails open or is closed; a well-behaved client is served all along', async () => {
+  await requireBroker();
+  const proxy = await startTestProxy();
+  const queue = uniqueName('hostile');
+  const ledger = new Ledger();
+  const direct = await amqp.connect(BROKER_URL);
+  const good = await amqp.connect(proxy.url);
+  let running = true;
+  try {
+    const consumer = await direct.createChannel();
+    await consumer.assertQueue(queue, { durable: false });
+    await consumer.consume(queue, (m) => { if (m) ledger.consume(Number(m.content.toString())); }, { noAck: true });
+    const ch = await good.createConfirmChannel();
+    let next = 0;
+    let failure: Error | undefined;
+    const publishing = (async () => {
+      while (running) {
+        const id = next++;
+        ch.sendToQueue(queue, Buffer.from(String(id)));
+        await ch.waitForConfirms();
+        ledger.confirmed.add(id);
+        await sleep(2);
+      }
+    })().catch((err: Error) => { failure = err; });
+
+    const outcomes: string[] = [];
+    for (const c of CASES) {
+      const before = c.failOpen ? await failOpenCount(proxy, c.failOpen) : 0;
+      const confirmedBefore = ledger.confirmed.size;
+      const raw = c.handshake ? await RawClient.open(proxy.port) : await RawClient.connect(proxy.port);
+      raw.socket.write(c.bytes());
+      // The broker answers with connection.close (or just closes); either is a clean end.
+      const ended = (): boolean => raw.closed || raw.methodsReceived().includes(Method.ConnectionClose);
+      await waitFor(`${c.name}: the broker ends the connection`, ended, 8000).catch(() => undefined);
+      assert.ok(ended(), `${c.name}: the connection ends cleanly, it is not left hanging`);
+      outcomes.push(`${c.name}: ${raw.closed ? 'closed' : 'connection.close'}`);
+      raw.socket.destroy();
+      if (c.failOpen) assert.is(await failOpenCount(proxy, c.failOpen), before + 1, `${c.name}: fail-open counted`);
+      await waitFor(`${c.name}: the proxy drops its side`, () => proxy.app.server.connections.size === 1, 5000);
+      await waitFor('the good client keeps going', () => ledger.confirmed.size > confirmedBefore + 20, 5000);
+    }
+    running = false;
+    await publishing;
+    if (process.env.HOSTILE_DEBUG) console.log(outcomes.join('\n'));
+    assert.is(failure, undefined, 'the good client never saw an error');
+    await waitFor('every confirmed message consumed', () => ledger.allConfirmedConsumed(), 10_000);
+  } finally {
+    running = false;
+    await good.close().catch(() => undefined);
+    await direct.close().catch(() => undefined);
+    await proxy.stop();
+    await deleteQueues(queue);
+  }
+});
+
+hostile.run();
