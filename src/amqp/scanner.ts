@@ -105,19 +105,30 @@ export class FrameScanner {
       return;
     }
     if (this.phase === 'stopped') return;
-    let buf = chunk;
-    if (this.heldLength > 0) {
-      if (this.heldLength + chunk.length < this.need) {
-        this.held.push(chunk);
-        this.heldLength += chunk.length;
+    let rest = chunk;
+    // Complete a held frame with just the bytes it lacks, so a partial frame costs a copy
+    // of that frame, not of every chunk that follows it.
+    while (this.heldLength > 0) {
+      if (this.heldLength + rest.length < this.need) {
+        this.held.push(rest);
+        this.heldLength += rest.length;
         return;
       }
-      this.held.push(chunk);
-      buf = Buffer.concat(this.held, this.heldLength + chunk.length);
+      const take = this.need - this.heldLength;
+      this.held.push(rest.subarray(0, take));
+      const buf = Buffer.concat(this.held, this.need);
       this.held = [];
       this.heldLength = 0;
+      rest = rest.subarray(take);
+      this.scan(buf, out);
+      // scan() may have given up (fail open) or stopped at a boundary: the getters re-read phase.
+      if (this.opaque) {
+        if (rest.length > 0) out.push(rest);
+        return;
+      }
+      if (this.stopped) return;
     }
-    this.scan(buf, out);
+    if (rest.length > 0) this.scan(rest, out);
   }
 
   private takeHeld(): Buffer | undefined {

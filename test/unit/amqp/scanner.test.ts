@@ -212,4 +212,23 @@ test('stopAtBoundary finishes the frame in progress, then forwards nothing', () 
   assert.ok(Buffer.concat(out).equals(body));
 });
 
+test('after a held partial frame, the rest of the next chunk is forwarded without a copy', () => {
+  const input = clientStream();
+  const cut = PROTOCOL_HEADER.length + 5; // inside the first publish method frame, which is held
+  // Buffer.alloc never shares the small-buffer pool, so `.buffer` identifies each chunk.
+  const first = Buffer.alloc(cut);
+  input.copy(first, 0, 0, cut);
+  const second = Buffer.alloc(input.length - cut);
+  input.copy(second, 0, cut);
+  const rec = recorder(false);
+  const scanner = new FrameScanner(rec.hooks, true, () => undefined);
+  const out: Buffer[] = [];
+  scanner.push(first, out);
+  scanner.push(second, out);
+  assert.ok(Buffer.concat(out).equals(input));
+  const copied = out.filter((b) => b.buffer !== first.buffer && b.buffer !== second.buffer);
+  const copiedBytes = copied.reduce((n, b) => n + b.length, 0);
+  assert.ok(copiedBytes < 100, `only the held frame is copied (${copiedBytes} bytes copied)`);
+});
+
 test.run();
