@@ -56,6 +56,12 @@ export class ConnectionPair {
     return this.options.client;
   }
 
+  /** Bytes the proxy holds for this connection in its sockets' buffers, both directions. */
+  get bufferedBytes(): number {
+    const { client, upstream } = this.options;
+    return client.writableLength + client.readableLength + upstream.writableLength + upstream.readableLength;
+  }
+
   /** frame_max from connection.tune-ok bounds the frames either scanner will hold. */
   setFrameMax(frameMax: number): void {
     this.toBroker?.setFrameMax(frameMax);

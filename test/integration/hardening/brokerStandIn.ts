@@ -31,7 +31,7 @@ export function startBrokerStandIn(): Promise<BrokerStandIn> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let started = false;
     const publishTags = new Map<number, number>();
     const send = (channel: number, key: number, fields: Record<string, unknown>): void => {

@@ -1,73 +1,15 @@
-import { Socket, connect as netConnect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as amqp from 'amqplib';
-import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, Method, PROTOCOL_HEADER, methodKey } from '../../../src/amqp/constants';
+import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, Method, PROTOCOL_HEADER } from '../../../src/amqp/constants';
 import { encodeFrame } from '../../../src/amqp/frame';
 import { BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
 import { referenceContentHeader, referenceMethodPayload } from '../../support/amqpVectors';
 import { TestProxy, startTestProxy } from '../../support/proxy';
 import { Ledger, deleteQueues, sleep, waitFor } from './helpers';
+import { RawClient } from './rawClient';
 
-const FRAME_MAX = 131_072;
-
-/** A client that speaks AMQP by hand, so it can say things no library would. */
-class RawClient {
-  private received = Buffer.alloc(0);
-  closed = false;
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (d: Buffer) => { this.received = Buffer.concat([this.received, d]); });
-    socket.on('error', () => undefined);
-    socket.on('close', () => { this.closed = true; });
-  }
-
-  static async connect(port: number): Promise<RawClient> {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    return new RawClient(socket);
-  }
-
-  /** Handshake as guest/guest and open channel 1. */
-  static async open(port: number): Promise<RawClient> {
-    const c = await RawClient.connect(port);
-    c.socket.write(PROTOCOL_HEADER);
-    await c.method(methodKey(10, 10));
-    c.sendMethod(0, methodKey(10, 11), {
-      clientProperties: {}, mechanism: 'PLAIN', response: Buffer.from('\0guest\0guest'), locale: 'en_US',
-    });
-    await c.method(Method.ConnectionTune);
-    c.sendMethod(0, Method.ConnectionTuneOk, { channelMax: 16, frameMax: FRAME_MAX, heartbeat: 0 });
-    c.sendMethod(0, Method.ConnectionOpen, { virtualHost: '/', capabilities: '', insist: false });
-    await c.method(methodKey(10, 41));
-    c.sendMethod(1, Method.ChannelOpen, { outOfBand: '' });
-    await c.method(methodKey(20, 11));
-    return c;
-  }
-
-  sendMethod(channel: number, key: number, fields: Record<string, unknown>): void {
-    this.socket.write(encodeFrame(FRAME_METHOD, channel, referenceMethodPayload(key, fields)));
-  }
-
-  /** Waits until a method frame with `key` has arrived (anywhere in what was received). */
-  async method(key: number): Promise<void> {
-    const want = Buffer.alloc(4);
-    want.writeUInt32BE(key >>> 0);
-    await waitFor(`method ${key.toString(16)}`, () => this.methodsReceived().includes(key), 5000);
-  }
-
-  methodsReceived(): number[] {
-    const keys: number[] = [];
-    let pos = 0;
-    while (pos + 7 <= this.received.length) {
-      const size = this.received.readUInt32BE(pos + 3);
-      if (pos + size + 8 > this.received.length) break;
-      if (this.received[pos] === FRAME_METHOD) keys.push(this.received.readUInt32BE(pos + 7));
-      pos += size + 8;
-    }
-    return keys;
-  }
-}
+import { FRAME_MAX } from './rawClient';
 
 const publishFrame = (queue: string): Buffer => encodeFrame(FRAME_METHOD, 1, referenceMethodPayload(Method.BasicPublish, {
   ticket: 0, exchange: '', routingKey: queue, mandatory: false, immediate: false,

@@ -128,14 +128,14 @@ tls('replaced certificate files are picked up without a restart; open connection
 
 interface Terminator {
   readonly port: number;
-  readonly servernames: (string | false)[];
+  readonly servernames: (string | false | null)[];
   readonly authorizedClients: boolean[];
   close(): Promise<void>;
 }
 
 /** A TLS endpoint in front of the shared broker: "the broker over TLS" for the upstream side. */
 function startTerminator(certs: TestCerts, certName: string, requireClientCert: boolean): Promise<Terminator> {
-  const servernames: (string | false)[] = [];
+  const servernames: (string | false | null)[] = [];
   const authorizedClients: boolean[] = [];
   const server: TlsServer = createTlsServer({
     cert: pem(certs, certName, 'crt'), key: pem(certs, certName, 'key'),
