@@ -1,5 +1,5 @@
 # The two commands of the README's quick start are `make run` and `make test`.
-.PHONY: all deps node-deps system-deps build typecheck run test test-unit test-integration demo bench clean
+.PHONY: all deps node-deps system-deps build typecheck run test test-unit test-integration fuzz demo bench clean
 
 NPM_STAMP := node_modules/.package-lock.json
 
@@ -35,6 +35,11 @@ test-integration: deps build
 ## Everything: types, unit tests, integration tests against the real broker.
 test: deps build typecheck
 	node scripts/run-tests.js
+
+## Fuzzes the frame scanner and the headers splice: make fuzz N=5000000 (a bounded share runs in test-unit).
+N ?= 1000000
+fuzz: node-deps
+	npx tsx test/fuzz/run.ts $(N)
 
 demo: deps build
 	npx tsx demo/run.ts
