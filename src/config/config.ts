@@ -21,7 +21,7 @@ const OPTIONS = {
   } as OptionSpec<Upstream[]>,
   tracePropagation: {
     flag: '--trace-propagation', env: 'ENABLE_TRACE_PROPAGATION', defaultValue: true, parse: parseBoolean,
-    help: 'false turns the proxy into an opaque TCP pipe (no parsing); the starting mode when a mode file is used',
+    help: 'false: connections are opaque TCP pipes (no parsing); a configured, readable mode file overrides it, also at start',
   } as OptionSpec<boolean>,
   modeFile: {
     flag: '--mode-file', env: 'PROXY_MODE_FILE', defaultValue: undefined, parse: optionalPath,
