@@ -162,7 +162,11 @@ export function spliceHeaders(payload: Buffer, header: ContentHeader, edit: Head
 }
 
 function spliceExistingTable(payload: Buffer, tableOffset: number, edit: HeadersEdit): Buffer {
-  const scan = findTableEntries(payload, tableOffset, edit.remove);
+  // Nothing to cut (the common case): the table's end comes from its length field, no scan.
+  const scan = edit.remove.length === 0
+    ? { end: tableOffset + 4 + payload.readUInt32BE(tableOffset), entries: [] }
+    : findTableEntries(payload, tableOffset, edit.remove);
+  if (scan.end > payload.length) findTableEntries(payload, tableOffset, []); // throws TRUNCATED
   let removedSize = 0;
   for (const entry of scan.entries) {
     removedSize += entry.end - entry.start;

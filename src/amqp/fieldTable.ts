@@ -218,23 +218,42 @@ export function readStringValue(buf: Buffer, entry: TableEntry): string | undefi
 
 /** Encoded size of a name + `S` + longstr entry. Throws RangeError for a name over 255 bytes. */
 export function stringEntrySize(name: string, value: string): number {
-  const nameLength = Buffer.byteLength(name, 'utf8');
-  if (nameLength > SHORTSTR_MAX_BYTES) {
-    throw new RangeError(`field table entry name is ${nameLength} bytes; a shortstr holds at most ${SHORTSTR_MAX_BYTES}`);
-  }
-  return 1 + nameLength + 1 + 4 + Buffer.byteLength(value, 'utf8');
+  return encodedEntryName(name).length + 4 + Buffer.byteLength(value, 'utf8');
 }
 
 /** Writes a name + `S` + longstr entry at `offset` (sized with `stringEntrySize`); returns the offset after it. */
 export function writeStringEntry(target: Buffer, offset: number, name: string, value: string): number {
-  const nameLength = target.write(name, offset + 1, 'utf8');
-  target[offset] = nameLength;
-  let at = offset + 1 + nameLength;
-  target[at] = TAG_LONGSTR;
-  const valueLength = target.write(value, at + 5, 'utf8');
-  target.writeUInt32BE(valueLength, at + 1);
-  at += 5 + valueLength;
-  return at;
+  const prefix = encodedEntryName(name);
+  let at = offset + prefix.copy(target, offset);
+  // Trace context values are ASCII; latin1 writes them without UTF-8 encoding work.
+  const valueLength = isAscii(value) ? target.write(value, at + 4, 'latin1') : target.write(value, at + 4, 'utf8');
+  target.writeUInt32BE(valueLength, at);
+  return at + 4 + valueLength;
+}
+
+/** shortstr name + `S` tag, encoded once per distinct name (the proxy writes a handful). */
+const entryNames = new Map<string, Buffer>();
+const MAX_CACHED_ENTRY_NAMES = 64;
+
+function encodedEntryName(name: string): Buffer {
+  let prefix = entryNames.get(name);
+  if (prefix === undefined) {
+    const nameLength = Buffer.byteLength(name, 'utf8');
+    if (nameLength > SHORTSTR_MAX_BYTES) {
+      throw new RangeError(`field table entry name is ${nameLength} bytes; a shortstr holds at most ${SHORTSTR_MAX_BYTES}`);
+    }
+    prefix = Buffer.alloc(nameLength + 2);
+    prefix[0] = nameLength;
+    prefix.write(name, 1, 'utf8');
+    prefix[nameLength + 1] = TAG_LONGSTR;
+    if (entryNames.size < MAX_CACHED_ENTRY_NAMES) entryNames.set(name, prefix);
+  }
+  return prefix;
+}
+
+function isAscii(value: string): boolean {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** shortstr name + `S` + longstr value. */
