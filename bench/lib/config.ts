@@ -1,0 +1,95 @@
+/**
+ * Benchmark settings, read from the environment in one place. Every problem is reported
+ * at once, so a typo in BENCH_TARGETS does not cost a run.
+ */
+
+export const TARGET_IDS = ['direct', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100'] as const;
+export type TargetId = (typeof TARGET_IDS)[number];
+
+export const WORKLOAD_IDS = ['throughput-1k', 'throughput-16k', 'confirm-1k', 'latency', 'fan-in', 'idle'] as const;
+export type WorkloadId = (typeof WORKLOAD_IDS)[number];
+
+export interface BenchConfig {
+  /** 1 = the sizes named in issue 8 (200,000 messages per throughput workload). */
+  scale: number;
+  targets: TargetId[];
+  workloads: WorkloadId[];
+  /** Each (workload, target) pair is run this many times; the report takes medians. */
+  rounds: number;
+  /** `host:port` of RabbitMQ; clients log in as guest/guest. */
+  broker: { host: string; port: number };
+  brokerUser: string;
+  brokerPassword: string;
+  latencyRate: number;
+  latencySeconds: number;
+  idleConnections: number;
+  fanInConnections: number;
+  outDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid benchmark settings:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+function parseList<T extends string>(
+  name: string,
+  raw: string | undefined,
+  allowed: readonly T[],
+  problems: string[],
+): T[] {
+  if (raw === undefined || raw.trim() === '') return [...allowed];
+  const picked: T[] = [];
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if ((allowed as readonly string[]).includes(item)) picked.push(item as T);
+    else problems.push(`${name}: unknown "${item}" (known: ${allowed.join(', ')})`);
+  }
+  // Keep the canonical order so tables always read direct, relay, haproxy, ...
+  return allowed.filter((id) => picked.includes(id));
+}
+
+function parseNumber(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  problems: string[],
+  check: (n: number) => boolean,
+  rule: string,
+): number {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || !check(n)) {
+    problems.push(`${name}=${raw}: must be ${rule}`);
+    return fallback;
+  }
+  return n;
+}
+
+export function readConfig(env: NodeJS.ProcessEnv, repoRoot: string): BenchConfig {
+  const problems: string[] = [];
+  const quick = env['BENCH_QUICK'] === '1' || env['BENCH_QUICK'] === 'true';
+  const scale = parseNumber('BENCH_SCALE', env['BENCH_SCALE'], quick ? 0.05 : 1, problems, (n) => n > 0 && n <= 10, 'a number in (0, 10]');
+  const positiveInt = (n: number): boolean => Number.isInteger(n) && n > 0;
+  const brokerRaw = env['BENCH_BROKER'] ?? '127.0.0.1:5672';
+  const brokerMatch = /^([\w.-]+):(\d+)$/.exec(brokerRaw);
+  if (!brokerMatch) problems.push(`BENCH_BROKER=${brokerRaw}: must be host:port`);
+  const config: BenchConfig = {
+    scale,
+    targets: parseList('BENCH_TARGETS', env['BENCH_TARGETS'], TARGET_IDS, problems),
+    workloads: parseList('BENCH_WORKLOADS', env['BENCH_WORKLOADS'], WORKLOAD_IDS, problems),
+    rounds: parseNumber('BENCH_ROUNDS', env['BENCH_ROUNDS'], 1, problems, positiveInt, 'a positive integer'),
+    broker: brokerMatch ? { host: brokerMatch[1]!, port: Number(brokerMatch[2]) } : { host: '127.0.0.1', port: 5672 },
+    brokerUser: env['BENCH_BROKER_USER'] ?? 'guest',
+    brokerPassword: env['BENCH_BROKER_PASSWORD'] ?? 'guest',
+    latencyRate: parseNumber('BENCH_LATENCY_RATE', env['BENCH_LATENCY_RATE'], 500, problems, positiveInt, 'a positive integer'),
+    latencySeconds: parseNumber('BENCH_LATENCY_SECONDS', env['BENCH_LATENCY_SECONDS'], Math.max(4, 20 * scale), problems, (n) => n > 0, 'positive'),
+    idleConnections: parseNumber('BENCH_IDLE_CONNECTIONS', env['BENCH_IDLE_CONNECTIONS'], 1000, problems, positiveInt, 'a positive integer'),
+    fanInConnections: parseNumber('BENCH_FANIN_CONNECTIONS', env['BENCH_FANIN_CONNECTIONS'], 200, problems, positiveInt, 'a positive integer'),
+    outDir: env['BENCH_OUT'] ?? `${repoRoot}/bench/results`,
+  };
+  if (config.targets.length === 0) problems.push('BENCH_TARGETS selects no target');
+  if (config.workloads.length === 0) problems.push('BENCH_WORKLOADS selects no workload');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,194 @@
+/**
+ * Markdown tables and the issue-8 verdicts, computed from results alone (pure), so the
+ * same text can be printed after a run and regenerated from a saved latest.json.
+ */
+import { TARGET_IDS, WORKLOAD_IDS, type TargetId, type WorkloadId } from './config';
+import { cellOf, type BenchResults, type Cell, type ResultRow, type Verdict } from './results';
+
+/** Issue 8's targets, in one place. */
+export const GOALS = {
+  cpuVsRelay: 1.3,
+  throughputVsRelay: 0.95,
+  p50AboveRelayMs: 0.05,
+  p99AboveRelayMs: 0.5,
+  rssMbAt1000: 100,
+} as const;
+
+const fmt = (v: number | undefined, digits = 1): string =>
+  v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ratio = (a: number | undefined, b: number | undefined): string =>
+  a === undefined || b === undefined || !(b > 0) ? '—' : `${(a / b).toFixed(2)}×`;
+const diff = (a: number | undefined, b: number | undefined): string =>
+  a === undefined || b === undefined ? '—' : `${a - b >= 0 ? '+' : '−'}${Math.abs(a - b).toFixed(3)}`;
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
+}
+
+interface Ctx {
+  results: BenchResults;
+  targets: TargetId[];
+  cell: (w: WorkloadId, t: TargetId) => Cell;
+}
+
+function statusText(cell: Cell): string | undefined {
+  if (cell.status === 'ok') return undefined;
+  return cell.status === 'failed' ? 'failed¹' : cell.status;
+}
+
+function flowTable(ctx: Ctx, w: WorkloadId): string {
+  const direct = ctx.cell(w, 'direct');
+  const relay = ctx.cell(w, 'relay');
+  const rows = ctx.targets.map((t) => {
+    const c = ctx.cell(w, t);
+    const label = ctx.results.targets[t]?.label ?? t;
+    const status = statusText(c);
+    if (status) return [label, status, '', '', '', '', '', ''];
+    return [
+      label,
+      fmt(c.msgsPerSec, 0),
+      ratio(c.msgsPerSec, direct.msgsPerSec),
+      ratio(c.msgsPerSec, relay.msgsPerSec),
+      fmt(c.cpuUsPerMsg, 2),
+      ratio(c.cpuUsPerMsg, relay.cpuUsPerMsg),
+      fmt(c.brokerUsPerMsg, 1),
+      fmt(c.peakRssMb, 0),
+    ];
+  });
+  return table(['target', 'msgs/s', 'vs direct', 'vs relay', 'target CPU µs/msg', 'CPU vs relay', 'broker CPU µs/msg', 'peak RSS MB'], rows);
+}
+
+function latencyTable(ctx: Ctx): string {
+  const w: WorkloadId = 'latency';
+  const relay = ctx.cell(w, 'relay');
+  const rows = ctx.targets.map((t) => {
+    const c = ctx.cell(w, t);
+    const label = ctx.results.targets[t]?.label ?? t;
+    const status = statusText(c);
+    if (status) return [label, status, '', '', '', '', '', ''];
+    return [
+      label,
+      fmt(c.p50Ms, 3),
+      fmt(c.p99Ms, 3),
+      fmt(c.p999Ms, 3),
+      diff(c.p50Ms, relay.p50Ms),
+      diff(c.p99Ms, relay.p99Ms),
+      fmt(c.cpuUsPerMsg, 2),
+      fmt(c.peakRssMb, 0),
+    ];
+  });
+  return table(['target', 'p50 ms', 'p99 ms', 'p99.9 ms', 'p50 vs relay ms', 'p99 vs relay ms', 'target CPU µs/msg', 'peak RSS MB'], rows);
+}
+
+function idleTable(ctx: Ctx): string {
+  const w: WorkloadId = 'idle';
+  const rows = ctx.targets.map((t) => {
+    const c = ctx.cell(w, t);
+    const label = ctx.results.targets[t]?.label ?? t;
+    const status = statusText(c);
+    if (status) return [label, status, '', '', ''];
+    const how = c.idleExtrapolated ? `extrapolated from ${c.idleOpened} open` : 'measured';
+    return [label, fmt(c.idleBaselineRssMb, 1), `${fmt(c.idleRssMb, 1)} (${how})`, fmt(c.idleKbPerConnection, 1), fmt(c.peakRssMb, 1)];
+  });
+  const requested = ctx.targets.map((t) => ctx.cell(w, t).idleRequested).find((n) => n !== undefined) ?? 1000;
+  return table(['target', 'RSS before MB', `RSS with ${requested} connections MB`, 'KB per connection', 'peak RSS MB'], rows);
+}
+
+function notes(ctx: Ctx): string[] {
+  const out: string[] = [];
+  for (const t of ctx.targets) {
+    const info = ctx.results.targets[t];
+    if (info && !info.available) out.push(`- ${info.label}: unavailable: ${info.reason ?? 'unknown reason'}`);
+  }
+  const failures = ctx.results.rows.filter((r) => r.status === 'failed');
+  for (const f of failures) out.push(`- ¹ ${f.workload} × ${f.target} (round ${f.round}) failed: ${f.error ?? 'unknown error'}`);
+  for (const r of ctx.results.rows.filter((row) => row.status === 'ok' && row.error)) {
+    out.push(`- ${r.workload} × ${r.target} (round ${r.round}) was measured on a second attempt; ${r.error}`);
+  }
+  const capacityUs = ctx.results.machine.cores * 1e6;
+  const disturbed = ctx.results.rows.filter((r) => {
+    const m = r.measurement;
+    return m?.otherCpuUsPerMsg !== undefined && m.msgsPerSec !== undefined && (m.otherCpuUsPerMsg * m.msgsPerSec) / capacityUs > 0.1;
+  });
+  if (disturbed.length > 0) {
+    const list = disturbed.map((r) => `${r.workload} × ${r.target}`).join(', ');
+    out.push(`- other processes on the machine used more than 10% of its CPU during: ${list}; treat those rows with care.`);
+  }
+  const idle = ctx.results.rows.find((r) => r.workload === 'idle' && r.measurement?.idle?.cappedBecause);
+  if (idle) out.push(`- idle: ${idle.measurement!.idle!.cappedBecause}; the RSS at the requested count is a linear fit through the checkpoints.`);
+  return out;
+}
+
+export function verdicts(rows: readonly ResultRow[]): Verdict[] {
+  const cell = (w: WorkloadId, t: TargetId): Cell => cellOf(rows, w, t);
+  const out: Verdict[] = [];
+  const missing = (w: WorkloadId, ts: TargetId[]): string | undefined => {
+    for (const t of ts) {
+      const c = cell(w, t);
+      if (c.status !== 'ok') return `${t} ${w}: ${c.status}${c.note ? ` (${c.note})` : ''}`;
+    }
+    return undefined;
+  };
+  const verdict = (target: string, w: WorkloadId, need: TargetId[], judge: () => { ok: boolean; detail: string }): void => {
+    const why = missing(w, need);
+    if (why) out.push({ target, status: 'not measured', detail: why });
+    else {
+      const { ok, detail } = judge();
+      out.push({ target, status: ok ? 'met' : 'not met', detail });
+    }
+  };
+
+  verdict(`CPU per message, tracing at 10%, ≤ ${GOALS.cpuVsRelay}× the Node relay (1 KiB)`, 'throughput-1k', ['trace10', 'relay'], () => {
+    const t = cell('throughput-1k', 'trace10').cpuUsPerMsg!;
+    const r = cell('throughput-1k', 'relay').cpuUsPerMsg!;
+    return { ok: t <= GOALS.cpuVsRelay * r, detail: `${t.toFixed(2)} µs vs ${r.toFixed(2)} µs = ${(t / r).toFixed(2)}×` };
+  });
+  for (const [w, size] of [['throughput-1k', '1 KiB'], ['throughput-16k', '16 KiB']] as const) {
+    verdict(`Throughput, tracing at 10%, ≥ ${GOALS.throughputVsRelay * 100}% of the Node relay (${size})`, w, ['trace10', 'relay'], () => {
+      const t = cell(w, 'trace10').msgsPerSec!;
+      const r = cell(w, 'relay').msgsPerSec!;
+      return { ok: t >= GOALS.throughputVsRelay * r, detail: `${Math.round(t)} vs ${Math.round(r)} msgs/s = ${((t / r) * 100).toFixed(1)}%` };
+    });
+  }
+  verdict(`p50 latency, tracing at 10%, ≤ relay + ${GOALS.p50AboveRelayMs} ms`, 'latency', ['trace10', 'relay'], () => {
+    const t = cell('latency', 'trace10').p50Ms!;
+    const r = cell('latency', 'relay').p50Ms!;
+    return { ok: t <= r + GOALS.p50AboveRelayMs, detail: `${t.toFixed(3)} ms vs ${r.toFixed(3)} ms (${diff(t, r)} ms)` };
+  });
+  verdict(`p99 latency, tracing at 10%, ≤ relay + ${GOALS.p99AboveRelayMs} ms`, 'latency', ['trace10', 'relay'], () => {
+    const t = cell('latency', 'trace10').p99Ms!;
+    const r = cell('latency', 'relay').p99Ms!;
+    return { ok: t <= r + GOALS.p99AboveRelayMs, detail: `${t.toFixed(3)} ms vs ${r.toFixed(3)} ms (${diff(t, r)} ms)` };
+  });
+  verdict(`RSS with 1,000 connections < ${GOALS.rssMbAt1000} MB (tracing at 10%)`, 'idle', ['trace10'], () => {
+    const c = cell('idle', 'trace10');
+    const how = c.idleExtrapolated ? `extrapolated from ${c.idleOpened} connections` : 'measured';
+    return { ok: c.idleRssMb! < GOALS.rssMbAt1000, detail: `${c.idleRssMb!.toFixed(1)} MB (${how})` };
+  });
+  return out;
+}
+
+export function verdictLines(vs: readonly Verdict[]): string {
+  return vs.map((v) => `- ${v.status === 'met' ? 'MET' : v.status === 'not met' ? 'NOT MET' : 'NOT MEASURED'}: ${v.target}: ${v.detail}`).join('\n');
+}
+
+export function markdownReport(results: BenchResults): string {
+  const targets = TARGET_IDS.filter((t) => results.targets[t] !== undefined);
+  const ctx: Ctx = { results, targets, cell: (w, t) => cellOf(results.rows, w, t) };
+  const m = results.machine;
+  const parts: string[] = [
+    `Run ${results.startedAt} · ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB · Node ${m.node} · RabbitMQ ${m.rabbitmq} · ${m.haproxy} · proxy at ${m.gitCommit}`,
+    `Command: \`${results.command}\` · scale ${results.config.scale} · ${results.config.rounds} round(s) · ${Math.round(results.durationSeconds)} s`,
+  ];
+  const workloads = WORKLOAD_IDS.filter((w) => results.workloads[w] !== undefined);
+  for (const w of workloads) {
+    const info = results.workloads[w]!;
+    parts.push(`### ${info.title}\n\n${info.describe}`);
+    parts.push(w === 'latency' ? latencyTable(ctx) : w === 'idle' ? idleTable(ctx) : flowTable(ctx, w));
+  }
+  const n = notes(ctx);
+  if (n.length > 0) parts.push(`Notes:\n\n${n.join('\n')}`);
+  parts.push(`### Issue 8 targets\n\n${verdictLines(results.verdicts)}`);
+  return `${parts.join('\n\n')}\n`;
+}

@@ -1,0 +1,149 @@
+/**
+ * The six things the same workloads run against. Each target but `direct` is a process
+ * the harness starts fresh for every workload (so its peak RSS, VmHWM, belongs to that
+ * workload alone) and stops afterwards.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { childEnv, forkScript, freePort, spawnLogged, stopChild, tail, waitForListening } from './children';
+import type { TargetId } from './config';
+import { haproxyConfig } from './haproxy';
+
+export interface TargetContext {
+  repoRoot: string;
+  /** Compiled bench scripts (relay.js, client.js, ...). */
+  buildDir: string;
+  /** Logs and generated configs of this run. */
+  runDir: string;
+  broker: { host: string; port: number };
+  haproxyPath: string | undefined;
+  /** The OTLP sink's port, when a tracing target is selected. */
+  sinkPort: number | undefined;
+}
+
+export interface RunningTarget {
+  port: number;
+  /** The process whose CPU and memory are measured; undefined for the broker itself. */
+  pid: number | undefined;
+  logFile: string | undefined;
+  /** Whether the process is still alive (always true for `direct`). */
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+export interface TargetSpec {
+  id: TargetId;
+  label: string;
+  describe: string;
+  /** Spans go to the sink; CPU is read again once the export has gone quiet. */
+  exportsSpans: boolean;
+  start(ctx: TargetContext, instance: string): Promise<RunningTarget>;
+}
+
+const LISTEN_TIMEOUT_MS = 15000;
+
+async function startProcess(child: ChildProcess, port: number, logFile: string): Promise<RunningTarget> {
+  try {
+    await waitForListening(child, port, '127.0.0.1', LISTEN_TIMEOUT_MS);
+  } catch (err) {
+    await stopChild(child);
+    const output = tail(logFile, 800);
+    throw new Error(`${(err as Error).message}${output ? `; output: ${output}` : ''}`);
+  }
+  return {
+    port,
+    pid: child.pid,
+    logFile,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    stop: () => stopChild(child),
+  };
+}
+
+/**
+ * The proxy's environment: the harness's own, without any setting the proxy reads (a
+ * PROXY_MODE_FILE or LOG_LEVEL in the caller's shell must not change what is measured),
+ * plus the settings of the mode under test.
+ */
+function proxyEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
+  const env = childEnv();
+  for (const key of Object.keys(env)) {
+    if (/^(PROXY_|OTEL_|METRICS_|ADMIN_|DRAIN_|LOG_LEVEL$|ENABLE_TRACE_PROPAGATION$)/.test(key)) delete env[key];
+  }
+  return { ...env, ...settings };
+}
+
+function proxyTarget(id: TargetId, label: string, describe: string, trace: boolean, ratio: string | undefined): TargetSpec {
+  return {
+    id,
+    label,
+    describe,
+    exportsSpans: trace,
+    async start(ctx, instance) {
+      const port = await freePort();
+      const metricsPort = await freePort();
+      const logFile = join(ctx.runDir, `${instance}.log`);
+      const env = proxyEnv({
+        PROXY_LISTEN: `127.0.0.1:${port}`,
+        PROXY_UPSTREAM: `amqp://${ctx.broker.host}:${ctx.broker.port}`,
+        ENABLE_TRACE_PROPAGATION: trace ? 'true' : 'false',
+        METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+        // Even in bypass mode: if anything is exported, it must go to the sink, not elsewhere.
+        ...(ctx.sinkPort !== undefined ? { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${ctx.sinkPort}` } : {}),
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        // The admin API's default port is fixed: two proxies on one machine would collide.
+        ADMIN_LISTEN: 'off',
+        ...(ratio !== undefined ? { OTEL_TRACES_SAMPLER_ARG: ratio } : {}),
+      });
+      const child = spawnLogged(process.execPath, [join(ctx.repoRoot, 'dist', 'main.js')], logFile, env, ctx.repoRoot);
+      return startProcess(child, port, logFile);
+    },
+  };
+}
+
+export const TARGETS: Record<TargetId, TargetSpec> = {
+  direct: {
+    id: 'direct',
+    label: 'broker direct',
+    describe: 'clients connect to RabbitMQ itself',
+    exportsSpans: false,
+    async start(ctx) {
+      return { port: ctx.broker.port, pid: undefined, logFile: undefined, alive: () => true, stop: async () => undefined };
+    },
+  },
+  relay: {
+    id: 'relay',
+    label: 'Node relay',
+    describe: 'bench/relay.ts: opaque TCP relay in Node, pipe() both ways, nothing parsed',
+    exportsSpans: false,
+    async start(ctx, instance) {
+      const port = await freePort();
+      const logFile = join(ctx.runDir, `${instance}.log`);
+      const child = forkScript(join(ctx.buildDir, 'relay.js'), [`127.0.0.1:${port}`, `${ctx.broker.host}:${ctx.broker.port}`], logFile);
+      return startProcess(child, port, logFile);
+    },
+  },
+  haproxy: {
+    id: 'haproxy',
+    label: 'haproxy',
+    describe: 'haproxy in TCP mode, one thread, generated config',
+    exportsSpans: false,
+    async start(ctx, instance) {
+      if (!ctx.haproxyPath) throw new Error('haproxy is not installed (apt-get install -y haproxy)');
+      const port = await freePort();
+      const configFile = join(ctx.runDir, `${instance}.cfg`);
+      writeFileSync(configFile, haproxyConfig({ listenPort: port, upstreamHost: ctx.broker.host, upstreamPort: ctx.broker.port, maxconn: 8192 }));
+      const logFile = join(ctx.runDir, `${instance}.log`);
+      // -db: stay in the foreground as one process, so the pid we hold is the one forwarding.
+      const child = spawnLogged(ctx.haproxyPath, ['-db', '-f', configFile], logFile, childEnv());
+      return startProcess(child, port, logFile);
+    },
+  },
+  bypass: proxyTarget('bypass', 'proxy bypass', 'node dist/main.js, ENABLE_TRACE_PROPAGATION=false', false, undefined),
+  trace10: proxyTarget('trace10', 'proxy trace 10%', 'node dist/main.js, tracing, parentbased_traceidratio 0.1, spans to the OTLP sink', true, '0.1'),
+  trace100: proxyTarget('trace100', 'proxy trace 100%', 'node dist/main.js, tracing, parentbased_traceidratio 1.0, spans to the OTLP sink', true, '1.0'),
+};
+
+export function isProxyTarget(id: TargetId): boolean {
+  return id === 'bypass' || id === 'trace10' || id === 'trace100';
+}

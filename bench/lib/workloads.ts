@@ -1,0 +1,442 @@
+/**
+ * What each workload sends, and how one workload is run against one started target.
+ * The sizes scale with BENCH_SCALE; scale 1 is the issue's 200,000 messages.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BrokerAdmin, amqpUrl, brokerSocketLimits } from './broker';
+import { ClientProcess } from './clientProcess';
+import type { BenchConfig, WorkloadId } from './config';
+import { clockTicksPerSecond, readCpu, readMachineCpu, readMemory, type CpuSample } from './procfs';
+import type { LatencySummary, PublishMode } from './protocol';
+import type { SinkHandle } from './sink';
+import { linearFit } from './stats';
+import { tail } from './children';
+import type { RunningTarget, TargetSpec } from './targets';
+
+export interface FlowPlan {
+  kind: 'flow';
+  /** Measured messages, in total over all publishing connections. */
+  messages: number;
+  warmup: number;
+  bodyBytes: number;
+  mode: PublishMode;
+  publisherProcesses: number;
+  connectionsPerProcess: number;
+  /** Aggregate rate over all publishers, for mode 'rate'. */
+  ratePerSecond: number;
+  confirmWindow: number;
+  flowWindow: number;
+  prefetch: number;
+  recordLatency: boolean;
+}
+
+export interface IdlePlan {
+  kind: 'idle';
+  connections: number;
+  batch: number;
+}
+
+export type WorkloadPlan = FlowPlan | IdlePlan;
+
+export interface WorkloadSpec {
+  id: WorkloadId;
+  title: string;
+  plan(cfg: BenchConfig): WorkloadPlan;
+  describe(plan: WorkloadPlan): string;
+}
+
+const KIB = 1024;
+const PREFETCH = 256;
+/**
+ * Messages a single publisher may be ahead of its consumer. Without a bound the broker's
+ * queue grows whenever the consumer falls behind, and a broker with a backlog spends more
+ * CPU per message than one handing messages straight to a waiting consumer: runs then
+ * flip between the two regimes and their throughput varies by a third. A window a few
+ * times the prefetch keeps every run in the second regime and the queue small.
+ */
+const FLOW_WINDOW = 2048;
+const PROGRESS_EVERY = 128;
+
+function scaled(cfg: BenchConfig, full: number, min: number): number {
+  return Math.max(min, Math.round(full * cfg.scale));
+}
+
+function throughputPlan(cfg: BenchConfig, bodyBytes: number, mode: PublishMode): FlowPlan {
+  const messages = scaled(cfg, 200_000, 1000);
+  return {
+    kind: 'flow',
+    messages,
+    warmup: Math.min(5000, Math.max(500, Math.round(messages * 0.05))),
+    bodyBytes,
+    mode,
+    publisherProcesses: 1,
+    connectionsPerProcess: 1,
+    ratePerSecond: 0,
+    confirmWindow: 1000,
+    flowWindow: FLOW_WINDOW,
+    prefetch: PREFETCH,
+    recordLatency: false,
+  };
+}
+
+function describeFlow(plan: WorkloadPlan): string {
+  if (plan.kind !== 'flow') return '';
+  const size = plan.bodyBytes >= KIB ? `${plan.bodyBytes / KIB} KiB` : `${plan.bodyBytes} B`;
+  const lanes = plan.publisherProcesses * plan.connectionsPerProcess;
+  const publishers = lanes === 1 ? '1 publisher' : `${lanes} publishing connections in ${plan.publisherProcesses} processes`;
+  const how =
+    plan.mode === 'confirm'
+      ? `confirm channel, ≤${plan.confirmWindow} unconfirmed`
+      : plan.mode === 'rate'
+        ? `${plan.ratePerSecond} msg/s fixed rate`
+        : 'as fast as backpressure allows';
+  return `${plan.messages.toLocaleString('en-US')} × ${size}, ${publishers} (${how}), 1 consumer (prefetch ${plan.prefetch}, ack each), after ${plan.warmup.toLocaleString('en-US')} warm-up messages`;
+}
+
+export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
+  'throughput-1k': {
+    id: 'throughput-1k',
+    title: 'Throughput, 1 KiB',
+    plan: (cfg) => throughputPlan(cfg, KIB, 'flood'),
+    describe: describeFlow,
+  },
+  'throughput-16k': {
+    id: 'throughput-16k',
+    title: 'Throughput, 16 KiB',
+    plan: (cfg) => throughputPlan(cfg, 16 * KIB, 'flood'),
+    describe: describeFlow,
+  },
+  'confirm-1k': {
+    id: 'confirm-1k',
+    title: 'Throughput, 1 KiB, publisher confirms',
+    plan: (cfg) => throughputPlan(cfg, KIB, 'confirm'),
+    describe: describeFlow,
+  },
+  latency: {
+    id: 'latency',
+    title: 'Latency at a fixed rate',
+    plan: (cfg) => ({
+      kind: 'flow',
+      messages: Math.round(cfg.latencyRate * cfg.latencySeconds),
+      warmup: cfg.latencyRate,
+      bodyBytes: KIB,
+      mode: 'rate',
+      publisherProcesses: 1,
+      connectionsPerProcess: 1,
+      ratePerSecond: cfg.latencyRate,
+      confirmWindow: 0,
+      flowWindow: 0,
+      prefetch: PREFETCH,
+      recordLatency: true,
+    }),
+    describe: describeFlow,
+  },
+  'fan-in': {
+    id: 'fan-in',
+    title: 'Fan-in',
+    plan: (cfg) => {
+      const processes = 2;
+      const perProcess = Math.ceil(cfg.fanInConnections / processes);
+      const lanes = processes * perProcess;
+      const perConnection = scaled(cfg, 500, 20);
+      return {
+        kind: 'flow',
+        messages: lanes * perConnection,
+        warmup: lanes * 10,
+        bodyBytes: KIB,
+        mode: 'flood',
+        publisherProcesses: processes,
+        connectionsPerProcess: perProcess,
+        ratePerSecond: 0,
+        confirmWindow: 0,
+        flowWindow: 0,
+        prefetch: PREFETCH,
+        recordLatency: false,
+      };
+    },
+    describe: describeFlow,
+  },
+  idle: {
+    id: 'idle',
+    title: 'Idle connections (memory)',
+    plan: (cfg) => ({ kind: 'idle', connections: cfg.idleConnections, batch: 50 }),
+    describe: (plan) => (plan.kind === 'idle' ? `${plan.connections} AMQP connections with one channel each, opened 50 at a time, then idle` : ''),
+  },
+};
+
+export interface IdleMeasurement {
+  requested: number;
+  opened: number;
+  /** Why fewer than requested were opened, if so. */
+  cappedBecause: string | undefined;
+  baselineRssMb: number;
+  points: { connections: number; rssMb: number }[];
+  /** RSS with `requested` connections: measured, or extrapolated linearly from the points. */
+  rssAtRequestedMb: number;
+  extrapolated: boolean;
+  kbPerConnection: number;
+}
+
+export interface Measurement {
+  messages?: number;
+  seconds?: number;
+  msgsPerSec?: number;
+  latency?: LatencySummary;
+  /** Target CPU from /proc/<pid>/stat over the measured phase (and span export, if any). */
+  targetCpuUsPerMsg?: number;
+  /** Same window, from schedstat (ns resolution), as a cross-check. */
+  targetSchedUsPerMsg?: number;
+  /** Target CPU when the last message was consumed, before waiting for span export. */
+  targetCpuUsPerMsgAtDone?: number;
+  brokerCpuUsPerMsg?: number;
+  /** Publishers' and consumer's own CPU over the measured phase. */
+  clientCpuUsPerMsg?: number;
+  /** Share of all CPUs busy (processes and interrupts) during the measured phase, 0..1. */
+  machineBusy?: number;
+  /** Interrupt and softirq CPU per message (loopback TCP, charged to no process). */
+  irqCpuUsPerMsg?: number;
+  /**
+   * Process CPU the machine spent on anything but the target, broker, clients, OTLP sink
+   * and harness during the measured phase, per message: other work disturbing the run.
+   */
+  otherCpuUsPerMsg?: number;
+  peakRssMb?: number;
+  endRssMb?: number;
+  spans?: { requests: number; spans: number; bytes: number; settleMs: number };
+  idle?: IdleMeasurement;
+}
+
+export interface RunEnv {
+  cfg: BenchConfig;
+  buildDir: string;
+  runDir: string;
+  runId: string;
+  admin: BrokerAdmin;
+  brokerPid: number | undefined;
+  sink: SinkHandle | undefined;
+}
+
+const MB = 1024;
+
+/** The last lines the target wrote say whether it crashed or was signalled from outside. */
+function targetDied(target: RunningTarget, when: string): Error {
+  const output = target.logFile ? tail(target.logFile, 400) : '';
+  return new Error(`the target process exited ${when}${output ? `; its last output: ${output}` : ''}`);
+}
+
+function cpuDelta(a: CpuSample | undefined, b: CpuSample | undefined): { stat: number; sched: number } | undefined {
+  if (!a || !b) return undefined;
+  return { stat: b.statUs - a.statUs, sched: b.schedUs - a.schedUs };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Span export runs on its own schedule (a batch processor flushes every few seconds), so
+ * its CPU would escape a window that closes at the last delivery. Wait until the sink has
+ * heard nothing for longer than one export interval, then close the window.
+ */
+async function settleSpanExport(sink: SinkHandle, since: number): Promise<number> {
+  const quietMs = 5500;
+  const maxMs = 15000;
+  const start = Date.now();
+  for (;;) {
+    const stats = await sink.stats();
+    const lastActivity = Math.max(stats.lastRequestAt, since);
+    if (Date.now() - lastActivity >= quietMs || Date.now() - start >= maxMs) return Date.now() - start;
+    await sleep(250);
+  }
+}
+
+export async function runFlow(
+  env: RunEnv,
+  plan: FlowPlan,
+  spec: TargetSpec,
+  target: RunningTarget,
+  label: string,
+): Promise<Measurement> {
+  const { cfg } = env;
+  const url = amqpUrl('127.0.0.1', target.port, cfg.brokerUser, cfg.brokerPassword);
+  const queue = `bench.${env.runId}.${label}`;
+  const lanes = plan.publisherProcesses * plan.connectionsPerProcess;
+  const perConnection = Math.ceil(plan.messages / lanes);
+  const warmupPerConnection = Math.max(1, Math.ceil(plan.warmup / lanes));
+  const total = perConnection * lanes;
+  const warmup = warmupPerConnection * lanes;
+  const clients: ClientProcess[] = [];
+  await env.admin.declareQueue(queue);
+  try {
+    const consumer = ClientProcess.start(env.buildDir, env.runDir, `${label}.consumer`, {
+      role: 'consumer',
+      url,
+      queue,
+      prefetch: plan.prefetch,
+      warmup,
+      total,
+      progressEvery: plan.flowWindow > 0 ? PROGRESS_EVERY : 0,
+      recordLatency: plan.recordLatency,
+    });
+    clients.push(consumer);
+    await withTimeout(consumer.next('ready'), 30000, 'consumer connect');
+    const publishers = Array.from({ length: plan.publisherProcesses }, (_, i) =>
+      ClientProcess.start(env.buildDir, env.runDir, `${label}.publisher${i}`, {
+        role: 'publisher',
+        url,
+        queue,
+        connections: plan.connectionsPerProcess,
+        bodyBytes: plan.bodyBytes,
+        mode: plan.mode,
+        confirmWindow: plan.confirmWindow,
+        ratePerSecond: plan.ratePerSecond / plan.publisherProcesses,
+        flowWindow: plan.flowWindow,
+        stampBodies: plan.recordLatency,
+      }),
+    );
+    clients.push(...publishers);
+    await withTimeout(Promise.all(publishers.map((p) => p.next('ready'))), 60000, 'publishers connect');
+    consumer.on('progress', (m) => {
+      for (const p of publishers) p.send({ type: 'consumed', count: m.consumed });
+    });
+
+    const warm = consumer.next('warm');
+    for (const p of publishers) p.send({ type: 'publish', perConnection: warmupPerConnection, measured: false });
+    await withTimeout(Promise.all([warm, ...publishers.map((p) => p.next('published'))]), 120000, 'warm-up');
+
+    const pid = target.pid;
+    const cpu0 = pid !== undefined ? readCpu(pid) : undefined;
+    const broker0 = env.brokerPid !== undefined ? readCpu(env.brokerPid) : undefined;
+    const machine0 = readMachineCpu();
+    const harness0 = process.cpuUsage();
+    const sinkCpu0 = env.sink?.pid !== undefined ? readCpu(env.sink.pid) : undefined;
+    const sink0 = spec.exportsSpans && env.sink ? await env.sink.stats() : undefined;
+
+    const done = consumer.next('done');
+    const published = Promise.all(publishers.map((p) => p.next('published')));
+    for (const p of publishers) p.send({ type: 'publish', perConnection, measured: true });
+    const budgetMs = plan.mode === 'rate' ? (total / plan.ratePerSecond) * 1000 + 60000 : 60000 + total * 2;
+    const [doneMsg, pubMsgs] = await withTimeout(Promise.all([done, published]), budgetMs, `${total} messages`);
+
+    const cpuDone = pid !== undefined ? readCpu(pid) : undefined;
+    const broker1 = env.brokerPid !== undefined ? readCpu(env.brokerPid) : undefined;
+    const machine1 = readMachineCpu();
+    const harness = process.cpuUsage(harness0);
+    const sinkCpu1 = env.sink?.pid !== undefined ? readCpu(env.sink.pid) : undefined;
+    let settleMs = 0;
+    if (spec.exportsSpans && env.sink) settleMs = await settleSpanExport(env.sink, Date.now());
+    const cpuEnd = pid !== undefined ? readCpu(pid) : undefined;
+    const sink1 = spec.exportsSpans && env.sink ? await env.sink.stats() : undefined;
+    const memory = pid !== undefined ? readMemory(pid) : undefined;
+    if (!target.alive()) throw targetDied(target, 'during the workload');
+
+    const firstNs = pubMsgs.reduce((min, m) => (BigInt(m.firstNs) < min ? BigInt(m.firstNs) : min), BigInt(pubMsgs[0]!.firstNs));
+    const seconds = Number(BigInt(doneMsg.lastNs) - firstNs) / 1e9;
+    const cpu = cpuDelta(cpu0, cpuEnd);
+    const cpuAtDone = cpuDelta(cpu0, cpuDone);
+    const brokerCpu = cpuDelta(broker0, broker1);
+    const clientCpuUs = doneMsg.cpuUs + pubMsgs.reduce((sum, m) => sum + m.cpuUs, 0);
+    const sinkCpu = cpuDelta(sinkCpu0, sinkCpu1);
+    const measurement: Measurement = {
+      messages: total,
+      seconds,
+      msgsPerSec: total / seconds,
+      ...(doneMsg.latency ? { latency: doneMsg.latency } : {}),
+      ...(cpu ? { targetCpuUsPerMsg: cpu.stat / total, targetSchedUsPerMsg: cpu.sched / total } : {}),
+      ...(cpuAtDone ? { targetCpuUsPerMsgAtDone: cpuAtDone.stat / total } : {}),
+      ...(brokerCpu ? { brokerCpuUsPerMsg: brokerCpu.stat / total } : {}),
+      clientCpuUsPerMsg: clientCpuUs / total,
+      ...(memory ? { peakRssMb: memory.hwmKb / MB, endRssMb: memory.rssKb / MB } : {}),
+      ...(sink0 && sink1
+        ? { spans: { requests: sink1.requests - sink0.requests, spans: sink1.spans - sink0.spans, bytes: sink1.bytes - sink0.bytes, settleMs } }
+        : {}),
+    };
+    if (machine0 && machine1 && machine1.total > machine0.total) {
+      const toUs = (ticks: number): number => (ticks * 1e6) / clockTicksPerSecond();
+      const busy = machine1.busy - machine0.busy;
+      const irq = machine1.irq - machine0.irq;
+      measurement.machineBusy = (busy + irq) / (machine1.total - machine0.total);
+      measurement.irqCpuUsPerMsg = toUs(irq) / total;
+      const accounted = (cpuAtDone?.stat ?? 0) + (brokerCpu?.stat ?? 0) + clientCpuUs + (sinkCpu?.stat ?? 0) + harness.user + harness.system;
+      measurement.otherCpuUsPerMsg = Math.max(0, toUs(busy) - accounted) / total;
+    }
+    return measurement;
+  } finally {
+    await Promise.all(clients.map((c) => c.stop()));
+    await env.admin.deleteQueue(queue);
+  }
+}
+
+/**
+ * Opens idle connections through the target and reads its RSS at checkpoints. RabbitMQ
+ * refuses connections beyond its socket limit (about 830 with Debian's default 1024 open
+ * files), so when the broker cannot take them all the count is capped, and the RSS at the
+ * requested count is extrapolated along a line fitted to the checkpoints; the report says so.
+ */
+export async function runIdle(env: RunEnv, plan: IdlePlan, target: RunningTarget, label: string): Promise<Measurement> {
+  const pid = target.pid;
+  if (pid === undefined) throw new Error('no target process to measure');
+  const url = amqpUrl('127.0.0.1', target.port, env.cfg.brokerUser, env.cfg.brokerPassword);
+  let connections = plan.connections;
+  let cappedBecause: string | undefined;
+  const limits = await brokerSocketLimits();
+  if (limits) {
+    const room = limits.limit - limits.used - 64;
+    if (room < connections) {
+      connections = Math.max(plan.batch, Math.floor(room / plan.batch) * plan.batch);
+      cappedBecause = `RabbitMQ accepts ${limits.limit} sockets (${limits.used} in use): raise its open-file limit to measure ${plan.connections} for real`;
+    }
+  }
+  const quarter = Math.max(plan.batch, Math.round(connections / 4 / plan.batch) * plan.batch);
+  const checkpoints = [...new Set([quarter, 2 * quarter, 3 * quarter].filter((n) => n < connections)), connections];
+
+  await sleep(1000);
+  const baseline = readMemory(pid);
+  if (!baseline) throw new Error('cannot read the target process memory');
+  const points: { connections: number; rssMb: number }[] = [{ connections: 0, rssMb: baseline.rssKb / MB }];
+  const client = ClientProcess.start(env.buildDir, env.runDir, `${label}.idle`, {
+    role: 'idle',
+    url,
+    connections,
+    batch: plan.batch,
+    checkpoints,
+  });
+  try {
+    for (const checkpoint of checkpoints) {
+      const m = await withTimeout(client.next('checkpoint'), 120000, `opening ${checkpoint} connections`);
+      await sleep(1000);
+      const mem = readMemory(pid);
+      if (mem) points.push({ connections: m.open, rssMb: mem.rssKb / MB });
+      client.send({ type: 'continue' });
+    }
+    const ready = await withTimeout(client.next('ready'), 60000, 'idle connections');
+    if (!target.alive()) throw targetDied(target, 'while connections were opened');
+    const memory = readMemory(pid);
+    const last = points[points.length - 1]!;
+    const fit = linearFit(points.map((p) => ({ x: p.connections, y: p.rssMb })));
+    const extrapolated = ready.connections < plan.connections;
+    return {
+      ...(memory ? { peakRssMb: memory.hwmKb / MB, endRssMb: memory.rssKb / MB } : {}),
+      idle: {
+        requested: plan.connections,
+        opened: ready.connections,
+        cappedBecause,
+        baselineRssMb: baseline.rssKb / MB,
+        points,
+        rssAtRequestedMb: extrapolated ? fit.intercept + fit.slope * plan.connections : last.rssMb,
+        extrapolated,
+        kbPerConnection: fit.slope * MB,
+      },
+    };
+  } finally {
+    await client.stop(30000);
+  }
+}

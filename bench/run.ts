@@ -1,0 +1,217 @@
+/**
+ * Issue 8's benchmark: the same workloads against the broker directly, an opaque Node
+ * relay, haproxy, and the proxy in three modes, in one run, on one machine.
+ *
+ *   npx tsx bench/run.ts                 full size (200,000 messages per throughput workload)
+ *   BENCH_QUICK=1 npx tsx bench/run.ts   5% of that, for development
+ *   BENCH_TARGETS=direct,relay,haproxy   pick targets; BENCH_WORKLOADS=latency,idle likewise
+ *
+ * Prints Markdown tables and the issue's targets (met / not met) on stdout, progress on
+ * stderr, and writes bench/results/latest.{json,svg,md}. See docs/BENCHMARK.md.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { BrokerAdmin, amqpUrl, probeHandshake } from './lib/broker';
+import { killAllNow, stopAll } from './lib/children';
+import { ConfigError, readConfig, type BenchConfig, type TargetId, type WorkloadId } from './lib/config';
+import { findHaproxy } from './lib/haproxy';
+import { machineInfo } from './lib/machine';
+import { findPidByComm } from './lib/procfs';
+import { ensureProxyBuilt } from './lib/proxyBuild';
+import { markdownReport, verdictLines, verdicts } from './lib/report';
+import type { BenchResults, ResultRow, TargetInfo } from './lib/results';
+import { SinkHandle } from './lib/sink';
+import { chartSvg } from './lib/svg';
+import { TARGETS, isProxyTarget, type TargetContext } from './lib/targets';
+import { WORKLOADS, runFlow, runIdle, type Measurement, type RunEnv } from './lib/workloads';
+
+const repoRoot = resolve(__dirname, '..');
+/** Set once connected, so an interrupted run can still delete its queues. */
+let adminForCleanup: BrokerAdmin | undefined;
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function compileBench(buildDir: string): Promise<void> {
+  return new Promise((done, fail) => {
+    rmSync(buildDir, { recursive: true, force: true });
+    execFile(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', join(repoRoot, 'bench', 'tsconfig.json')], { cwd: repoRoot }, (err, stdout, stderr) => {
+      if (err) fail(new Error(`compiling bench/ failed:\n${stdout}${stderr}`));
+      else done();
+    });
+  });
+}
+
+function commandLine(): string {
+  const vars = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
+  return [...vars, 'npx tsx bench/run.ts'].join(' ');
+}
+
+async function checkAvailability(ctx: TargetContext, id: TargetId, cfg: BenchConfig): Promise<TargetInfo> {
+  const spec = TARGETS[id];
+  const base = { label: spec.label, describe: spec.describe };
+  try {
+    const target = await spec.start(ctx, `${id}.probe`);
+    try {
+      await probeHandshake(amqpUrl('127.0.0.1', target.port, cfg.brokerUser, cfg.brokerPassword), 10000);
+    } finally {
+      await target.stop();
+    }
+    return { ...base, available: true };
+  } catch (err) {
+    return { ...base, available: false, reason: (err as Error).message.replace(/\s+/g, ' ') };
+  }
+}
+
+function progressLine(w: WorkloadId, t: TargetId, m: Measurement): string {
+  const parts: string[] = [];
+  if (m.msgsPerSec !== undefined) parts.push(`${Math.round(m.msgsPerSec).toLocaleString('en-US')} msgs/s`);
+  if (m.latency) parts.push(`p50 ${m.latency.p50Ms.toFixed(3)} p99 ${m.latency.p99Ms.toFixed(3)} p99.9 ${m.latency.p999Ms.toFixed(3)} ms`);
+  if (m.targetCpuUsPerMsg !== undefined) parts.push(`${m.targetCpuUsPerMsg.toFixed(2)} µs CPU/msg`);
+  if (m.peakRssMb !== undefined) parts.push(`peak RSS ${m.peakRssMb.toFixed(1)} MB`);
+  if (m.spans) parts.push(`${m.spans.spans} spans exported`);
+  if (m.idle) parts.push(`RSS ${m.idle.rssAtRequestedMb.toFixed(1)} MB at ${m.idle.requested} connections (${m.idle.extrapolated ? `extrapolated from ${m.idle.opened}` : 'measured'})`);
+  return `  ${w} × ${t}: ${parts.join(', ')}`;
+}
+
+async function main(): Promise<number> {
+  const started = new Date();
+  let cfg: BenchConfig;
+  try {
+    cfg = readConfig(process.env, repoRoot);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      log(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  const runDir = mkdtempSync(join(tmpdir(), 'amqp-bench-'));
+  const buildDir = join(repoRoot, 'bench', '.build');
+  const runId = started.toISOString().replace(/[-:]/g, '').slice(0, 15) + `.${process.pid}`;
+  log(`bench: scale ${cfg.scale}, targets ${cfg.targets.join(',')}, workloads ${cfg.workloads.join(',')}, logs in ${runDir}`);
+
+  await compileBench(buildDir);
+  const admin = await BrokerAdmin.open(amqpUrl(cfg.broker.host, cfg.broker.port, cfg.brokerUser, cfg.brokerPassword));
+  adminForCleanup = admin;
+  let sink: SinkHandle | undefined;
+  try {
+    const haproxy = findHaproxy();
+    const wantsProxy = cfg.targets.some(isProxyTarget);
+    const build = wantsProxy ? await ensureProxyBuilt(repoRoot, join(runDir, 'build.log')) : undefined;
+    if (build) log(`bench: proxy ${build.ok ? build.note : build.reason}`);
+    if (cfg.targets.some((t) => TARGETS[t].exportsSpans) && build?.ok) {
+      sink = await SinkHandle.start(buildDir, runDir);
+      log(`bench: OTLP sink on 127.0.0.1:${sink.port}`);
+    }
+    const ctx: TargetContext = { repoRoot, buildDir, runDir, broker: cfg.broker, haproxyPath: haproxy?.path, sinkPort: sink?.port };
+
+    const targets: Partial<Record<TargetId, TargetInfo>> = {};
+    for (const id of cfg.targets) {
+      if (isProxyTarget(id) && build && !build.ok) {
+        targets[id] = { label: TARGETS[id].label, describe: TARGETS[id].describe, available: false, reason: build.reason };
+      } else {
+        targets[id] = await checkAvailability(ctx, id, cfg);
+      }
+      const info = targets[id]!;
+      log(`bench: ${id}: ${info.available ? 'available' : `unavailable: ${info.reason}`}`);
+    }
+
+    const env: RunEnv = { cfg, buildDir, runDir, runId, admin, brokerPid: findPidByComm('beam.smp'), sink };
+    const rows: ResultRow[] = [];
+    for (let round = 1; round <= cfg.rounds; round++) {
+      for (const w of cfg.workloads) {
+        const spec = WORKLOADS[w];
+        const plan = spec.plan(cfg);
+        log(`bench: round ${round}/${cfg.rounds}, ${spec.title}: ${spec.describe(plan)}`);
+        for (const t of cfg.targets) {
+          const info = targets[t]!;
+          if (!info.available) {
+            rows.push({ round, workload: w, target: t, status: 'unavailable', error: info.reason ?? 'unavailable' });
+            continue;
+          }
+          if (plan.kind === 'idle' && t === 'direct') {
+            rows.push({ round, workload: w, target: t, status: 'not applicable', error: 'no process between client and broker to measure' });
+            continue;
+          }
+          // One retry: on a shared machine a target can be disturbed from outside (another
+          // session's test signalling every proxy it finds); both attempts are reported.
+          let firstError: string | undefined;
+          for (let attempt = 1; attempt <= 2; attempt++) {
+            const label = `r${round}.${w}.${t}${attempt > 1 ? '.retry' : ''}`;
+            try {
+              const target = await TARGETS[t].start(ctx, label);
+              try {
+                const measurement = plan.kind === 'idle' ? await runIdle(env, plan, target, label) : await runFlow(env, plan, TARGETS[t], target, label);
+                rows.push({ round, workload: w, target: t, status: 'ok', measurement, ...(firstError ? { error: `first attempt failed: ${firstError}` } : {}) });
+                log(progressLine(w, t, measurement));
+              } finally {
+                await target.stop();
+              }
+              break;
+            } catch (err) {
+              const message = (err as Error).message.replace(/\s+/g, ' ');
+              log(`  ${w} × ${t}: FAILED${attempt === 1 ? ', retrying' : ''}: ${message}`);
+              if (attempt === 1) firstError = message;
+              else rows.push({ round, workload: w, target: t, status: 'failed', error: `${message} (first attempt: ${firstError})` });
+            }
+          }
+        }
+      }
+    }
+
+    const finished = new Date();
+    const results: BenchResults = {
+      schema: 1,
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationSeconds: (finished.getTime() - started.getTime()) / 1000,
+      command: commandLine(),
+      config: cfg,
+      machine: machineInfo(repoRoot, admin.version, haproxy?.version ?? 'haproxy not installed'),
+      targets,
+      workloads: Object.fromEntries(cfg.workloads.map((w) => [w, { title: WORKLOADS[w].title, describe: WORKLOADS[w].describe(WORKLOADS[w].plan(cfg)) }])),
+      rows,
+      verdicts: verdicts(rows),
+    };
+    mkdirSync(cfg.outDir, { recursive: true });
+    const report = markdownReport(results);
+    writeFileSync(join(cfg.outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(cfg.outDir, 'latest.svg'), chartSvg(results));
+    writeFileSync(join(cfg.outDir, 'latest.md'), report);
+    process.stdout.write(report);
+    log(`\nbench: done in ${Math.round(results.durationSeconds)} s; wrote ${join(cfg.outDir, 'latest.{json,svg,md}')}`);
+    log(verdictLines(results.verdicts));
+    const failed = rows.some((r) => r.status === 'failed');
+    if (failed || process.env['BENCH_KEEP_LOGS'] === '1') log(`bench: logs kept in ${runDir}`);
+    else rmSync(runDir, { recursive: true, force: true });
+    return failed ? 1 : 0;
+  } finally {
+    await sink?.stop();
+    await admin.close();
+    await stopAll();
+  }
+}
+
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`bench: ${signal}, stopping every process it started`);
+    const queues = adminForCleanup ? Promise.race([adminForCleanup.deleteDeclared(), new Promise((r) => setTimeout(r, 3000))]) : Promise.resolve();
+    void Promise.all([stopAll(), queues]).finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    void stopAll().finally(() => process.exit(1));
+  },
+);
