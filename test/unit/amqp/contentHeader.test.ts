@@ -331,10 +331,15 @@ test('malformed content headers throw AmqpDecodeError with a stable code', () =>
   expectDecodeError(() => parseContentHeader(contentHeaderPayload([PROPERTY_FLAG.timestamp], u64(1).subarray(0, 7))), 'TRUNCATED');
 });
 
-test('spliceHeaders refuses a headers table with an unknown tag', () => {
-  const original = contentHeaderPayload([PROPERTY_FLAG.headers], table([entry('a', 'Z', Buffer.alloc(0))]));
+test('spliceHeaders appends after entries it cannot read, leaving them byte for byte; removing from such a table is refused', () => {
+  const unknown = entry('a', 'Z', Buffer.alloc(0));
+  const original = contentHeaderPayload([PROPERTY_FLAG.headers], table([unknown]));
   const header = parseContentHeader(original);
-  expectDecodeError(() => spliceHeaders(original, header, { remove: [], add: ADD_TRACE }), 'UNKNOWN_FIELD_TYPE');
+  const spliced = spliceHeaders(original, header, { remove: [], add: ADD_TRACE });
+  const tableStart = header.headersOffset! + 4;
+  assert.ok(spliced.subarray(tableStart, tableStart + unknown.length).equals(unknown), 'the unknown entry survives');
+  assert.is(spliced.readUInt32BE(header.headersOffset!), unknown.length + ADD_TRACE.reduce((n, [k, v]) => n + 2 + k.length + 4 + v.length, 0));
+  expectDecodeError(() => spliceHeaders(original, header, { remove: ['traceparent'], add: ADD_TRACE }), 'UNKNOWN_FIELD_TYPE');
 });
 
 test.run();
