@@ -86,13 +86,22 @@ async function main(): Promise<void> {
     await settle(collector, app);
 
     const spans = collector.spans();
+    const traces = groupByTrace(spans).map((group) => ({
+      group,
+      share: shares.findIndex((s) => s.traceId === group.traceId || group.spans.some((x) => x.attributes['celery.task.id'] === s.taskId)),
+    }));
     say();
-    say(`${spans.length} spans in ${groupByTrace(spans).length} traces (tree: parent → child; columns: service, duration, status)`);
-    for (const group of groupByTrace(spans)) {
-      const share = shares.find((s) => s.traceId === group.traceId || group.spans.some((x) => x.attributes['celery.task.id'] === s.taskId));
+    say(`${spans.length} spans in ${traces.length} traces (tree: parent → child; columns: service, duration, status)`);
+    for (const { group, share } of traces.filter((t) => t.share >= 0)) {
       say();
-      if (share) say(`# share ${SHARES[shares.indexOf(share)]!.contentId}, task ${share.taskId}`);
+      say(`# share ${SHARES[share]!.contentId}, task ${shares[share]!.taskId}`);
       say(renderTrace(group.spans));
+    }
+    // The worker's own traffic (heartbeat events) makes traces of its own.
+    const others = traces.filter((t) => t.share < 0);
+    if (others.length > 0) {
+      say();
+      say(`not shown: ${others.length} other trace(s): ${[...new Set(others.map((t) => t.group.spans[0]!.name))].join(', ')}`);
     }
     say();
     // The worker asked for its sub-tasks' results on its own rpc:// reply queue.
