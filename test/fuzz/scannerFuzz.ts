@@ -178,7 +178,11 @@ export function expectedOutput(input: Buffer): { out: Buffer; rewritten: [Buffer
       out.push(encodeFrame(FRAME_HEADER, channel, replacement));
       pos += whole;
       continue;
-    } else if (type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
+    } else if (type === FRAME_BODY) {
+      // A body frame where a content header was due is a protocol error the broker will
+      // reject; the scanner stops waiting for a header on that channel (channelState.afterBody).
+      awaiting.delete(channel);
+    } else if (type !== FRAME_HEADER && type !== FRAME_HEARTBEAT) {
       return rest(pos);
     }
     if (!complete) return rest(pos); // streamed: partial frames go out as they arrive
