@@ -13,10 +13,17 @@ export interface Forwarder {
   close(): Promise<void>;
 }
 
-export async function startForwarder(targetHost: string, targetPort: number, port = 0): Promise<Forwarder> {
+export interface ForwarderOptions {
+  /** Listen on this port (default: a free one, kept across down()/up()). */
+  readonly port?: number;
+  /** Sees every chunk the target sends to each client, in order, one callback per connection. */
+  readonly tapFromTarget?: () => (chunk: Buffer) => void;
+}
+
+export async function startForwarder(targetHost: string, targetPort: number, options: ForwarderOptions = {}): Promise<Forwarder> {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
-  let boundPort = port;
+  let boundPort = options.port ?? 0;
   const listen = async (): Promise<void> => {
     server = createServer((client) => {
       const upstream = connect({ host: targetHost, port: targetPort });
@@ -30,6 +37,8 @@ export async function startForwarder(targetHost: string, targetPort: number, por
         });
       }
       client.pipe(upstream);
+      const tap = options.tapFromTarget?.();
+      if (tap) upstream.on('data', tap);
       upstream.pipe(client);
     });
     await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
-import { Server, Socket, createServer, connect } from 'node:net';
 import { FRAME_HEADER, FRAME_OVERHEAD } from '../../src/amqp/constants';
 import { readFrameHead } from '../../src/amqp/frame';
+import { startForwarder } from './forwarder';
 
 export interface RecordingRelay {
   readonly port: number;
@@ -15,29 +15,15 @@ export interface RecordingRelay {
  */
 export async function startRecordingRelay(host: string, port: number): Promise<RecordingRelay> {
   const streams: Buffer[][] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect({ host, port });
-    const recorded: Buffer[] = [];
-    streams.push(recorded);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => recorded.push(chunk));
-    upstream.pipe(client);
+  const forwarder = await startForwarder(host, port, {
+    tapFromTarget: () => {
+      const recorded: Buffer[] = [];
+      streams.push(recorded);
+      return (chunk) => recorded.push(chunk);
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('relay has no address');
   return {
-    port: address.port,
+    port: forwarder.port,
     contentHeaders() {
       const headers: Buffer[] = [];
       for (const chunks of streams) {
@@ -51,9 +37,6 @@ export async function startRecordingRelay(host: string, port: number): Promise<R
       }
       return headers;
     },
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    close: () => forwarder.close(),
   };
 }
