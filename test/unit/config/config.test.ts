@@ -1,17 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, HelpRequested, loadConfig } from '../../../src/config/config';
+import { HelpRequested, loadConfig } from '../../../src/config/config';
+import { configProblems } from '../../support/config';
 import { parseUpstream, redact } from '../../../src/config/upstream';
 
-function problems(argv: string[], env: Record<string, string>): string[] {
-  try {
-    loadConfig(argv, env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 test('defaults: listen 0.0.0.0:5673, local broker, tracing on, 10% parent-based sampling', () => {
   const c = loadConfig([], {});
@@ -40,7 +32,7 @@ test('several upstreams, default ports per scheme, IPv6', () => {
 });
 
 test('every problem is listed at once, never a password', () => {
-  const found = problems(['--listen', 'nope', '--bogus', '--drain-timeout-ms'], {
+  const found = configProblems(['--listen', 'nope', '--bogus', '--drain-timeout-ms'], {
     PROXY_UPSTREAM: 'http://user:hunter2@x', OTEL_TRACES_SAMPLER_ARG: '1.5', OTEL_TRACES_SAMPLER: 'sometimes',
     ENABLE_TRACE_PROPAGATION: 'maybe',
   });

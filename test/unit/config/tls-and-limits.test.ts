@@ -3,17 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, loadConfig } from '../../../src/config/config';
+import { loadConfig } from '../../../src/config/config';
+import { configProblems } from '../../support/config';
 
-function problems(argv: string[], env: Record<string, string> = {}): string[] {
-  try {
-    loadConfig(argv, env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 test('hardening defaults: no connection limit, 10 s handshake timeout, no idle timeout, plain listener', () => {
   const c = loadConfig([], {});
@@ -30,7 +22,7 @@ test('TLS options that do not fit together are all listed', () => {
   try {
     const file = path.join(dir, 'x.pem');
     writeFileSync(file, 'not a certificate');
-    const found = problems(['--tls-key', file, '--upstream-tls-key', file], { PROXY_TLS_CLIENT_CA: file, PROXY_MAX_CONNECTIONS: '-1' });
+    const found = configProblems(['--tls-key', file, '--upstream-tls-key', file], { PROXY_TLS_CLIENT_CA: file, PROXY_MAX_CONNECTIONS: '-1' });
     assert.ok(found.some((p) => p.includes('--tls-key (PROXY_TLS_KEY) is set but --tls-cert')), found.join('\n'));
     assert.ok(found.some((p) => p.includes('--tls-client-ca (PROXY_TLS_CLIENT_CA) needs --tls-cert')), found.join('\n'));
     assert.ok(found.some((p) => p.includes('--upstream-tls-key (PROXY_UPSTREAM_TLS_KEY) is set but --upstream-tls-cert')));
@@ -46,9 +38,9 @@ test('unreadable and unusable certificate files are problems, not crashes at sta
   try {
     const junk = path.join(dir, 'junk.pem');
     writeFileSync(junk, 'not a certificate');
-    assert.ok(problems(['--tls-cert', path.join(dir, 'missing.pem'), '--tls-key', junk])
+    assert.ok(configProblems(['--tls-cert', path.join(dir, 'missing.pem'), '--tls-key', junk])
       .some((p) => /--tls-cert: cannot read .*missing.pem" \(ENOENT\)/.test(p)));
-    const unusable = problems(['--tls-cert', junk, '--tls-key', junk]);
+    const unusable = configProblems(['--tls-cert', junk, '--tls-key', junk]);
     assert.is(unusable.length, 1, unusable.join('\n'));
     assert.match(unusable[0]!, /^--tls-cert\/--tls-key: /);
   } finally {
