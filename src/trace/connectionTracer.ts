@@ -228,11 +228,11 @@ export class ConnectionTracer implements ConnectionSession {
       ({ parent, outcome } = this.continuationFor(payload, header, found, exchange, routingKey));
     }
 
-    const destination = destinationOf(exchange, routingKey);
-    const span = this.spans.publish(`publish ${sanitize(destination)}`, () => ({
+    const destination = (): string => sanitize(destinationOf(exchange, routingKey));
+    const span = this.spans.publish(() => `publish ${destination()}`, () => ({
       [Attr.operationType]: 'send',
       [Attr.operationName]: 'publish',
-      [Attr.destinationName]: sanitize(destination),
+      [Attr.destinationName]: destination(),
       [Attr.routingKey]: sanitize(routingKey),
       [Attr.bodySize]: header.bodySize,
       [Attr.proxySpan]: 'publish',
@@ -381,11 +381,11 @@ export class ConnectionTracer implements ConnectionSession {
     const publishedAt = stampToMs(found.publishedAt, wallNow);
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, delivery.queue);
 
-    const queue = sanitize(delivery.queue || delivery.routingKey);
-    // Built only for spans that record (see LazyAttributes).
+    // Names and attributes are built only for spans that record (see LazyAttributes).
+    const queue = (): string => sanitize(delivery.queue || delivery.routingKey);
     const attrs = (operationType: string, operationName: string, proxySpan: string) => () => ({
       [Attr.destinationName]: sanitize(destinationOf(delivery.exchange, delivery.routingKey)),
-      [Attr.subscriptionName]: queue,
+      [Attr.subscriptionName]: queue(),
       [Attr.routingKey]: sanitize(delivery.routingKey),
       [Attr.deliveryTag]: delivery.tag,
       [Attr.bodySize]: header.bodySize,
@@ -394,8 +394,8 @@ export class ConnectionTracer implements ConnectionSession {
       [Attr.proxySpan]: proxySpan,
       ...this.messageAttributes(payload, header, found),
     });
-    const hop = this.spans.brokerHop(`${delivery.operation} ${queue}`, attrs('receive', delivery.operation, 'broker_hop'), parent, publishedAt);
-    const process = this.spans.process(`process ${queue}`, attrs('process', 'process', 'process'), hop ?? parent);
+    const hop = this.spans.brokerHop(() => `${delivery.operation} ${queue()}`, attrs('receive', delivery.operation, 'broker_hop'), parent, publishedAt);
+    const process = this.spans.process(() => `process ${queue()}`, attrs('process', 'process', 'process'), hop ?? parent);
     this.track(ch, delivery, process);
 
     if (continuation && process) {

@@ -13,6 +13,8 @@ import { TraceParent, randomSpanId, randomTraceId } from './traceparent';
  * message cost more CPU than everything else the proxy does per message.
  */
 export type LazyAttributes = Attributes | (() => Attributes);
+/** A span name, built only for spans that record, for the same reason as LazyAttributes. */
+export type LazyName = string | (() => string);
 
 /** A message's trace context: the `traceparent` fields plus its raw `tracestate`. */
 export interface MessageContext extends TraceParent {
@@ -21,7 +23,6 @@ export interface MessageContext extends TraceParent {
 
 export interface OpenSpan {
   readonly context: MessageContext;
-  readonly startedAt: number;
   end(errorType?: string): void;
   event(name: string, attributes: Attributes): void;
 }
@@ -45,31 +46,31 @@ export class MessageSpans {
   }
 
   /** PRODUCER span; with no parent it starts the trace and its context is what gets injected. */
-  publish(name: string, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
+  publish(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
     return this.start(name, SpanKind.PRODUCER, attributes, parent, undefined);
   }
 
   /** The time the message spent in the broker, from publish to delivery; ended at once. */
-  brokerHop(name: string, attributes: LazyAttributes, parent: MessageContext | undefined, publishedAtMs: number | undefined): MessageContext | undefined {
+  brokerHop(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, publishedAtMs: number | undefined): MessageContext | undefined {
     const span = this.start(name, SpanKind.CONSUMER, attributes, parent, publishedAtMs);
     span?.end();
     return span?.context;
   }
 
   /** CONSUMER span from delivery until the consumer's ack, nack or reject. */
-  process(name: string, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
+  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
     return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined);
   }
 
   private start(
-    name: string, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, startTime: number | undefined,
+    name: LazyName, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, startTime: number | undefined,
   ): OpenSpan | undefined {
     try {
       const traceId = parent?.traceId ?? randomTraceId();
       if (!this.telemetry.sampled(parent?.traceFlags, traceId)) {
         // Not sampled: the SDK would make a non-recording span with new ids; making the ids
         // here costs a fraction of that, and this is most messages.
-        return unsampled({ traceId, spanId: randomSpanId(), traceFlags: 0, traceState: parent?.traceState });
+        return unsampled(new UnsampledContext(traceId, parent?.traceState));
       }
       if (parent === undefined) this.telemetry.useTraceIdOnce(traceId);
       const parentContext = parent ? trace.setSpanContext(ROOT_CONTEXT, {
@@ -81,7 +82,7 @@ export class MessageSpans {
       }) : ROOT_CONTEXT;
       // The configured samplers decide on the trace id and the parent alone, so attributes
       // can be set after the decision, and only on spans that record.
-      const span = this.tracer.startSpan(name, { kind, startTime }, parentContext);
+      const span = this.tracer.startSpan(typeof name === 'function' ? name() : name, { kind, startTime }, parentContext);
       if (span.isRecording()) {
         span.setAttributes(this.base);
         span.setAttributes(typeof attributes === 'function' ? attributes() : attributes);
@@ -96,10 +97,8 @@ export class MessageSpans {
   private wrap(span: Span, traceState: string | undefined): OpenSpan {
     const sc = span.spanContext();
     const metrics = this.metrics;
-    const startedAt = performance.now();
     return {
       context: { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags, traceState },
-      startedAt,
       end(errorType?: string): void {
         try {
           if (errorType !== undefined) {
@@ -125,5 +124,22 @@ export class MessageSpans {
 const ignore = (): void => undefined;
 
 function unsampled(context: MessageContext): OpenSpan {
-  return { context, startedAt: performance.now(), end: ignore, event: ignore };
+  return { context, end: ignore, event: ignore };
+}
+
+/**
+ * The context of a span that does not record. Its span id is drawn on first read: a
+ * delivery's broker-hop and process ids are only read when a header is rewritten or a
+ * continuation remembers them, so most are never needed.
+ */
+class UnsampledContext implements MessageContext {
+  readonly traceFlags = 0;
+  private id: string | undefined;
+
+  constructor(readonly traceId: string, readonly traceState: string | undefined) {}
+
+  get spanId(): string {
+    this.id ??= randomSpanId();
+    return this.id;
+  }
 }
