@@ -14,8 +14,13 @@ export type ChannelState =
 
 export const IDLE: ChannelState = { kind: 'idle' };
 
+/** States are immutable, so each content method's "awaiting header" state is made once. */
+const AWAITING_HEADER: ReadonlyMap<number, ChannelState> = new Map(
+  [...CONTENT_METHODS].map((method) => [method, { kind: 'awaitingHeader', method }]),
+);
+
 export function afterMethod(key: number): ChannelState {
-  return CONTENT_METHODS.has(key) ? { kind: 'awaitingHeader', method: key } : IDLE;
+  return AWAITING_HEADER.get(key) ?? IDLE;
 }
 
 export function afterHeader(state: ChannelState, bodySize: number): ChannelState {

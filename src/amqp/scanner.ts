@@ -249,9 +249,12 @@ export class FrameScanner {
     if (this.stopRequested && this.skip === 0 && !this.endPending) this.phase = 'stopped';
   }
 
+  /**
+   * An idle channel keeps its entry: delete-then-set on every message churned V8's hash
+   * table (tombstones, then a rehash). Channel numbers are 16-bit, so the map stays bounded.
+   */
   private setChannel(channel: number, state: ChannelState): void {
-    if (state === IDLE) this.channels.delete(channel);
-    else this.channels.set(channel, state);
+    if (state !== IDLE || this.channels.has(channel)) this.channels.set(channel, state);
   }
 }
 
