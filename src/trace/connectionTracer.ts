@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
 import type { ConnectionSession, SessionFactory, SessionInfo } from '../proxy/session';
 import { Attr, Header, destinationOf, sanitize } from './attributes';
+import { TIME_ORIGIN_MS, epochMicros } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan } from './messageSpans';
@@ -93,12 +94,6 @@ function readEntries(payload: Buffer, header: ContentHeader, names: readonly str
 
 function stringOf(payload: Buffer, entry: TableEntry): string | undefined {
   return readStringValue(payload, entry);
-}
-
-const ORIGIN_US = performance.timeOrigin * 1000;
-
-function nowMicros(): string {
-  return Math.round(ORIGIN_US + performance.now() * 1000).toString();
 }
 
 function stampToMs(stamp: string | undefined, now: number): number | undefined {
@@ -250,7 +245,7 @@ export class ConnectionTracer implements ConnectionSession {
       add.push([Header.traceparent, formatTraceParent(ctx)]);
       if (ctx.traceState) add.push([Header.tracestate, ctx.traceState]);
     }
-    add.push([Header.publishedAt, nowMicros()]);
+    add.push([Header.publishedAt, epochMicros(performance.now())]);
     const rewritten = spliceHeaders(payload, header, { remove: remove.filter((n) => found.present.includes(n)), add });
     if (!this.fits(rewritten)) {
       metrics.traceContext('skipped_frame_max');
@@ -377,7 +372,8 @@ export class ConnectionTracer implements ConnectionSession {
     const found = readEntries(payload, header, DELIVERY_HEADERS);
     const parsed = found.traceparent !== undefined ? parseTraceParent(found.traceparent) : undefined;
     const parent: MessageContext | undefined = parsed ? { ...parsed, traceState: found.tracestate } : undefined;
-    const wallNow = performance.timeOrigin + performance.now();
+    const now = performance.now();
+    const wallNow = TIME_ORIGIN_MS + now;
     const publishedAt = stampToMs(found.publishedAt, wallNow);
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, delivery.queue);
 
@@ -396,7 +392,7 @@ export class ConnectionTracer implements ConnectionSession {
     });
     const hop = this.spans.brokerHop(() => `${delivery.operation} ${queue()}`, attrs('receive', delivery.operation, 'broker_hop'), parent, publishedAt);
     const process = this.spans.process(() => `process ${queue()}`, attrs('process', 'process', 'process'), hop ?? parent);
-    this.track(ch, delivery, process);
+    this.track(ch, delivery, process, now);
 
     if (continuation && process) {
       if (found.taskId) continuation.rememberTask(found.taskId, process.context);
@@ -413,13 +409,13 @@ export class ConnectionTracer implements ConnectionSession {
     return this.fits(rewritten) ? rewritten : undefined;
   }
 
-  private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined): void {
+  private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined, now: number): void {
     if (delivery.noAck) {
       process?.end();
       this.options.metrics.observeProcess(0, 'auto_ack', delivery.queue);
       return;
     }
-    ch.acks.add(delivery.tag, { span: process, startedAt: performance.now(), destination: delivery.queue });
+    ch.acks.add(delivery.tag, { span: process, startedAt: now, destination: delivery.queue });
   }
 
   private settleDeliveries(channel: number, tag: number, multiple: boolean, outcome: ProcessOutcome): void {
