@@ -15,7 +15,15 @@ export interface ManagedClients {
   close(): Promise<void>;
 }
 
-export function managedClients(url: string, queue: string, ledger: Ledger): ManagedClients {
+export interface ConsumerOptions {
+  /** Unacked deliveries the broker sends ahead (basic.qos). Default 100. */
+  readonly prefetch?: number;
+  /** Each delivery is acked this long after it arrived: a slow consumer, so a backlog builds. Default 0. */
+  readonly ackDelayMs?: number;
+}
+
+export function managedClients(url: string, queue: string, ledger: Ledger, consumerOptions: ConsumerOptions = {}): ManagedClients {
+  const { prefetch = 100, ackDelayMs = 0 } = consumerOptions;
   const options = { reconnectTimeInSeconds: 0.2, heartbeatIntervalInSeconds: 2 };
   const pubConn = acm.connect([url], options);
   const subConn = acm.connect([url], options);
@@ -32,13 +40,17 @@ export function managedClients(url: string, queue: string, ledger: Ledger): Mana
   const consumer = subConn.createChannel({
     setup: async (ch: ConfirmChannel) => {
       await ch.assertQueue(queue, { durable: true });
-      await ch.prefetch(100);
+      await ch.prefetch(prefetch);
       await ch.consume(queue, (msg: ConsumeMessage | null) => {
         if (msg === null) return;
         ledger.consume(Number(msg.content.toString()));
-        try {
-          ch.ack(msg);
-        } catch { /* channel gone: the broker redelivers */ }
+        const ack = (): void => {
+          try {
+            ch.ack(msg);
+          } catch { /* channel gone: the broker redelivers */ }
+        };
+        if (ackDelayMs > 0) setTimeout(ack, ackDelayMs);
+        else ack();
       });
     },
   });
