@@ -25,6 +25,7 @@
  * copied verbatim by `spliceHeaders`, they survive a rewrite without being understood.
  */
 
+import { copyBytes } from './bytes';
 import { ensureAvailable } from './errors';
 import { findTableEntries, skipShortStr, skipTable, stringEntrySize, writeStringEntry } from './fieldTable';
 
@@ -175,16 +176,19 @@ function spliceExistingTable(payload: Buffer, tableOffset: number, edit: Headers
   const bodyStart = tableOffset + 4;
   const out = Buffer.allocUnsafe(payload.length - removedSize + addedSize);
 
-  let at = payload.copy(out, 0, 0, tableOffset);
-  at = out.writeUInt32BE(scan.end - bodyStart - removedSize + addedSize, at);
-  let from = bodyStart;
-  for (const entry of scan.entries) {
-    at += payload.copy(out, at, from, entry.start);
+  // Everything up to the first removed entry (usually the whole table) in one copy; the
+  // table's length field is then overwritten.
+  let from = scan.entries.length > 0 ? scan.entries[0]!.start : scan.end;
+  let at = payload.copy(out, 0, 0, from);
+  out.writeUInt32BE(scan.end - bodyStart - removedSize + addedSize, tableOffset);
+  for (let i = 0; i < scan.entries.length; i++) {
+    const entry = scan.entries[i]!;
+    at += copyBytes(payload, out, at, from, entry.start);
     from = entry.end;
   }
-  at += payload.copy(out, at, from, scan.end);
+  at += copyBytes(payload, out, at, from, scan.end);
   at = writeEntries(out, at, edit.add);
-  payload.copy(out, at, scan.end);
+  copyBytes(payload, out, at, scan.end, payload.length);
   return out;
 }
 
@@ -194,7 +198,7 @@ function insertTable(payload: Buffer, header: ContentHeader, add: HeadersEdit['a
   let at = payload.copy(out, 0, 0, header.headersInsertAt);
   at = out.writeUInt32BE(addedSize, at);
   at = writeEntries(out, at, add);
-  payload.copy(out, at, header.headersInsertAt);
+  copyBytes(payload, out, at, header.headersInsertAt, payload.length);
   out.writeUInt16BE(header.flags | FLAG_HEADERS, PROPERTY_FLAGS_OFFSET);
   return out;
 }

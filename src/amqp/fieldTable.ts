@@ -26,6 +26,7 @@
  * decoded by `decodeTable`, which exists for tests and diagnostics.
  */
 
+import { copyBytes, writeAscii } from './bytes';
 import { SHORTSTR_MAX_BYTES } from './constants';
 import { AmqpDecodeError, ensureAvailable } from './errors';
 
@@ -218,15 +219,15 @@ export function readStringValue(buf: Buffer, entry: TableEntry): string | undefi
 
 /** Encoded size of a name + `S` + longstr entry. Throws RangeError for a name over 255 bytes. */
 export function stringEntrySize(name: string, value: string): number {
-  return encodedEntryName(name).length + 4 + Buffer.byteLength(value, 'utf8');
+  return encodedEntryName(name).length + 4 + (isAscii(value) ? value.length : Buffer.byteLength(value, 'utf8'));
 }
 
 /** Writes a name + `S` + longstr entry at `offset` (sized with `stringEntrySize`); returns the offset after it. */
 export function writeStringEntry(target: Buffer, offset: number, name: string, value: string): number {
   const prefix = encodedEntryName(name);
-  let at = offset + prefix.copy(target, offset);
-  // Trace context values are ASCII; latin1 writes them without UTF-8 encoding work.
-  const valueLength = isAscii(value) ? target.write(value, at + 4, 'latin1') : target.write(value, at + 4, 'utf8');
+  let at = offset + copyBytes(prefix, target, offset, 0, prefix.length);
+  // Trace context values are ASCII; they are written without UTF-8 encoding work.
+  const valueLength = isAscii(value) ? writeAscii(target, at + 4, value) : target.write(value, at + 4, 'utf8');
   target.writeUInt32BE(valueLength, at);
   return at + 4 + valueLength;
 }
