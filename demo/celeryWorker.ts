@@ -20,6 +20,21 @@ export const WORKER_ARGS = ['--without-gossip', '--without-mingle'];
 
 export interface DemoQueues { llm: string; whisper: string; vector: string }
 
+/** Environment that points the demo Celery app at a broker (or the proxy) and at its queues. */
+export function demoEnv(brokerUrl: string, queues: DemoQueues, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PYTHONPATH: resolve(DEMO_DIR),
+    PYTHONUNBUFFERED: '1',
+    PYTHONDONTWRITEBYTECODE: '1',
+    CELERY_BROKER_URL: brokerUrl,
+    DEMO_QUEUE_LLM: queues.llm,
+    DEMO_QUEUE_WHISPER: queues.whisper,
+    DEMO_QUEUE_VECTOR: queues.vector,
+    ...extra,
+  };
+}
+
 export interface DemoWorker {
   readonly nodeName: string;
   /** What the worker logged (Celery logs to stderr), for error messages. */
@@ -44,16 +59,7 @@ export async function startDemoWorker(brokerUrl: string, queues: DemoQueues, rea
     '--concurrency', '1', '--pool', 'solo', '-l', 'info', '-n', nodeName, ...WORKER_ARGS,
   ], {
     cwd: resolve(DEMO_DIR),
-    env: {
-      ...process.env,
-      PYTHONPATH: resolve(DEMO_DIR),
-      PYTHONUNBUFFERED: '1',
-      PYTHONDONTWRITEBYTECODE: '1',
-      CELERY_BROKER_URL: brokerUrl,
-      DEMO_QUEUE_LLM: queues.llm,
-      DEMO_QUEUE_WHISPER: queues.whisper,
-      DEMO_QUEUE_VECTOR: queues.vector,
-    },
+    env: demoEnv(brokerUrl, queues),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -17,7 +17,10 @@ export const DEMO_DIR = resolve(__dirname, '../../demo');
 export const DIRECT_BROKER_URL = 'amqp://guest:guest@127.0.0.1:5672//';
 
 /** The demo app's three service queues. */
-export interface DemoQueues { llm: string; whisper: string; vector: string }
+import { type DemoQueues, demoEnv } from '../../demo/celeryWorker';
+
+export type { DemoQueues };
+export { demoEnv };
 
 /** One JSON line written by demo/worker/probe.py. */
 export type ProbeRecord = PrerunRecord | PostrunRecord;
@@ -64,20 +67,6 @@ export function uniqueQueues(prefix = 'celery-test'): DemoQueues {
   return { llm: `${prefix}-llm-${suffix}`, whisper: `${prefix}-whisper-${suffix}`, vector: `${prefix}-vector-${suffix}` };
 }
 
-/** Environment that points the demo app at a broker (or the proxy) and at its queues. */
-export function demoEnv(brokerUrl: string, queues: DemoQueues, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    PYTHONPATH: DEMO_DIR,
-    PYTHONUNBUFFERED: '1',
-    PYTHONDONTWRITEBYTECODE: '1',
-    CELERY_BROKER_URL: brokerUrl,
-    DEMO_QUEUE_LLM: queues.llm,
-    DEMO_QUEUE_WHISPER: queues.whisper,
-    DEMO_QUEUE_VECTOR: queues.vector,
-    ...extra,
-  };
-}
 
 export interface CeleryWorker {
   readonly nodeName: string;
