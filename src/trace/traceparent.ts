@@ -24,29 +24,46 @@ const SPAN_ID_HEX = 16;
 const ZERO_TRACE_ID = '0'.repeat(TRACE_ID_HEX);
 const ZERO_SPAN_ID = '0'.repeat(SPAN_ID_HEX);
 
-function isLowerHex(s: string, from: number, to: number): boolean {
+/** Value of each lowercase hex digit by char code; -1 for anything else (uppercase included). */
+const HEX_VALUE: Int8Array = (() => {
+  const table = new Int8Array(128).fill(-1);
+  for (let d = 0; d < 16; d++) table['0123456789abcdef'.charCodeAt(d)] = d;
+  return table;
+})();
+
+function hexValue(s: string, at: number): number {
+  const c = s.charCodeAt(at);
+  return c < 128 ? HEX_VALUE[c]! : -1;
+}
+
+/** True when every character in [from, to) is lowercase hex and at least one is not '0'. */
+function isNonZeroLowerHex(s: string, from: number, to: number): boolean {
+  let any = 0;
   for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    // 0-9 or a-f
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+    const v = hexValue(s, i);
+    if (v < 0) return false;
+    any |= v;
   }
-  return true;
+  return any !== 0;
 }
 
 /** Returns the parsed context, or undefined for anything the spec calls invalid. */
 export function parseTraceParent(value: string): TraceParent | undefined {
   if (value.length < VERSION_00_LENGTH) return undefined;
-  if (!isLowerHex(value, 0, 2) || value.startsWith('ff')) return undefined;
-  const version00 = value.startsWith('00');
+  const v0 = hexValue(value, 0);
+  const v1 = hexValue(value, 1);
+  if (v0 < 0 || v1 < 0 || (v0 === 15 && v1 === 15)) return undefined;
+  const version00 = v0 === 0 && v1 === 0;
   if (version00 && value.length !== VERSION_00_LENGTH) return undefined;
   // A future version may append fields, but only after another "-".
   if (!version00 && value.length > VERSION_00_LENGTH && value[VERSION_00_LENGTH] !== '-') return undefined;
   if (value[2] !== '-' || value[35] !== '-' || value[52] !== '-') return undefined;
-  if (!isLowerHex(value, 3, 35) || !isLowerHex(value, 36, 52) || !isLowerHex(value, 53, 55)) return undefined;
-  const traceId = value.slice(3, 35);
-  const spanId = value.slice(36, 52);
-  if (traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return undefined;
-  return { traceId, spanId, traceFlags: parseInt(value.slice(53, 55), 16) };
+  // All-zero ids are invalid; checked in the same pass as the hex digits.
+  if (!isNonZeroLowerHex(value, 3, 35) || !isNonZeroLowerHex(value, 36, 52)) return undefined;
+  const f0 = hexValue(value, 53);
+  const f1 = hexValue(value, 54);
+  if (f0 < 0 || f1 < 0) return undefined;
+  return { traceId: value.slice(3, 35), spanId: value.slice(36, 52), traceFlags: f0 * 16 + f1 };
 }
 
 /** Always emits version 00, whatever version was received (spec 3.2.4). */
