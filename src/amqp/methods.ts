@@ -94,6 +94,13 @@ class ArgumentReader {
     return this.payload.toString('utf8', start + 1, this.offset);
   }
 
+  /** Checks a shortstr's bounds and moves past it without decoding; returns its offset. */
+  skipShortstr(): number {
+    const start = this.offset;
+    this.offset = skipShortStr(this.payload, start);
+    return start;
+  }
+
   table(): FieldTable {
     const { value, end } = decodeTable(this.payload, this.offset);
     this.offset = end;
@@ -129,6 +136,56 @@ export function decodeBasicPublish(payload: Buffer): BasicPublishArgs {
   const routingKey = args.shortstr();
   const bits = args.octet();
   return { exchange, routingKey, mandatory: bit(bits, 0), immediate: bit(bits, 1) };
+}
+
+/**
+ * A content method's exchange and routing key, located (and bounds-checked) when the method
+ * arrives but decoded on first read: most messages never need them as strings (only spans
+ * that record, confirm bookkeeping and RPC continuation do), and decoding two strings per
+ * message was a measurable share of the proxy's CPU. Holds the method payload until then.
+ */
+export class RoutingFields {
+  private exchangeText: string | undefined;
+  private routingKeyText: string | undefined;
+
+  constructor(private readonly payload: Buffer, private readonly exchangeAt: number, private readonly routingKeyAt: number) {}
+
+  get exchange(): string {
+    this.exchangeText ??= shortstrAt(this.payload, this.exchangeAt);
+    return this.exchangeText;
+  }
+
+  get routingKey(): string {
+    this.routingKeyText ??= shortstrAt(this.payload, this.routingKeyAt);
+    return this.routingKeyText;
+  }
+}
+
+function shortstrAt(payload: Buffer, offset: number): string {
+  return payload.toString('utf8', offset + 1, offset + 1 + payload[offset]!);
+}
+
+/** decodeBasicPublish's checks, with the exchange and routing key left undecoded. */
+export function locateBasicPublish(payload: Buffer): RoutingFields {
+  const args = argumentsOf(payload, Method.BasicPublish);
+  args.skip(2);
+  const exchangeAt = args.skipShortstr();
+  const routingKeyAt = args.skipShortstr();
+  args.octet();
+  return new RoutingFields(payload, exchangeAt, routingKeyAt);
+}
+
+export type BasicDeliverHead = { consumerTag: string; deliveryTag: number; routing: RoutingFields };
+
+/** decodeBasicDeliver's checks, with the exchange and routing key left undecoded. */
+export function locateBasicDeliver(payload: Buffer): BasicDeliverHead {
+  const args = argumentsOf(payload, Method.BasicDeliver);
+  const consumerTag = args.shortstr();
+  const deliveryTag = args.longlong();
+  args.octet();
+  const exchangeAt = args.skipShortstr();
+  const routingKeyAt = args.skipShortstr();
+  return { consumerTag, deliveryTag, routing: new RoutingFields(payload, exchangeAt, routingKeyAt) };
 }
 
 export function decodeBasicReturn(payload: Buffer): BasicReturnArgs {

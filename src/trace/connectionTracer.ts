@@ -2,8 +2,8 @@ import { FRAME_OVERHEAD, Method } from '../amqp/constants';
 import { ContentHeader, parseContentHeader, readShortStrProperty, spliceHeaders } from '../amqp/contentHeader';
 import { TableEntry, findTableEntries, readStringValue } from '../amqp/fieldTable';
 import {
-  decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicDeliver, decodeBasicGet, decodeBasicGetOk,
-  decodeBasicNack, decodeBasicPublish, decodeBasicReject, decodeBasicReturn, decodeConnectionTune,
+  decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
+  decodeBasicReject, decodeBasicReturn, decodeConnectionTune, locateBasicDeliver, locateBasicPublish,
 } from '../amqp/methods';
 import type { ScannerHooks } from '../amqp/scanner';
 import type { Logger } from '../log/logger';
@@ -35,13 +35,20 @@ export interface TracingOptions {
 const CELERY_HEADERS = [Header.celeryTaskId, Header.celeryTask];
 const PUBLISH_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, ...CELERY_HEADERS];
 const DELIVERY_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, ...CELERY_HEADERS];
+/** A content header with no method before it on its channel (the scanner only sends one after one). */
+const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
 /** Publish stamps older than this, or in the future, are not trusted for the hop span. */
 const MAX_STAMP_AGE_MS = 7 * 24 * 3600 * 1000;
 
-interface Delivery {
-  readonly tag: number;
+/** Exchange and routing key; for publish and deliver, decoded only when read (RoutingFields). */
+interface Routing {
   readonly exchange: string;
   readonly routingKey: string;
+}
+
+interface Delivery {
+  readonly tag: number;
+  readonly routing: Routing;
   readonly queue: string;
   readonly noAck: boolean;
   readonly operation: 'deliver' | 'get';
@@ -51,7 +58,7 @@ interface Delivery {
 class ChannelTrace {
   confirm = false;
   nextPublishTag = 1;
-  publish: { exchange: string; routingKey: string; tag: number } | undefined;
+  publish: { routing: Routing; tag: number } | undefined;
   delivery: Delivery | undefined;
   returned: { replyCode: number; replyText: string } | undefined;
   get: { queue: string; noAck: boolean } | undefined;
@@ -188,9 +195,9 @@ export class ConnectionTracer implements ConnectionSession {
 
   private onPublish(channel: number, payload: Buffer): void {
     const ch = this.channel(channel);
-    const args = decodeBasicPublish(payload);
+    const routing = locateBasicPublish(payload);
     // In confirm mode the broker numbers publishes per channel from 1 (RabbitMQ confirms doc).
-    ch.publish = { exchange: args.exchange, routingKey: args.routingKey, tag: ch.confirm ? ch.nextPublishTag++ : 0 };
+    ch.publish = { routing, tag: ch.confirm ? ch.nextPublishTag++ : 0 };
   }
 
   private onPublishHeader(channel: number, payload: Buffer): Buffer | undefined {
@@ -205,8 +212,7 @@ export class ConnectionTracer implements ConnectionSession {
     }
     const header = parseContentHeader(payload);
     const found = readEntries(payload, header, PUBLISH_HEADERS);
-    const exchange = publish?.exchange ?? '';
-    const routingKey = publish?.routingKey ?? '';
+    const routing = publish?.routing ?? NO_ROUTING;
 
     let parent: MessageContext | undefined;
     let outcome: TraceOutcome = 'injected';
@@ -220,15 +226,15 @@ export class ConnectionTracer implements ConnectionSession {
       }
     }
     if (parent === undefined && outcome === 'injected') {
-      ({ parent, outcome } = this.continuationFor(payload, header, found, exchange, routingKey));
+      ({ parent, outcome } = this.continuationFor(payload, header, found, routing));
     }
 
-    const destination = (): string => sanitize(destinationOf(exchange, routingKey));
+    const destination = (): string => sanitize(destinationOf(routing.exchange, routing.routingKey));
     const span = this.spans.publish(() => `publish ${destination()}`, () => ({
       [Attr.operationType]: 'send',
       [Attr.operationName]: 'publish',
       [Attr.destinationName]: destination(),
-      [Attr.routingKey]: sanitize(routingKey),
+      [Attr.routingKey]: sanitize(routing.routingKey),
       [Attr.bodySize]: header.bodySize,
       [Attr.proxySpan]: 'publish',
       [Attr.proxyContext]: outcome,
@@ -255,7 +261,7 @@ export class ConnectionTracer implements ConnectionSession {
     metrics.traceContext(outcome);
     if (publish !== undefined && publish.tag > 0) {
       const ids = span ? [span.context.spanId, ...(parent ? [parent.spanId] : [])] : [];
-      ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: exchange, ids });
+      ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids });
     } else {
       span?.end();
     }
@@ -263,7 +269,7 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private continuationFor(
-    payload: Buffer, header: ContentHeader, found: Found, exchange: string, routingKey: string,
+    payload: Buffer, header: ContentHeader, found: Found, routing: Routing,
   ): { parent: MessageContext | undefined; outcome: TraceOutcome } {
     const continuation = this.options.continuation;
     if (continuation === undefined) return { parent: undefined, outcome: 'injected' };
@@ -273,7 +279,7 @@ export class ConnectionTracer implements ConnectionSession {
     }
     const correlationId = readShortStrProperty(payload, header, 'correlationId');
     if (correlationId !== undefined) {
-      const parent = continuation.replyTo(exchange, routingKey, correlationId);
+      const parent = continuation.replyTo(routing.exchange, routing.routingKey, correlationId);
       if (parent) return { parent, outcome: 'continued_by_correlation' };
     }
     return { parent: undefined, outcome: 'injected' };
@@ -343,10 +349,10 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private onDeliver(channel: number, payload: Buffer): void {
-    const args = decodeBasicDeliver(payload);
+    const args = locateBasicDeliver(payload);
     const consumer = this.consumers.get(args.consumerTag);
     this.channel(channel).delivery = {
-      tag: args.deliveryTag, exchange: args.exchange, routingKey: args.routingKey,
+      tag: args.deliveryTag, routing: args.routing,
       queue: consumer?.queue ?? '', noAck: consumer?.noAck ?? false, operation: 'deliver',
     };
   }
@@ -355,7 +361,7 @@ export class ConnectionTracer implements ConnectionSession {
     const args = decodeBasicGetOk(payload);
     const ch = this.channel(channel);
     ch.delivery = {
-      tag: args.deliveryTag, exchange: args.exchange, routingKey: args.routingKey,
+      tag: args.deliveryTag, routing: { exchange: args.exchange, routingKey: args.routingKey },
       queue: ch.get?.queue ?? '', noAck: ch.get?.noAck ?? false, operation: 'get',
     };
     ch.get = undefined;
@@ -378,11 +384,12 @@ export class ConnectionTracer implements ConnectionSession {
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, delivery.queue);
 
     // Names and attributes are built only for spans that record (see LazyAttributes).
-    const queue = (): string => sanitize(delivery.queue || delivery.routingKey);
+    const { routing } = delivery;
+    const queue = (): string => sanitize(delivery.queue || routing.routingKey);
     const attrs = (operationType: string, operationName: string, proxySpan: string) => () => ({
-      [Attr.destinationName]: sanitize(destinationOf(delivery.exchange, delivery.routingKey)),
+      [Attr.destinationName]: sanitize(destinationOf(routing.exchange, routing.routingKey)),
       [Attr.subscriptionName]: queue(),
-      [Attr.routingKey]: sanitize(delivery.routingKey),
+      [Attr.routingKey]: sanitize(routing.routingKey),
       [Attr.deliveryTag]: delivery.tag,
       [Attr.bodySize]: header.bodySize,
       [Attr.operationType]: operationType,

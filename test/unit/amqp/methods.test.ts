@@ -18,6 +18,8 @@ import {
   decodeClose,
   decodeConnectionTune,
   encodeConnectionClose,
+  locateBasicDeliver,
+  locateBasicPublish,
   methodKeyOf,
 } from '../../../src/amqp/methods';
 import { amqplibFrame, expectDecodeError, referenceDecodeMethod, referenceMethodPayload } from '../../support/amqpVectors';
@@ -57,6 +59,22 @@ test('decodeBasicDeliver', () => {
   for (const redelivered of [false, true]) {
     const fields = { consumerTag: 'amq.ctag-1', deliveryTag: BIG_TAG, redelivered, exchange: 'orders', routingKey: 'k' };
     assert.equal(decodeBasicDeliver(referenceMethodPayload(Method.BasicDeliver, fields)), fields);
+  }
+});
+
+test('locateBasicPublish and locateBasicDeliver decode routing fields on read, equal to the full decoders', () => {
+  for (const [exchange, routingKey] of [['orders', 'order.cr\u00e9ated'], ['', ''], ['', 'amq.gen-x'], ['e'.repeat(255), 'k'.repeat(255)]]) {
+    const publish = referenceMethodPayload(Method.BasicPublish, { ticket: 7, exchange, routingKey, mandatory: true });
+    const located = locateBasicPublish(publish);
+    assert.is(located.routingKey, decodeBasicPublish(publish).routingKey);
+    assert.is(located.exchange, decodeBasicPublish(publish).exchange);
+    assert.is(located.exchange, exchange, 'stable on a second read');
+    const fields = { consumerTag: 'amq.ctag-1', deliveryTag: BIG_TAG, redelivered: true, exchange, routingKey };
+    const deliver = locateBasicDeliver(referenceMethodPayload(Method.BasicDeliver, fields));
+    assert.equal(
+      { consumerTag: deliver.consumerTag, deliveryTag: deliver.deliveryTag, exchange: deliver.routing.exchange, routingKey: deliver.routing.routingKey },
+      { consumerTag: fields.consumerTag, deliveryTag: BIG_TAG, exchange, routingKey },
+    );
   }
 });
 
@@ -144,9 +162,19 @@ test('truncated or overrunning arguments throw', () => {
       `${length} of ${deliver.length} bytes`,
     );
   }
+  for (let length = 4; length < deliver.length; length++) {
+    assert.throws(() => locateBasicDeliver(deliver.subarray(0, length)), (error: unknown) => error instanceof AmqpDecodeError,
+      `locate: ${length} of ${deliver.length} bytes`);
+  }
   const publish = referenceMethodPayload(Method.BasicPublish, { exchange: 'e', routingKey: 'r' });
+  for (let length = 4; length < publish.length; length++) {
+    assert.throws(() => locateBasicPublish(publish.subarray(0, length)), (error: unknown) => error instanceof AmqpDecodeError,
+      `locate: ${length} of ${publish.length} bytes`);
+  }
   publish[6] = 200; // exchange length now overruns the payload
   expectDecodeError(() => decodeBasicPublish(publish), 'BAD_SHORTSTR');
+  expectDecodeError(() => locateBasicPublish(publish), 'BAD_SHORTSTR');
+  expectDecodeError(() => locateBasicDeliver(publish), 'UNEXPECTED_METHOD');
   const ack = referenceMethodPayload(Method.BasicAck, { deliveryTag: 1 });
   expectDecodeError(() => decodeBasicAck(ack.subarray(0, ack.length - 1)), 'TRUNCATED');
 });
