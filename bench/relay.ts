@@ -42,3 +42,5 @@ createServer(relay)
 
 // Forked by the harness with an IPC channel: exit with it rather than outlive it.
 process.on('disconnect', () => process.exit(0));
+// A clean exit on SIGTERM, so that `node --cpu-prof` gets to write its profile.
+process.on('SIGTERM', () => process.exit(0));

@@ -10,15 +10,16 @@
  * stderr, and writes bench/results/latest.{json,svg,md}. See docs/BENCHMARK.md.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BrokerAdmin, amqpUrl, probeHandshake } from './lib/broker';
-import { killAllNow, stopAll } from './lib/children';
+import { killAllNow, setModulesDir, stopAll } from './lib/children';
 import { ConfigError, readConfig, type BenchConfig, type TargetId, type WorkloadId } from './lib/config';
 import { findHaproxy } from './lib/haproxy';
 import { machineInfo } from './lib/machine';
 import { findPidByComm } from './lib/procfs';
+import { summariseProfiles } from './lib/profile';
 import { ensureProxyBuilt } from './lib/proxyBuild';
 import { markdownReport, verdictLines, verdicts } from './lib/report';
 import type { BenchResults, ResultRow, TargetInfo } from './lib/results';
@@ -35,10 +36,15 @@ function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
+/**
+ * The bench scripts are compiled, and the proxy's dist/ copied, into the run's own
+ * directory: the work tree may be rebuilt or cleaned by someone else while a run goes on,
+ * and every round must measure the same code.
+ */
 function compileBench(buildDir: string): Promise<void> {
   return new Promise((done, fail) => {
-    rmSync(buildDir, { recursive: true, force: true });
-    execFile(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', join(repoRoot, 'bench', 'tsconfig.json')], { cwd: repoRoot }, (err, stdout, stderr) => {
+    const args = ['-p', join(repoRoot, 'bench', 'tsconfig.json'), '--outDir', buildDir];
+    execFile(join(repoRoot, 'node_modules', '.bin', 'tsc'), args, { cwd: repoRoot }, (err, stdout, stderr) => {
       if (err) fail(new Error(`compiling bench/ failed:\n${stdout}${stderr}`));
       else done();
     });
@@ -93,7 +99,8 @@ async function main(): Promise<number> {
     throw err;
   }
   const runDir = mkdtempSync(join(tmpdir(), 'amqp-bench-'));
-  const buildDir = join(repoRoot, 'bench', '.build');
+  const buildDir = join(runDir, 'build');
+  setModulesDir(join(repoRoot, 'node_modules'));
   const runId = started.toISOString().replace(/[-:]/g, '').slice(0, 15) + `.${process.pid}`;
   log(`bench: scale ${cfg.scale}, targets ${cfg.targets.join(',')}, workloads ${cfg.workloads.join(',')}, logs in ${runDir}`);
 
@@ -110,7 +117,11 @@ async function main(): Promise<number> {
       sink = await SinkHandle.start(buildDir, runDir);
       log(`bench: OTLP sink on 127.0.0.1:${sink.port}`);
     }
-    const ctx: TargetContext = { repoRoot, buildDir, runDir, broker: cfg.broker, haproxyPath: haproxy?.path, sinkPort: sink?.port };
+    const proxyMain = join(runDir, 'proxy', 'dist', 'main.js');
+    if (build?.ok && existsSync(join(repoRoot, 'dist'))) cpSync(join(repoRoot, 'dist'), join(runDir, 'proxy', 'dist'), { recursive: true });
+    const profileDir = cfg.profile ? join(runDir, 'profiles') : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    const ctx: TargetContext = { repoRoot, buildDir, runDir, broker: cfg.broker, haproxyPath: haproxy?.path, sinkPort: sink?.port, profileDir, proxyMain };
 
     const targets: Partial<Record<TargetId, TargetInfo>> = {};
     for (const id of cfg.targets) {
@@ -188,8 +199,14 @@ async function main(): Promise<number> {
     process.stdout.write(report);
     log(`\nbench: done in ${Math.round(results.durationSeconds)} s; wrote ${join(cfg.outDir, 'latest.{json,svg,md}')}`);
     log(verdictLines(results.verdicts));
+    if (profileDir) {
+      const summaries = [...summariseProfiles(profileDir, [join(runDir, 'proxy'), join(runDir, 'build'), repoRoot])].filter(([file]) => !file.includes('.probe.'));
+      const text = summaries.map(([file, lines]) => `${file}\n${lines.join('\n')}`).join('\n\n');
+      writeFileSync(join(profileDir, 'summary.txt'), `${text}\n`);
+      log(`\nbench: CPU profiles (self time, hottest first); open the .cpuprofile files for flame graphs\n\n${text}`);
+    }
     const failed = rows.some((r) => r.status === 'failed');
-    if (failed || process.env['BENCH_KEEP_LOGS'] === '1') log(`bench: logs kept in ${runDir}`);
+    if (failed || profileDir || process.env['BENCH_KEEP_LOGS'] === '1') log(`bench: logs kept in ${runDir}`);
     else rmSync(runDir, { recursive: true, force: true });
     return failed ? 1 : 0;
   } finally {

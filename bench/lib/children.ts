@@ -15,7 +15,16 @@ const live = new Set<ChildProcess>();
 export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   if (env['NODE_OPTIONS']?.includes('tsx')) delete env['NODE_OPTIONS'];
+  // Scripts run from copies outside the work tree (see run.ts) find packages here.
+  if (modulesDir) env['NODE_PATH'] = modulesDir;
   return env;
+}
+
+let modulesDir: string | undefined;
+
+/** The node_modules that children compiled or copied outside the work tree resolve against. */
+export function setModulesDir(dir: string): void {
+  modulesDir = dir;
 }
 
 function track(child: ChildProcess): ChildProcess {
@@ -25,10 +34,10 @@ function track(child: ChildProcess): ChildProcess {
 }
 
 /** A compiled bench script with an IPC channel; it exits when the harness disconnects. */
-export function forkScript(script: string, args: string[], logFile: string): ChildProcess {
+export function forkScript(script: string, args: string[], logFile: string, execArgv: string[] = []): ChildProcess {
   const log = openSync(logFile, 'a');
   const stdio: StdioOptions = ['ignore', log, log, 'ipc'];
-  const child = fork(script, args, { execArgv: [], env: childEnv(), stdio });
+  const child = fork(script, args, { execArgv, env: childEnv(), stdio });
   closeSync(log);
   return track(child);
 }
@@ -39,6 +48,16 @@ export function spawnLogged(command: string, args: string[], logFile: string, en
   const child = spawn(command, args, { env, stdio: ['ignore', log, log], ...(cwd ? { cwd } : {}) });
   closeSync(log);
   return track(child);
+}
+
+/** The start of a log: where a crashing Node process names its error. */
+export function head(file: string, maxChars = 300): string {
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    return text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
+  } catch {
+    return '';
+  }
 }
 
 export function tail(file: string, maxChars = 1500): string {

@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { forkScript, stopChild, tail } from './children';
+import { forkScript, head, stopChild } from './children';
 import type { ClientJob, FromClient, ToClient } from './protocol';
 
 type Waiter = { type: FromClient['type']; resolve: (m: FromClient) => void; reject: (e: Error) => void };
@@ -36,7 +36,7 @@ export class ClientProcess {
   }
 
   private output(): string {
-    const text = tail(this.logFile, 600);
+    const text = head(this.logFile, 300).replace(/\s+/g, ' ');
     return text ? `; output: ${text}` : '';
   }
 

@@ -25,6 +25,8 @@ export interface BenchConfig {
   idleConnections: number;
   fanInConnections: number;
   outDir: string;
+  /** Run the Node targets under --cpu-prof and print their hottest functions. */
+  profile: boolean;
 }
 
 export class ConfigError extends Error {
@@ -87,6 +89,7 @@ export function readConfig(env: NodeJS.ProcessEnv, repoRoot: string): BenchConfi
     idleConnections: parseNumber('BENCH_IDLE_CONNECTIONS', env['BENCH_IDLE_CONNECTIONS'], 1000, problems, positiveInt, 'a positive integer'),
     fanInConnections: parseNumber('BENCH_FANIN_CONNECTIONS', env['BENCH_FANIN_CONNECTIONS'], 200, problems, positiveInt, 'a positive integer'),
     outDir: env['BENCH_OUT'] ?? `${repoRoot}/bench/results`,
+    profile: env['BENCH_PROFILE'] === '1' || env['BENCH_PROFILE'] === 'true',
   };
   if (config.targets.length === 0) problems.push('BENCH_TARGETS selects no target');
   if (config.workloads.length === 0) problems.push('BENCH_WORKLOADS selects no workload');

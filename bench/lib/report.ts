@@ -3,7 +3,7 @@
  * same text can be printed after a run and regenerated from a saved latest.json.
  */
 import { TARGET_IDS, WORKLOAD_IDS, type TargetId, type WorkloadId } from './config';
-import { cellOf, type BenchResults, type Cell, type ResultRow, type Verdict } from './results';
+import { cellOf, otherLoad, type BenchResults, type Cell, type ResultRow, type Verdict } from './results';
 
 /** Issue 8's targets, in one place. */
 export const GOALS = {
@@ -44,7 +44,7 @@ function flowTable(ctx: Ctx, w: WorkloadId): string {
     const c = ctx.cell(w, t);
     const label = ctx.results.targets[t]?.label ?? t;
     const status = statusText(c);
-    if (status) return [label, status, '', '', '', '', '', ''];
+    if (status) return [label, status, '', '', '', '', '', '', ''];
     return [
       label,
       fmt(c.msgsPerSec, 0),
@@ -54,9 +54,13 @@ function flowTable(ctx: Ctx, w: WorkloadId): string {
       ratio(c.cpuUsPerMsg, relay.cpuUsPerMsg),
       fmt(c.brokerUsPerMsg, 1),
       fmt(c.peakRssMb, 0),
+      c.otherLoad === undefined ? '—' : `${Math.round(c.otherLoad * 100)}%`,
     ];
   });
-  return table(['target', 'msgs/s', 'vs direct', 'vs relay', 'target CPU µs/msg', 'CPU vs relay', 'broker CPU µs/msg', 'peak RSS MB'], rows);
+  return table(
+    ['target', 'msgs/s', 'vs direct', 'vs relay', 'target CPU µs/msg', 'CPU vs relay', 'broker CPU µs/msg', 'peak RSS MB', 'other load²'],
+    rows,
+  );
 }
 
 function latencyTable(ctx: Ctx): string {
@@ -101,19 +105,26 @@ function notes(ctx: Ctx): string[] {
     const info = ctx.results.targets[t];
     if (info && !info.available) out.push(`- ${info.label}: unavailable: ${info.reason ?? 'unknown reason'}`);
   }
+  const short = (text: string | undefined): string => {
+    const t = text ?? 'unknown error';
+    return t.length > 300 ? `${t.slice(0, 300)}…` : t;
+  };
   const failures = ctx.results.rows.filter((r) => r.status === 'failed');
-  for (const f of failures) out.push(`- ¹ ${f.workload} × ${f.target} (round ${f.round}) failed: ${f.error ?? 'unknown error'}`);
+  for (const f of failures) out.push(`- ¹ ${f.workload} × ${f.target} (round ${f.round}) failed: ${short(f.error)}`);
   for (const r of ctx.results.rows.filter((row) => row.status === 'ok' && row.error)) {
-    out.push(`- ${r.workload} × ${r.target} (round ${r.round}) was measured on a second attempt; ${r.error}`);
+    out.push(`- ${r.workload} × ${r.target} (round ${r.round}) was measured on a second attempt; ${short(r.error)}`);
   }
-  const capacityUs = ctx.results.machine.cores * 1e6;
-  const disturbed = ctx.results.rows.filter((r) => {
-    const m = r.measurement;
-    return m?.otherCpuUsPerMsg !== undefined && m.msgsPerSec !== undefined && (m.otherCpuUsPerMsg * m.msgsPerSec) / capacityUs > 0.1;
-  });
-  if (disturbed.length > 0) {
-    const list = disturbed.map((r) => `${r.workload} × ${r.target}`).join(', ');
-    out.push(`- other processes on the machine used more than 10% of its CPU during: ${list}; treat those rows with care.`);
+  const loads = ctx.results.rows
+    .map((r) => (r.measurement ? otherLoad(r.measurement, ctx.results.machine.cores) : undefined))
+    .filter((v): v is number => v !== undefined)
+    .sort((a, b) => a - b);
+  if (loads.length > 0) {
+    const pct = (v: number): string => `${Math.round(v * 100)}%`;
+    out.push(
+      `- ² other load: the share of the machine's CPU taken by processes other than the target, broker, clients, sink and harness while a row was measured ` +
+        `(median over rounds here; over all rows: median ${pct(loads[loads.length >> 1]!)}, max ${pct(loads[loads.length - 1]!)}). ` +
+        'Where it is high, throughput and latency of that row are depressed; CPU per message much less so.',
+    );
   }
   const idle = ctx.results.rows.find((r) => r.workload === 'idle' && r.measurement?.idle?.cappedBecause);
   if (idle) out.push(`- idle: ${idle.measurement!.idle!.cappedBecause}; the RSS at the requested count is a linear fit through the checkpoints.`);
@@ -175,7 +186,7 @@ export function verdictLines(vs: readonly Verdict[]): string {
 
 export function markdownReport(results: BenchResults): string {
   const targets = TARGET_IDS.filter((t) => results.targets[t] !== undefined);
-  const ctx: Ctx = { results, targets, cell: (w, t) => cellOf(results.rows, w, t) };
+  const ctx: Ctx = { results, targets, cell: (w, t) => cellOf(results.rows, w, t, results.machine.cores) };
   const m = results.machine;
   const parts: string[] = [
     `Run ${results.startedAt} · ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB · Node ${m.node} · RabbitMQ ${m.rabbitmq} · ${m.haproxy} · proxy at ${m.gitCommit}`,

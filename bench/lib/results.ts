@@ -59,6 +59,8 @@ export interface Cell {
   cpuUsPerMsgAtDone?: number;
   brokerUsPerMsg?: number;
   peakRssMb?: number;
+  /** Share of the machine's CPU that other processes took during the measured phase. */
+  otherLoad?: number;
   spansPerMsg?: number;
   idleBaselineRssMb?: number;
   idleRssMb?: number;
@@ -73,7 +75,12 @@ function med(measurements: Measurement[], pick: (m: Measurement) => number | und
   return values.length > 0 ? median(values) : undefined;
 }
 
-export function cellOf(rows: readonly ResultRow[], workload: WorkloadId, target: TargetId): Cell {
+export function otherLoad(m: Measurement, cores: number): number | undefined {
+  if (m.otherCpuUsPerMsg === undefined || m.msgsPerSec === undefined) return undefined;
+  return (m.otherCpuUsPerMsg * m.msgsPerSec) / (cores * 1e6);
+}
+
+export function cellOf(rows: readonly ResultRow[], workload: WorkloadId, target: TargetId, cores = 1): Cell {
   const mine = rows.filter((r) => r.workload === workload && r.target === target);
   const ok = mine.filter((r) => r.status === 'ok' && r.measurement).map((r) => r.measurement!);
   if (ok.length === 0) {
@@ -94,6 +101,7 @@ export function cellOf(rows: readonly ResultRow[], workload: WorkloadId, target:
   set('cpuUsPerMsgAtDone', med(ok, (m) => m.targetCpuUsPerMsgAtDone));
   set('brokerUsPerMsg', med(ok, (m) => m.brokerCpuUsPerMsg));
   set('peakRssMb', med(ok, (m) => m.peakRssMb));
+  set('otherLoad', med(ok, (m) => otherLoad(m, cores)));
   set('spansPerMsg', med(ok, (m) => (m.spans && m.messages ? m.spans.spans / m.messages : undefined)));
   if (idle.length > 0) {
     set('idleBaselineRssMb', median(idle.map((i) => i.baselineRssMb)));

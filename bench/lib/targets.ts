@@ -6,9 +6,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { childEnv, forkScript, freePort, spawnLogged, stopChild, tail, waitForListening } from './children';
+import { childEnv, forkScript, freePort, head, spawnLogged, stopChild, waitForListening } from './children';
 import type { TargetId } from './config';
 import { haproxyConfig } from './haproxy';
+import { cpuProfArgs } from './profile';
 
 export interface TargetContext {
   repoRoot: string;
@@ -20,6 +21,10 @@ export interface TargetContext {
   haproxyPath: string | undefined;
   /** The OTLP sink's port, when a tracing target is selected. */
   sinkPort: number | undefined;
+  /** Where Node targets write .cpuprofile files; undefined: no profiling. */
+  profileDir: string | undefined;
+  /** The proxy's entry point: a copy of dist/ taken when the run started. */
+  proxyMain: string;
 }
 
 export interface RunningTarget {
@@ -43,12 +48,14 @@ export interface TargetSpec {
 
 const LISTEN_TIMEOUT_MS = 15000;
 
-async function startProcess(child: ChildProcess, port: number, logFile: string): Promise<RunningTarget> {
+/** Node targets write their profile on a clean exit: give them time for it. */
+async function startProcess(child: ChildProcess, port: number, logFile: string, stopGraceMs = 3000): Promise<RunningTarget> {
   try {
     await waitForListening(child, port, '127.0.0.1', LISTEN_TIMEOUT_MS);
   } catch (err) {
     await stopChild(child);
-    const output = tail(logFile, 800);
+    // A process that dies at start names its error first (a stack trace follows).
+    const output = head(logFile, 400).replace(/\s+/g, ' ');
     throw new Error(`${(err as Error).message}${output ? `; output: ${output}` : ''}`);
   }
   return {
@@ -56,8 +63,12 @@ async function startProcess(child: ChildProcess, port: number, logFile: string):
     pid: child.pid,
     logFile,
     alive: () => child.exitCode === null && child.signalCode === null,
-    stop: () => stopChild(child),
+    stop: () => stopChild(child, stopGraceMs),
   };
+}
+
+function nodeArgs(ctx: TargetContext, instance: string): string[] {
+  return ctx.profileDir ? cpuProfArgs(ctx.profileDir, instance) : [];
 }
 
 /**
@@ -95,8 +106,9 @@ function proxyTarget(id: TargetId, label: string, describe: string, trace: boole
         ADMIN_LISTEN: 'off',
         ...(ratio !== undefined ? { OTEL_TRACES_SAMPLER_ARG: ratio } : {}),
       });
-      const child = spawnLogged(process.execPath, [join(ctx.repoRoot, 'dist', 'main.js')], logFile, env, ctx.repoRoot);
-      return startProcess(child, port, logFile);
+      const args = [...nodeArgs(ctx, instance), ctx.proxyMain];
+      const child = spawnLogged(process.execPath, args, logFile, env, ctx.repoRoot);
+      return startProcess(child, port, logFile, ctx.profileDir ? 20000 : 3000);
     },
   };
 }
@@ -119,8 +131,13 @@ export const TARGETS: Record<TargetId, TargetSpec> = {
     async start(ctx, instance) {
       const port = await freePort();
       const logFile = join(ctx.runDir, `${instance}.log`);
-      const child = forkScript(join(ctx.buildDir, 'relay.js'), [`127.0.0.1:${port}`, `${ctx.broker.host}:${ctx.broker.port}`], logFile);
-      return startProcess(child, port, logFile);
+      const child = forkScript(
+        join(ctx.buildDir, 'relay.js'),
+        [`127.0.0.1:${port}`, `${ctx.broker.host}:${ctx.broker.port}`],
+        logFile,
+        nodeArgs(ctx, instance),
+      );
+      return startProcess(child, port, logFile, ctx.profileDir ? 20000 : 3000);
     },
   },
   haproxy: {

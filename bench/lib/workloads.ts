@@ -220,7 +220,7 @@ const MB = 1024;
 
 /** The last lines the target wrote say whether it crashed or was signalled from outside. */
 function targetDied(target: RunningTarget, when: string): Error {
-  const output = target.logFile ? tail(target.logFile, 400) : '';
+  const output = target.logFile ? tail(target.logFile, 400).replace(/\s+/g, ' ') : '';
   return new Error(`the target process exited ${when}${output ? `; its last output: ${output}` : ''}`);
 }
 

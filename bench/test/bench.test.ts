@@ -1,0 +1,165 @@
+/**
+ * Hermetic tests of the harness's pure parts: statistics, settings, the haproxy config,
+ * the sink's span counter, the verdicts and the chart. Run: npx uvu -r tsx/cjs bench/test
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, readConfig } from '../lib/config';
+import { haproxyConfig } from '../lib/haproxy';
+import type { MachineInfo } from '../lib/machine';
+import { markdownReport, verdicts } from '../lib/report';
+import type { BenchResults, ResultRow } from '../lib/results';
+import { linearFit, median, quantileSorted } from '../lib/stats';
+import { chartSvg, niceMax } from '../lib/svg';
+import type { Measurement } from '../lib/workloads';
+import { countSpans } from '../otlpSink';
+
+test('quantileSorted takes the nearest rank, never interpolating', () => {
+  const hundred = Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.is(quantileSorted(hundred, 0.5), 50);
+  assert.is(quantileSorted(hundred, 0.99), 99);
+  assert.is(quantileSorted(hundred, 0.999), 100);
+  assert.is(quantileSorted([7], 0.999), 7);
+  assert.ok(Number.isNaN(quantileSorted([], 0.5)));
+});
+
+test('median ignores values that are not finite', () => {
+  assert.is(median([3, 1, 2]), 2);
+  assert.is(median([4, 1, Number.NaN, 2, 3]), 2.5);
+  assert.ok(Number.isNaN(median([])));
+});
+
+test('linearFit recovers a line, for extrapolating RSS to 1,000 connections', () => {
+  const fit = linearFit([0, 250, 500, 750].map((x) => ({ x, y: 40 + 0.02 * x })));
+  assert.ok(Math.abs(fit.slope - 0.02) < 1e-12);
+  assert.ok(Math.abs(fit.intercept + fit.slope * 1000 - 60) < 1e-9);
+});
+
+test('readConfig: defaults are the issue sizes and every target', () => {
+  const cfg = readConfig({}, '/repo');
+  assert.is(cfg.scale, 1);
+  assert.equal(cfg.targets, ['direct', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100']);
+  assert.is(cfg.idleConnections, 1000);
+  assert.is(cfg.latencySeconds, 20);
+  assert.is(cfg.outDir, '/repo/bench/results');
+});
+
+test('readConfig: quick mode is scale 0.05 unless BENCH_SCALE says otherwise; lists keep canonical order', () => {
+  assert.is(readConfig({ BENCH_QUICK: '1' }, '/r').scale, 0.05);
+  assert.is(readConfig({ BENCH_QUICK: '1', BENCH_SCALE: '0.2' }, '/r').scale, 0.2);
+  assert.equal(readConfig({ BENCH_TARGETS: 'haproxy, direct' }, '/r').targets, ['direct', 'haproxy']);
+});
+
+test('readConfig: reports every problem at once', () => {
+  try {
+    readConfig({ BENCH_TARGETS: 'relay,nginx', BENCH_SCALE: 'big', BENCH_ROUNDS: '0', BENCH_BROKER: 'localhost' }, '/r');
+    assert.unreachable('should have thrown');
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    for (const word of ['nginx', 'BENCH_SCALE', 'BENCH_ROUNDS', 'BENCH_BROKER']) assert.ok(problems.includes(word), word);
+  }
+});
+
+test('haproxyConfig: TCP mode, loopback listener, room for 1,000+ connections', () => {
+  const cfg = haproxyConfig({ listenPort: 15673, upstreamHost: '127.0.0.1', upstreamPort: 5672, maxconn: 8192 });
+  assert.match(cfg, /^\s+mode tcp$/m);
+  assert.match(cfg, /^\s+bind 127\.0\.0\.1:15673$/m);
+  assert.match(cfg, /^\s+server \S+ 127\.0\.0\.1:5672$/m);
+  assert.match(cfg, /^\s+maxconn 8192$/m);
+  assert.not.match(cfg, /0\.0\.0\.0/);
+});
+
+/** Protobuf length-delimited field: key (field << 3 | 2), varint length, bytes. */
+function field(n: number, body: Buffer): Buffer {
+  const len: number[] = [];
+  let v = body.length;
+  do {
+    len.push((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>>= 7;
+  } while (v > 0);
+  return Buffer.concat([Buffer.from([(n << 3) | 2, ...len]), body]);
+}
+
+test('countSpans walks ExportTraceServiceRequest > ResourceSpans > ScopeSpans > Span', () => {
+  const span = field(1, Buffer.alloc(16)); // trace_id inside a span: not a span itself
+  const scope = field(1, field(1, Buffer.from('scope-name')));
+  const scopeSpans = field(2, Buffer.concat([scope, field(2, span), field(2, span), Buffer.from([0x18, 0x01])]));
+  const resource = field(1, Buffer.alloc(0));
+  const request = Buffer.concat([field(1, Buffer.concat([resource, scopeSpans, scopeSpans])), field(1, scopeSpans.subarray(0, 0))]);
+  assert.is(countSpans(request), 4);
+  assert.is(countSpans(Buffer.alloc(0)), 0);
+  assert.throws(() => countSpans(request.subarray(0, request.length - 3)));
+});
+
+test('niceMax gives four round steps', () => {
+  assert.is(niceMax(37000), 40000);
+  assert.is(niceMax(9), 10);
+  assert.is(niceMax(0.3), 0.4);
+  assert.is(niceMax(0), 1);
+});
+
+const machine: MachineInfo = {
+  cpuModel: 'test cpu',
+  cores: 2,
+  memoryGb: 4,
+  kernel: '6',
+  node: 'v20',
+  rabbitmq: '3.10',
+  haproxy: 'HAProxy 2.6',
+  gitCommit: 'abc',
+};
+
+function row(workload: ResultRow['workload'], target: ResultRow['target'], m: Measurement): ResultRow {
+  return { round: 1, workload, target, status: 'ok', measurement: m };
+}
+
+function results(rows: ResultRow[]): BenchResults {
+  return {
+    schema: 1,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    finishedAt: '2026-01-01T00:10:00.000Z',
+    durationSeconds: 600,
+    command: 'npx tsx bench/run.ts',
+    config: readConfig({}, '/r'),
+    machine,
+    targets: {
+      direct: { label: 'broker direct', describe: '', available: true },
+      relay: { label: 'Node relay', describe: '', available: true },
+      trace10: { label: 'proxy trace 10%', describe: '', available: true },
+    },
+    workloads: { 'throughput-1k': { title: 'Throughput, 1 KiB', describe: '' }, latency: { title: 'Latency', describe: '' } },
+    rows,
+    verdicts: verdicts(rows),
+  };
+}
+
+test('verdicts: met, not met and not measured', () => {
+  const rows = [
+    row('throughput-1k', 'relay', { msgsPerSec: 20000, targetCpuUsPerMsg: 5 }),
+    row('throughput-1k', 'trace10', { msgsPerSec: 19500, targetCpuUsPerMsg: 7 }),
+    row('latency', 'relay', { latency: { count: 1, p50Ms: 0.3, p99Ms: 1, p999Ms: 2, maxMs: 2, meanMs: 0.4 } }),
+    row('latency', 'trace10', { latency: { count: 1, p50Ms: 0.34, p99Ms: 1.6, p999Ms: 2, maxMs: 2, meanMs: 0.4 } }),
+  ];
+  // In the issue's order: CPU, throughput 1 KiB, throughput 16 KiB, p50, p99, RSS.
+  assert.equal(
+    verdicts(rows).map((v) => v.status),
+    ['not met', 'met', 'not measured', 'met', 'not met', 'not measured'],
+  );
+});
+
+test('markdownReport and chartSvg render from results alone', () => {
+  const r = results([
+    row('throughput-1k', 'direct', { msgsPerSec: 25000 }),
+    row('throughput-1k', 'relay', { msgsPerSec: 20000, targetCpuUsPerMsg: 5 }),
+    { round: 1, workload: 'throughput-1k', target: 'trace10', status: 'failed', error: 'it broke <here>' },
+  ]);
+  const md = markdownReport(r);
+  assert.match(md, /\| Node relay \| 20,000 \| 0\.80× \| 1\.00× \| 5\.00 \|/);
+  assert.match(md, /failed: it broke <here>/);
+  const svg = chartSvg(r);
+  assert.match(svg, /^<svg /);
+  assert.not.match(svg, /<here>/);
+});
+
+test.run();
