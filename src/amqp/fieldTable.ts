@@ -166,6 +166,22 @@ function encodedName(name: string): Buffer {
   return encoded;
 }
 
+const encodedLists = new WeakMap<readonly string[], readonly Buffer[]>();
+
+/**
+ * A frozen list of names (a caller's constant, looked up once per message) is encoded once;
+ * any other list, which may be built per call, is encoded each time.
+ */
+function encodedList(names: readonly string[]): readonly Buffer[] {
+  if (!Object.isFrozen(names)) return names.map(encodedName);
+  let list = encodedLists.get(names);
+  if (list === undefined) {
+    list = names.map(encodedName);
+    encodedLists.set(names, list);
+  }
+  return list;
+}
+
 /** Index in `wanted` of the shortstr name at `nameOffset`, or -1. */
 function indexOfName(buf: Buffer, nameOffset: number, wanted: readonly Buffer[]): number {
   const length = buf[nameOffset];
@@ -194,7 +210,7 @@ function bytesEqual(buf: Buffer, offset: number, expected: Buffer): boolean {
  */
 export function findTableEntries(buf: Buffer, tableOffset: number, names: readonly string[]): TableScan {
   const end = skipTable(buf, tableOffset);
-  const wanted = names.map(encodedName);
+  const wanted = encodedList(names);
   const entries: TableEntry[] = [];
   let offset = tableOffset + 4;
   while (offset < end) {

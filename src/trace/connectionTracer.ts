@@ -32,9 +32,11 @@ export interface TracingOptions {
   readonly inflightCapacity: number;
 }
 
+// Frozen, so findTableEntries encodes each list once.
 const CELERY_HEADERS = [Header.celeryTaskId, Header.celeryTask];
-const PUBLISH_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, ...CELERY_HEADERS];
-const DELIVERY_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt, ...CELERY_HEADERS];
+const PUBLISH_HEADERS = Object.freeze([Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, ...CELERY_HEADERS]);
+const DELIVERY_HEADERS = Object.freeze([Header.traceparent, Header.tracestate, Header.publishedAt, ...CELERY_HEADERS]);
+const RETURN_HEADERS = Object.freeze([Header.traceparent]);
 /** A content header with no method before it on its channel (the scanner only sends one after one). */
 const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
 /** Publish stamps older than this, or in the future, are not trusted for the hop span. */
@@ -318,7 +320,7 @@ export class ConnectionTracer implements ConnectionSession {
     ch.returned = undefined;
     if (!this.options.mode.tracing || returned === undefined) return undefined;
     const header = parseContentHeader(payload);
-    const found = readEntries(payload, header, [Header.traceparent]);
+    const found = readEntries(payload, header, RETURN_HEADERS);
     const parsed = found.traceparent ? parseTraceParent(found.traceparent) : undefined;
     const attrs = { 'amqp.reply_code': returned.replyCode, 'amqp.reply_text': sanitize(returned.replyText) };
     const pending = parsed ? ch.confirms.find(parsed.spanId) : undefined;

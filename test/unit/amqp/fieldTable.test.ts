@@ -166,6 +166,15 @@ test('findTableEntries returns only the named entries, in wire order, duplicates
   ]);
 });
 
+test('findTableEntries gives the same answer for a frozen (cached) name list, call after call', () => {
+  const bytes = table([entry('tracestate', 'S', longstr('k=v')), entry('traceparent', 'S', longstr('00-abc')), entry('id', 'I', u32(1))]);
+  const names = ['traceparent', 'tracestate', 'cl\u00e9'];
+  const expected = findTableEntries(bytes, 0, names);
+  const frozen = Object.freeze([...names]);
+  for (let i = 0; i < 3; i++) assert.equal(findTableEntries(bytes, 0, frozen), expected);
+  assert.equal(findTableEntries(bytes, 0, Object.freeze(['id'])).entries.map((e) => e.name), ['id'], 'another frozen list, its own names');
+});
+
 test('findTableEntries with no names still walks the table and reports its end', () => {
   const bytes = table([entry('a', 'V', Buffer.alloc(0)), entry('b', 't', Buffer.from([1]))]);
   assert.equal(findTableEntries(bytes, 0, []), { end: bytes.length, entries: [] });
