@@ -5,11 +5,11 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { Server, Socket, createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as amqp from 'amqplib';
 import { BROKER_HOST, BROKER_PORT, BROKER_URL } from '../../support/broker';
+import { startForwarder as startPortForwarder } from '../../support/forwarder';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const MAIN = path.join(ROOT, 'dist/main.js');
@@ -35,16 +35,7 @@ export function builtProxy(): string {
   return MAIN;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../support/ports';
 
 export interface ChildProxy {
   readonly port: number;
@@ -108,42 +99,15 @@ export interface Forwarder {
 
 /** A TCP port in front of the shared broker that the test can take down without touching it. */
 export async function startForwarder(targetPort = BROKER_PORT): Promise<Forwarder> {
-  const sockets = new Set<Socket>();
-  let server: Server | undefined;
-  const port = await freePort();
-  const open = (): Promise<void> => new Promise((resolve, reject) => {
-    server = createServer((client) => {
-      const upstream = netConnect({ host: BROKER_HOST, port: targetPort });
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const shut = async (): Promise<void> => {
-    const s = server;
-    server = undefined;
-    for (const socket of sockets) socket.destroy();
-    if (s) await new Promise<void>((r) => s.close(() => r()));
-  };
-  await open();
+  const forwarder = await startPortForwarder(BROKER_HOST, targetPort);
   return {
-    port,
+    port: forwarder.port,
     async outage(ms) {
-      await shut();
+      await forwarder.down();
       await sleep(ms);
-      await open();
+      await forwarder.up();
     },
-    close: shut,
+    close: () => forwarder.close(),
   };
 }
 
