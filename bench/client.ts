@@ -12,7 +12,8 @@ import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/pr
 import type { ClientJob, ConsumerJob, FromClient, IdleJob, LatencySummary, PublisherJob, ToClient } from './lib/protocol';
 import { quantileSorted } from './lib/stats';
 
-const SOCKET_OPTIONS = { noDelay: true };
+/** Nagle off, as in any latency-minded client; give up on a connect after 15 s (amqplib clears it once open). */
+const SOCKET_OPTIONS = { noDelay: true, timeout: 15000 };
 const PUBLISH_OPTIONS = { contentType: 'application/octet-stream', deliveryMode: 1, headers: { app: 'bench' } };
 
 function send(message: FromClient): void {

@@ -389,7 +389,8 @@ export async function runIdle(env: RunEnv, plan: IdlePlan, target: RunningTarget
   let cappedBecause: string | undefined;
   const limits = await brokerSocketLimits();
   if (limits) {
-    const room = limits.limit - limits.used - 64;
+    // Leave a margin: other users of the broker may open connections while this runs.
+    const room = limits.limit - limits.used - Math.max(100, Math.round(0.15 * limits.limit));
     if (room < connections) {
       connections = Math.max(plan.batch, Math.floor(room / plan.batch) * plan.batch);
       cappedBecause = `RabbitMQ accepts ${limits.limit} sockets (${limits.used} in use): raise its open-file limit to measure ${plan.connections} for real`;
