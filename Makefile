@@ -1,5 +1,5 @@
 # The two commands of the README's quick start are `make run` and `make test`.
-.PHONY: all deps node-deps system-deps build typecheck run test test-unit test-integration fuzz demo bench clean
+.PHONY: all deps node-deps system-deps build typecheck run test test-unit test-integration fuzz demo bench bench-quick clean
 
 NPM_STAMP := node_modules/.package-lock.json
 
@@ -44,8 +44,12 @@ fuzz: node-deps
 demo: deps build
 	npx tsx demo/run.ts
 
+## The benchmark of issue 8: full size takes about 12 minutes per round (BENCH_ROUNDS=3 for medians).
 bench: deps build
 	npx tsx bench/run.ts
+
+bench-quick: deps build
+	BENCH_QUICK=1 npx tsx bench/run.ts
 
 clean:
 	rm -rf dist

@@ -5,7 +5,7 @@ const { spawnSync } = require('node:child_process');
 
 let passed = 0;
 let failed = 0;
-for (const dir of ['test/unit', 'test/integration']) {
+for (const dir of ['test/unit', 'bench/test', 'test/integration']) {
   const run = spawnSync('npx', ['uvu', '-r', 'tsx/cjs', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   process.stdout.write(run.stdout);
   // uvu's own summary: "Total: N", "Passed: N" (with colour codes around the numbers).
