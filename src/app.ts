@@ -63,11 +63,14 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
     retryAfterMs: config.upstreamRetryAfterMs,
     ...(upstreamTls ? { tls: () => upstreamTls.options() } : {}),
   });
+  const runtimeSwitch = config.adminListen !== undefined || config.modeFile !== undefined;
   const server = new ProxyServer({
     listen: config.listen,
     connector,
-    // A connection opened in bypass mode is a plain pipe for its whole life.
-    sessionFor: () => (mode.tracing ? sessions : undefined),
+    // With a runtime switch (admin API or mode file), a connection opened in bypass still
+    // follows frame boundaries, passively, so that it can start tracing at its next frame
+    // when the switch flips back. Without one, bypass is a plain pipe that parses nothing.
+    sessionFor: () => (mode.tracing || runtimeSwitch ? sessions : undefined),
     metrics,
     logger,
     limits: {

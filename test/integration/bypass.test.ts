@@ -93,4 +93,20 @@ runtime('a watched mode file (a mounted ConfigMap) flips the mode', async () => 
   }
 });
 
+runtime('a connection opened during bypass starts tracing when the switch flips back', async () => {
+  const proxy = await startTestProxy({ ADMIN_LISTEN: '127.0.0.1:0', ENABLE_TRACE_PROPAGATION: 'false' });
+  const admin = `http://127.0.0.1:${proxy.app.adminAddress!.port}/mode`;
+  const conn = await amqp.connect(proxy.url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    const queue = (await ch.assertQueue(uniqueName('bypass-open'), { exclusive: true })).queue;
+    assert.equal(await publishAndRead(ch, queue, 'opened-in-bypass'), { step: 'opened-in-bypass' });
+    await fetch(admin, { method: 'PUT', body: 'tracing' });
+    assert.ok(Header.traceparent in (await publishAndRead(ch, queue, 'after-switch')), 'the same connection now traces');
+  } finally {
+    await conn.close().catch(() => undefined);
+    await proxy.stop();
+  }
+});
+
 runtime.run();
