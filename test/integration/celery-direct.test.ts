@@ -204,13 +204,19 @@ test('the gateway stand-in: with its own traceparent the worker continues the ga
   }
 }));
 
-test('a task that raises, default settings: acked before it ran, FAILURE sent to reply_to with correlation_id = task id', () => withScope('celery-fail', async (s) => {
+/** A dead-letter exchange for the llm queue, a queue bound to it, and a reply queue. */
+async function deadLetterAndReplyQueues(s: Scope): Promise<{ dlx: string; dead: string; replies: string }> {
   const dlx = `${s.queues.llm}-dlx`;
   s.exchanges.add(dlx);
   await s.ch.assertExchange(dlx, 'fanout', { durable: false, autoDelete: false });
   const dead = (await s.ch.assertQueue('', { exclusive: true })).queue;
   await s.ch.bindQueue(dead, dlx, '');
   const replies = (await s.ch.assertQueue('', { exclusive: true })).queue;
+  return { dlx, dead, replies };
+}
+
+test('a task that raises, default settings: acked before it ran, FAILURE sent to reply_to with correlation_id = task id', () => withScope('celery-fail', async (s) => {
+  const { dlx, dead, replies } = await deadLetterAndReplyQueues(s);
   s.worker = await startCeleryWorker({ brokerUrl: DIRECT_BROKER_URL, queues: s.queues, env: { DEMO_DEAD_LETTER_EXCHANGE: dlx } });
 
   const task = buildCeleryTask('llm.fail', ['c-5'], {}, { replyTo: replies, headers: { traceparent: TRACEPARENT } });
@@ -245,12 +251,7 @@ test('a task that raises, default settings: acked before it ran, FAILURE sent to
 }));
 
 test('a task that raises with acks_late and acks_on_failure_or_timeout=False: rejected without requeue, after the FAILURE reply', () => withScope('celery-reject', async (s) => {
-  const dlx = `${s.queues.llm}-dlx`;
-  s.exchanges.add(dlx);
-  await s.ch.assertExchange(dlx, 'fanout', { durable: false, autoDelete: false });
-  const dead = (await s.ch.assertQueue('', { exclusive: true })).queue;
-  await s.ch.bindQueue(dead, dlx, '');
-  const replies = (await s.ch.assertQueue('', { exclusive: true })).queue;
+  const { dlx, dead, replies } = await deadLetterAndReplyQueues(s);
   s.worker = await startCeleryWorker({
     brokerUrl: DIRECT_BROKER_URL, queues: s.queues,
     env: { DEMO_DEAD_LETTER_EXCHANGE: dlx, DEMO_ACKS_LATE: '1', DEMO_ACKS_ON_FAILURE: '0' },
