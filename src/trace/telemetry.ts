@@ -167,7 +167,9 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     // counted) here rather than silently inside the SDK.
     const processor = new CountingProcessor(new BatchSpanProcessor(exporter, {
       maxQueueSize: config.bspMaxQueueSize * 2,
-      maxExportBatchSize: Math.min(512, config.bspMaxQueueSize),
+      // Each batch is serialized on the event loop: 512 spans at once held forwarding up to
+      // tens of ms (p99 at 500 msg/s: 13-36 ms with 512, 4.5-5.2 ms with 64; make bench).
+      maxExportBatchSize: Math.min(config.bspMaxExportBatchSize, config.bspMaxQueueSize),
       scheduledDelayMillis: config.bspScheduleDelayMs,
       exportTimeoutMillis: config.bspExportTimeoutMs,
     }), metrics, config.bspMaxQueueSize);
