@@ -39,6 +39,7 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
   const mode: ModeSwitch = { tracing: config.tracePropagation };
   const modeController = new ModeController(mode, metrics, logger);
   const unwatch = config.modeFile ? watchModeFile(config.modeFile, modeController, logger) : undefined;
+  modeController.markStarted();
   const sessions = tracingSessions({
     telemetry,
     metrics,
@@ -63,14 +64,14 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
     retryAfterMs: config.upstreamRetryAfterMs,
     ...(upstreamTls ? { tls: () => upstreamTls.options() } : {}),
   });
-  const runtimeSwitch = config.adminListen !== undefined || config.modeFile !== undefined;
   const server = new ProxyServer({
     listen: config.listen,
     connector,
-    // With a runtime switch (admin API or mode file), a connection opened in bypass still
-    // follows frame boundaries, passively, so that it can start tracing at its next frame
-    // when the switch flips back. Without one, bypass is a plain pipe that parses nothing.
-    sessionFor: () => (mode.tracing || runtimeSwitch ? sessions : undefined),
+    // Started in bypass (the ADR's ENABLE_TRACE_PROPAGATION=false), connections are plain
+    // pipes that parse nothing. Once tracing has been on, a connection opened during a
+    // runtime bypass still follows frame boundaries, passively, so that it resumes tracing
+    // at its next frame when the switch flips back.
+    sessionFor: () => (mode.tracing || modeController.switchedAtRuntime ? sessions : undefined),
     metrics,
     logger,
     limits: {

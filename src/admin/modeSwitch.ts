@@ -12,17 +12,27 @@ export function parseMode(raw: string): Mode | undefined {
 }
 
 /**
- * The one place the runtime mode changes. New connections follow it at once (a bypassed one
- * is a plain pipe for its life); connections being traced stop or resume rewriting at their
- * next frame, because their hooks read the same switch.
+ * The one place the runtime mode changes. Connections with a session stop or resume
+ * rewriting at their next frame, because their hooks read the same switch; which new
+ * connections get a session is app.ts's decision.
  */
 export class ModeController {
+  /** True once the mode has been changed while running (not by the start-up settings). */
+  switchedAtRuntime = false;
+
   constructor(
     readonly state: ModeSwitch,
     private readonly metrics: ProxyMetrics,
     private readonly logger: Logger,
   ) {
     metrics.setMode(this.mode);
+  }
+
+  private started = false;
+
+  /** Start-up is over: changes from now on are runtime switches. */
+  markStarted(): void {
+    this.started = true;
   }
 
   get mode(): Mode {
@@ -32,6 +42,7 @@ export class ModeController {
   set(mode: Mode, source: string): void {
     if (mode === this.mode) return;
     this.state.tracing = mode === 'tracing';
+    if (this.started) this.switchedAtRuntime = true;
     this.metrics.setMode(mode);
     this.logger.warn({ mode, source }, 'mode switched');
   }

@@ -21,7 +21,7 @@ const OPTIONS = {
   } as OptionSpec<Upstream[]>,
   tracePropagation: {
     flag: '--trace-propagation', env: 'ENABLE_TRACE_PROPAGATION', defaultValue: true, parse: parseBoolean,
-    help: 'false: start in bypass (no rewriting, no spans; a plain TCP pipe that parses nothing when the admin API is off and no mode file is set); a configured mode file overrides it, also at start',
+    help: 'false: start in bypass, every connection a plain TCP pipe that parses nothing (the ADR flag); a configured mode file overrides it, also at start',
   } as OptionSpec<boolean>,
   modeFile: {
     flag: '--mode-file', env: 'PROXY_MODE_FILE', defaultValue: undefined, parse: optionalPath,

@@ -93,9 +93,10 @@ runtime('a watched mode file (a mounted ConfigMap) flips the mode', async () => 
   }
 });
 
-runtime('a connection opened during bypass starts tracing when the switch flips back', async () => {
-  const proxy = await startTestProxy({ ADMIN_LISTEN: '127.0.0.1:0', ENABLE_TRACE_PROPAGATION: 'false' });
+runtime('after a runtime switch to bypass, a connection opened during bypass starts tracing when the switch flips back', async () => {
+  const proxy = await startTestProxy({ ADMIN_LISTEN: '127.0.0.1:0' });
   const admin = `http://127.0.0.1:${proxy.app.adminAddress!.port}/mode`;
+  await fetch(admin, { method: 'PUT', body: 'bypass' });
   const conn = await amqp.connect(proxy.url);
   try {
     const ch = await conn.createConfirmChannel();
@@ -103,6 +104,32 @@ runtime('a connection opened during bypass starts tracing when the switch flips 
     assert.equal(await publishAndRead(ch, queue, 'opened-in-bypass'), { step: 'opened-in-bypass' });
     await fetch(admin, { method: 'PUT', body: 'tracing' });
     assert.ok(Header.traceparent in (await publishAndRead(ch, queue, 'after-switch')), 'the same connection now traces');
+  } finally {
+    await conn.close().catch(() => undefined);
+    await proxy.stop();
+  }
+});
+
+runtime('started with ENABLE_TRACE_PROPAGATION=false and the admin API on: plain pipes that parse nothing, until switched', async () => {
+  const proxy = await startTestProxy({ ADMIN_LISTEN: '127.0.0.1:0', ENABLE_TRACE_PROPAGATION: 'false' });
+  const admin = `http://127.0.0.1:${proxy.app.adminAddress!.port}/mode`;
+  const frames = async (): Promise<number> => {
+    const text = await (await fetch(`${proxy.metricsUrl}/metrics`)).text();
+    return Number(/amqp_trace_proxy_frames_total\{direction="client_to_broker"\} (\d+)/.exec(text)?.[1]);
+  };
+  const conn = await amqp.connect(proxy.url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    const queue = (await ch.assertQueue(uniqueName('adr-flag'), { expires: 60_000 })).queue;
+    assert.equal(await publishAndRead(ch, queue, 'piped'), { step: 'piped' });
+    assert.is(await frames(), 0, 'nothing parsed');
+    await fetch(admin, { method: 'PUT', body: 'tracing' });
+    assert.equal(await publishAndRead(ch, queue, 'still-piped'), { step: 'still-piped' }, 'a pipe stays a pipe');
+    const fresh = await amqp.connect(proxy.url);
+    const ch2 = await fresh.createConfirmChannel();
+    assert.ok(Header.traceparent in (await publishAndRead(ch2, queue, 'new-connection')), 'new connections trace');
+    await ch2.deleteQueue(queue);
+    await fresh.close();
   } finally {
     await conn.close().catch(() => undefined);
     await proxy.stop();
