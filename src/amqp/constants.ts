@@ -19,8 +19,6 @@ export const FRAME_END = 0xce;
 export const FRAME_HEADER_SIZE = 7;
 /** frame header + frame-end octet; `frame_max` counts these too (RabbitMQ's ?FRAME_OVERHEAD). */
 export const FRAME_OVERHEAD = 8;
-/** The smallest frame_max a peer may negotiate (spec 4.2.1, frame-min-size). */
-export const FRAME_MIN_SIZE = 4096;
 
 /** "AMQP" 0 0 9 1 */
 export const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0x00, 0x00, 0x09, 0x01]);
@@ -30,12 +28,6 @@ export const PROTOCOL_HEADER_SIZE = 8;
 export function methodKey(classId: number, methodId: number): number {
   return (classId << 16) | methodId;
 }
-
-export const CLASS_CONNECTION = 10;
-export const CLASS_CHANNEL = 20;
-export const CLASS_BASIC = 60;
-export const CLASS_CONFIRM = 85;
-export const CLASS_TX = 90;
 
 /** The methods the proxy looks inside; every other method travels as opaque bytes. */
 export const Method = {

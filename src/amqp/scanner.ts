@@ -22,7 +22,11 @@ export type FailOpenListener = (reason: FailOpenReason, detail: string) => void;
 
 /** Bytes needed from a frame's start before the scanner can act on it. */
 const METHOD_ID_BYTES = FRAME_HEADER_SIZE + 4;
-/** Before connection.tune the spec allows only frame-min-size frames; after it, frame_max. */
+/**
+ * Until connection.tune-ok sets frame_max, frames up to RabbitMQ's default frame_max are
+ * accepted: generous for the handshake (the spec's frame-min-size is 4096), and what most
+ * connections end up negotiating anyway.
+ */
 const DEFAULT_FRAME_LIMIT = 128 * 1024;
 const UNLIMITED_FRAME_LIMIT = 128 * 1024 * 1024;
 
