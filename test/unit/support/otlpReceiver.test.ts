@@ -6,6 +6,16 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { startOtlpReceiver, type OtlpReceiver } from '../../support/otlpReceiver';
 
+/** One attribute of each type the receiver must decode: string, int, double, bool, array, negative int. */
+const CHILD_ATTRIBUTES = {
+  'messaging.system': 'rabbitmq',
+  'messaging.message.body.size': 42,
+  'test.ratio': 0.5,
+  'test.flag': true,
+  'test.list': ['a', 'b'],
+  'test.negative': -7,
+};
+
 /** A provider that exports to `receiver` the way the proxy and the demo do: OTLP gRPC behind a batch processor. */
 function providerFor(receiver: OtlpReceiver, serviceName: string): NodeTracerProvider {
   return new NodeTracerProvider({
@@ -25,14 +35,7 @@ test('decodes a parent and a PRODUCER child exported by the real OTLP gRPC expor
       'publish amq.default:llm',
       {
         kind: SpanKind.PRODUCER,
-        attributes: {
-          'messaging.system': 'rabbitmq',
-          'messaging.message.body.size': 42,
-          'test.ratio': 0.5,
-          'test.flag': true,
-          'test.list': ['a', 'b'],
-          'test.negative': -7,
-        },
+        attributes: CHILD_ATTRIBUTES,
       },
       trace.setSpan(context.active(), parent),
     );
@@ -59,14 +62,7 @@ test('decodes a parent and a PRODUCER child exported by the real OTLP gRPC expor
     assert.is(c.parentSpanId, p.spanId);
     assert.is(c.spanId, child.spanContext().spanId);
     assert.is(c.kind, 'PRODUCER');
-    assert.equal(c.attributes, {
-      'messaging.system': 'rabbitmq',
-      'messaging.message.body.size': 42,
-      'test.ratio': 0.5,
-      'test.flag': true,
-      'test.list': ['a', 'b'],
-      'test.negative': -7,
-    });
+    assert.equal(c.attributes, CHILD_ATTRIBUTES);
     assert.equal(c.events, [{ name: 'basic.return', attributes: { 'amqp.reply_code': 312 } }]);
     assert.equal(c.status, { code: 'ERROR', message: 'unroutable' });
     assert.equal(p.status, { code: 'UNSET' });
