@@ -13,7 +13,7 @@ import { Attr, Header, destinationOf, sanitize } from './attributes';
 import { TIME_ORIGIN_MS, epochMicros } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
-import { MessageContext, MessageSpans, OpenSpan } from './messageSpans';
+import { MessageContext, MessageSpans, OpenSpan, UnsampledContext } from './messageSpans';
 import { formatTraceParent, parseTraceParent, randomSpanId, randomTraceId } from './traceparent';
 import type { Telemetry } from './telemetry';
 
@@ -231,24 +231,15 @@ export class ConnectionTracer implements ConnectionSession {
       ({ parent, outcome } = this.continuationFor(payload, header, found, routing));
     }
 
-    const destination = (): string => sanitize(destinationOf(routing.exchange, routing.routingKey));
-    const span = this.spans.publish(() => `publish ${destination()}`, () => ({
-      [Attr.operationType]: 'send',
-      [Attr.operationName]: 'publish',
-      [Attr.destinationName]: destination(),
-      [Attr.routingKey]: sanitize(routing.routingKey),
-      [Attr.bodySize]: header.bodySize,
-      [Attr.proxySpan]: 'publish',
-      [Attr.proxyContext]: outcome,
-      ...this.messageAttributes(payload, header, found),
-    }), parent);
+    const traceId = parent?.traceId ?? randomTraceId();
+    const span = this.spans.records(parent, traceId) ? this.recordPublish(payload, header, found, routing, outcome, parent, traceId) : undefined;
 
     const remove: string[] = [Header.publishedAt];
     const add: [string, string][] = [];
     if (outcome !== 'continued') {
       // The proxy's span is the message's creation context; an invalid incoming one and its
       // tracestate are dropped, as the W3C spec asks of a receiver.
-      const ctx = span?.context ?? { traceId: randomTraceId(), spanId: randomSpanId(), traceFlags: 0, traceState: parent?.traceState };
+      const ctx = span?.context ?? { traceId, spanId: randomSpanId(), traceFlags: 0, traceState: parent?.traceState };
       remove.push(Header.traceparent, Header.tracestate);
       add.push([Header.traceparent, formatTraceParent(ctx)]);
       if (ctx.traceState) add.push([Header.tracestate, ctx.traceState]);
@@ -268,6 +259,22 @@ export class ConnectionTracer implements ConnectionSession {
       span?.end();
     }
     return rewritten;
+  }
+
+  private recordPublish(
+    payload: Buffer, header: ContentHeader, found: Found, routing: Routing, outcome: TraceOutcome, parent: MessageContext | undefined, traceId: string,
+  ): OpenSpan | undefined {
+    const destination = (): string => sanitize(destinationOf(routing.exchange, routing.routingKey));
+    return this.spans.publish(() => `publish ${destination()}`, () => ({
+      [Attr.operationType]: 'send',
+      [Attr.operationName]: 'publish',
+      [Attr.destinationName]: destination(),
+      [Attr.routingKey]: sanitize(routing.routingKey),
+      [Attr.bodySize]: header.bodySize,
+      [Attr.proxySpan]: 'publish',
+      [Attr.proxyContext]: outcome,
+      ...this.messageAttributes(payload, header, found),
+    }), parent, traceId);
   }
 
   private continuationFor(
@@ -385,7 +392,42 @@ export class ConnectionTracer implements ConnectionSession {
     const publishedAt = stampToMs(found.publishedAt, wallNow);
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, delivery.queue);
 
-    // Names and attributes are built only for spans that record (see LazyAttributes).
+    const traceId = parent?.traceId ?? randomTraceId();
+    let hop: MessageContext | undefined;
+    let process: MessageContext | undefined;
+    if (this.spans.records(parent, traceId)) {
+      const span = this.recordDelivery(payload, header, found, delivery, parent, publishedAt, traceId);
+      hop = span.hop;
+      process = span.process?.context;
+      this.track(ch, delivery, span.process, now);
+    } else {
+      // Most messages: nothing records, so contexts are made only for what reads them.
+      this.track(ch, delivery, undefined, now);
+      if (this.options.rewriteOnDelivery) hop = new UnsampledContext(traceId, parent?.traceState);
+      if (continuation && (found.taskId || header.props.replyTo)) process = new UnsampledContext(traceId, parent?.traceState);
+    }
+
+    if (continuation && process) {
+      if (found.taskId) continuation.rememberTask(found.taskId, process);
+      const replyTo = readShortStrProperty(payload, header, 'replyTo');
+      const correlationId = readShortStrProperty(payload, header, 'correlationId');
+      if (replyTo && correlationId) continuation.rememberReply(replyTo, correlationId, process);
+    }
+    if (!this.options.rewriteOnDelivery || hop === undefined) return undefined;
+    const add: [string, string][] = [[Header.traceparent, formatTraceParent(hop)]];
+    if (hop.traceState) add.push([Header.tracestate, hop.traceState]);
+    const rewritten = spliceHeaders(payload, header, {
+      remove: [Header.traceparent, Header.tracestate].filter((n) => found.present.includes(n)), add,
+    });
+    return this.fits(rewritten) ? rewritten : undefined;
+  }
+
+  /** The broker-hop span (ended at once) and the open process span of a delivery that records. */
+  private recordDelivery(
+    payload: Buffer, header: ContentHeader, found: Found, delivery: Delivery, parent: MessageContext | undefined,
+    publishedAt: number | undefined, traceId: string,
+  ): { hop: MessageContext | undefined; process: OpenSpan | undefined } {
+    // Names and attributes are built only when the SDK asks (see LazyAttributes).
     const { routing } = delivery;
     const queue = (): string => sanitize(delivery.queue || routing.routingKey);
     const attrs = (operationType: string, operationName: string, proxySpan: string) => () => ({
@@ -399,23 +441,11 @@ export class ConnectionTracer implements ConnectionSession {
       [Attr.proxySpan]: proxySpan,
       ...this.messageAttributes(payload, header, found),
     });
-    const hop = this.spans.brokerHop(() => `${delivery.operation} ${queue()}`, attrs('receive', delivery.operation, 'broker_hop'), parent, publishedAt);
+    const hop = this.spans.brokerHop(
+      () => `${delivery.operation} ${queue()}`, attrs('receive', delivery.operation, 'broker_hop'), parent, publishedAt, traceId,
+    );
     const process = this.spans.process(() => `process ${queue()}`, attrs('process', 'process', 'process'), hop ?? parent);
-    this.track(ch, delivery, process, now);
-
-    if (continuation && process) {
-      if (found.taskId) continuation.rememberTask(found.taskId, process.context);
-      const replyTo = readShortStrProperty(payload, header, 'replyTo');
-      const correlationId = readShortStrProperty(payload, header, 'correlationId');
-      if (replyTo && correlationId) continuation.rememberReply(replyTo, correlationId, process.context);
-    }
-    if (!this.options.rewriteOnDelivery || hop === undefined) return undefined;
-    const add: [string, string][] = [[Header.traceparent, formatTraceParent(hop)]];
-    if (hop.traceState) add.push([Header.tracestate, hop.traceState]);
-    const rewritten = spliceHeaders(payload, header, {
-      remove: [Header.traceparent, Header.tracestate].filter((n) => found.present.includes(n)), add,
-    });
-    return this.fits(rewritten) ? rewritten : undefined;
+    return { hop, process };
   }
 
   private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined, now: number): void {
