@@ -26,6 +26,7 @@
  */
 
 import { copyBytes } from './bytes';
+import { FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_OVERHEAD } from './constants';
 import { ensureAvailable } from './errors';
 import { findTableEntries, skipShortStr, skipTable, stringEntrySize, writeStringEntry } from './fieldTable';
 
@@ -153,16 +154,38 @@ export type HeadersEdit = { remove: readonly string[]; add: readonly (readonly [
  * the original: callers must check it still fits the negotiated frame_max.
  */
 export function spliceHeaders(payload: Buffer, header: ContentHeader, edit: HeadersEdit): Buffer {
-  if (header.headersOffset !== undefined) {
-    return spliceExistingTable(payload, header.headersOffset, edit);
-  }
-  if (edit.add.length === 0) {
-    return Buffer.from(payload);
-  }
-  return insertTable(payload, header, edit.add);
+  return splice(payload, header, edit, 0);
 }
 
-function spliceExistingTable(payload: Buffer, tableOffset: number, edit: HeadersEdit): Buffer {
+/**
+ * spliceHeaders, returned as a whole content header frame for `channel`: the frame is built
+ * in the same single allocation, so the forwarding path copies the header once, not twice.
+ */
+export function spliceHeadersFrame(channel: number, payload: Buffer, header: ContentHeader, edit: HeadersEdit): Buffer {
+  const frame = splice(payload, header, edit, FRAME_HEADER_SIZE);
+  const size = frame.length - FRAME_OVERHEAD;
+  frame[0] = FRAME_HEADER;
+  frame.writeUInt16BE(channel, 1);
+  frame.writeUInt32BE(size, 3);
+  frame[FRAME_HEADER_SIZE + size] = FRAME_END;
+  return frame;
+}
+
+/** The edited payload at `base` in a buffer with room for a frame's header and end octet when base > 0. */
+function splice(payload: Buffer, header: ContentHeader, edit: HeadersEdit, base: number): Buffer {
+  if (header.headersOffset !== undefined) {
+    return spliceExistingTable(payload, header.headersOffset, edit, base);
+  }
+  const extra = base === 0 ? 0 : FRAME_OVERHEAD;
+  if (edit.add.length === 0) {
+    const out = Buffer.allocUnsafe(payload.length + extra);
+    payload.copy(out, base);
+    return out;
+  }
+  return insertTable(payload, header, edit.add, base, extra);
+}
+
+function spliceExistingTable(payload: Buffer, tableOffset: number, edit: HeadersEdit, base: number): Buffer {
   // Nothing to cut (the common case): the table's end comes from its length field, no scan.
   const scan = edit.remove.length === 0
     ? { end: tableOffset + 4 + payload.readUInt32BE(tableOffset), entries: [] }
@@ -174,13 +197,13 @@ function spliceExistingTable(payload: Buffer, tableOffset: number, edit: Headers
   }
   const addedSize = entriesSize(edit.add);
   const bodyStart = tableOffset + 4;
-  const out = Buffer.allocUnsafe(payload.length - removedSize + addedSize);
+  const out = Buffer.allocUnsafe(payload.length - removedSize + addedSize + (base === 0 ? 0 : FRAME_OVERHEAD));
 
   // Everything up to the first removed entry (usually the whole table) in one copy; the
   // table's length field is then overwritten.
   let from = scan.entries.length > 0 ? scan.entries[0]!.start : scan.end;
-  let at = payload.copy(out, 0, 0, from);
-  out.writeUInt32BE(scan.end - bodyStart - removedSize + addedSize, tableOffset);
+  let at = base + payload.copy(out, base, 0, from);
+  out.writeUInt32BE(scan.end - bodyStart - removedSize + addedSize, base + tableOffset);
   for (let i = 0; i < scan.entries.length; i++) {
     const entry = scan.entries[i]!;
     at += copyBytes(payload, out, at, from, entry.start);
@@ -192,14 +215,14 @@ function spliceExistingTable(payload: Buffer, tableOffset: number, edit: Headers
   return out;
 }
 
-function insertTable(payload: Buffer, header: ContentHeader, add: HeadersEdit['add']): Buffer {
+function insertTable(payload: Buffer, header: ContentHeader, add: HeadersEdit['add'], base: number, extra: number): Buffer {
   const addedSize = entriesSize(add);
-  const out = Buffer.allocUnsafe(payload.length + 4 + addedSize);
-  let at = payload.copy(out, 0, 0, header.headersInsertAt);
+  const out = Buffer.allocUnsafe(payload.length + 4 + addedSize + extra);
+  let at = base + payload.copy(out, base, 0, header.headersInsertAt);
   at = out.writeUInt32BE(addedSize, at);
   at = writeEntries(out, at, add);
   copyBytes(payload, out, at, header.headersInsertAt, payload.length);
-  out.writeUInt16BE(header.flags | FLAG_HEADERS, PROPERTY_FLAGS_OFFSET);
+  out.writeUInt16BE(header.flags | FLAG_HEADERS, base + PROPERTY_FLAGS_OFFSET);
   return out;
 }
 

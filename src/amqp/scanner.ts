@@ -3,7 +3,6 @@ import {
   FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD,
   PROTOCOL_HEADER, PROTOCOL_HEADER_SIZE,
 } from './constants';
-import { encodeFrame } from './frame';
 
 export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
 
@@ -12,8 +11,9 @@ export interface ScannerHooks {
   readonly inspect: ReadonlySet<number>;
   onMethod(channel: number, key: number, payload: Buffer): void;
   /**
-   * The content header that follows `method` on `channel`. Returns a replacement payload,
-   * or undefined to forward the original bytes. May throw AmqpDecodeError for bad bytes.
+   * The content header that follows `method` on `channel`. Returns a whole replacement
+   * frame (type, channel, size, payload, frame-end: see spliceHeadersFrame), or undefined
+   * to forward the original bytes. May throw AmqpDecodeError for bad bytes.
    */
   onContentHeader(channel: number, method: number, payload: Buffer): Buffer | undefined;
 }
@@ -231,7 +231,7 @@ export class FrameScanner {
           }
           if (replacement !== undefined) {
             if (pos > flushFrom) out.push(buf.subarray(flushFrom, pos));
-            out.push(encodeFrame(FRAME_HEADER, channel, replacement));
+            out.push(replacement);
             flushFrom = pos + whole;
           }
           pos += whole;

@@ -1,5 +1,5 @@
-import { FRAME_OVERHEAD, Method } from '../amqp/constants';
-import { ContentHeader, parseContentHeader, readShortStrProperty, spliceHeaders } from '../amqp/contentHeader';
+import { Method } from '../amqp/constants';
+import { ContentHeader, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
 import { TableEntry, findTableEntries, readStringValue } from '../amqp/fieldTable';
 import {
   decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
@@ -188,9 +188,9 @@ export class ConnectionTracer implements ConnectionSession {
     this.info.control.setFrameMax(this.frameMax);
   }
 
-  /** A rewritten header must still fit the negotiated frame_max (0 = no limit). */
-  private fits(payload: Buffer): boolean {
-    return this.frameMax === 0 || payload.length + FRAME_OVERHEAD <= this.frameMax;
+  /** A rewritten header frame must still fit the negotiated frame_max (0 = no limit). */
+  private fits(frame: Buffer): boolean {
+    return this.frameMax === 0 || frame.length <= this.frameMax;
   }
 
   // ----- publishing: client → broker -------------------------------------------------------
@@ -245,7 +245,7 @@ export class ConnectionTracer implements ConnectionSession {
       if (ctx.traceState) add.push([Header.tracestate, ctx.traceState]);
     }
     add.push([Header.publishedAt, epochMicros(performance.now())]);
-    const rewritten = spliceHeaders(payload, header, { remove: remove.filter((n) => found.present.includes(n)), add });
+    const rewritten = spliceHeadersFrame(channel, payload, header, { remove: remove.filter((n) => found.present.includes(n)), add });
     if (!this.fits(rewritten)) {
       metrics.traceContext('skipped_frame_max');
       span?.end('frame_max_exceeded');
@@ -416,7 +416,7 @@ export class ConnectionTracer implements ConnectionSession {
     if (!this.options.rewriteOnDelivery || hop === undefined) return undefined;
     const add: [string, string][] = [[Header.traceparent, formatTraceParent(hop)]];
     if (hop.traceState) add.push([Header.tracestate, hop.traceState]);
-    const rewritten = spliceHeaders(payload, header, {
+    const rewritten = spliceHeadersFrame(channel, payload, header, {
       remove: [Header.traceparent, Header.tracestate].filter((n) => found.present.includes(n)), add,
     });
     return this.fits(rewritten) ? rewritten : undefined;

@@ -12,7 +12,7 @@
  * parsed again and must carry every original property and entry plus the added one.
  */
 import { CONTENT_METHODS, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, Method, PROTOCOL_HEADER } from '../../src/amqp/constants';
-import { parseContentHeader, spliceHeaders } from '../../src/amqp/contentHeader';
+import { parseContentHeader, spliceHeaders, spliceHeadersFrame } from '../../src/amqp/contentHeader';
 import { AmqpDecodeError } from '../../src/amqp/errors';
 import { encodeFrame } from '../../src/amqp/frame';
 import { FrameScanner, ScannerHooks } from '../../src/amqp/scanner';
@@ -120,10 +120,15 @@ function rewrite(payload: Buffer): Buffer {
   return spliceHeaders(payload, parseContentHeader(payload), { remove: ['traceparent'], add: ADDED });
 }
 
+/** The same rewrite as the scanner hook returns it: a whole frame. */
+function rewriteFrame(channel: number, payload: Buffer): Buffer {
+  return spliceHeadersFrame(channel, payload, parseContentHeader(payload), { remove: ['traceparent'], add: ADDED });
+}
+
 const hooks: ScannerHooks = {
   inspect: new Set([Method.BasicPublish]),
   onMethod: () => undefined,
-  onContentHeader: (_channel, _method, payload) => rewrite(payload),
+  onContentHeader: (channel, _method, payload) => rewriteFrame(channel, payload),
 };
 
 /** What the scanner must output for `input`, computed over the whole buffer at once. */

@@ -5,9 +5,12 @@ import {
   parseContentHeader,
   readShortStrProperty,
   spliceHeaders,
+  spliceHeadersFrame,
   type PropertyName,
   type ShortStrPropertyName,
 } from '../../../src/amqp/contentHeader';
+import { FRAME_HEADER } from '../../../src/amqp/constants';
+import { encodeFrame } from '../../../src/amqp/frame';
 import { decodeTable, encodeStringEntry, findTableEntries, readStringValue } from '../../../src/amqp/fieldTable';
 import {
   EVERY_FIELD_TYPE,
@@ -194,6 +197,31 @@ test('spliceHeaders when headers is the only property', () => {
   assert.is(out.readUInt16BE(FLAGS_OFFSET), 0x2000);
   assert.equal(referenceDecodeProperties(out).headers, { traceparent: TRACEPARENT });
   assert.is(out.length, 14 + 4 + encodeStringEntry('traceparent', TRACEPARENT).length);
+});
+
+test('spliceHeadersFrame is the same splice, framed: one buffer, every table shape and edit', () => {
+  const shapes = [
+    referenceContentHeader({}, 10),
+    referenceContentHeader({ contentType: 'text/plain', deliveryMode: 2 }, 10),
+    referenceContentHeader({ ...ALL_BUT_HEADERS, headers: {} }, 10),
+    referenceContentHeader({ ...ALL_BUT_HEADERS, headers: everyFieldTypeInput() }, 4096),
+    referenceContentHeader({ headers: { traceparent: TRACEPARENT, traceparent2: 'x', tracestate: TRACESTATE } }, 1),
+  ];
+  const edits = [
+    { remove: [], add: ADD_TRACE },
+    { remove: ['traceparent', 'tracestate'], add: ADD_TRACE },
+    { remove: ['traceparent'], add: [] },
+    { remove: [], add: [] },
+  ];
+  for (const [i, original] of shapes.entries()) {
+    for (const [j, edit] of edits.entries()) {
+      const header = parseContentHeader(original);
+      for (const channel of [0, 1, 65535]) {
+        const frame = spliceHeadersFrame(channel, original, header, edit);
+        assert.equal(frame, encodeFrame(FRAME_HEADER, channel, spliceHeaders(original, header, edit)), `shape ${i}, edit ${j}, channel ${channel}`);
+      }
+    }
+  }
 });
 
 test('spliceHeaders keeps every field type and every other byte while removing and adding entries', () => {

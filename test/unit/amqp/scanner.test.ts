@@ -42,7 +42,7 @@ function recorder(rewrite: boolean): Recorder {
     onContentHeader: (channel, method, payload) => {
       assert.is(method, PUBLISH_ID);
       r.headers.push(channel);
-      return rewrite ? Buffer.concat([payload, MARK]) : undefined;
+      return rewrite ? encodeFrame(FRAME_HEADER, channel, Buffer.concat([payload, MARK])) : undefined;
     },
   };
   return r;
