@@ -28,7 +28,7 @@
 import { copyBytes } from './bytes';
 import { FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_OVERHEAD } from './constants';
 import { ensureAvailable } from './errors';
-import { findTableEntries, skipShortStr, skipTable, stringEntrySize, writeStringEntry } from './fieldTable';
+import { AsciiValue, findTableEntries, skipShortStr, skipTable, stringEntrySize, writeStringEntry } from './fieldTable';
 
 const BODY_SIZE_OFFSET = 4;
 const PROPERTY_FLAGS_OFFSET = 12;
@@ -145,7 +145,7 @@ export function readShortStrProperty(payload: Buffer, header: ContentHeader, nam
  * Names in `remove` are cut out (every occurrence); `add` entries are appended as longstr
  * (`S`). To replace an entry, name it in both.
  */
-export type HeadersEdit = { remove: readonly string[]; add: readonly (readonly [string, string])[] };
+export type HeadersEdit = { remove: readonly string[]; add: readonly (readonly [string, string | AsciiValue])[] };
 
 /**
  * Returns a new payload with the headers table edited. Every byte outside removed entries is

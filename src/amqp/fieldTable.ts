@@ -233,17 +233,34 @@ export function readStringValue(buf: Buffer, entry: TableEntry): string | undefi
   return buf.toString('utf8', entry.valueStart + 4, entry.end);
 }
 
+/**
+ * A longstr value that writes its own ASCII bytes: lets the proxy put a value made of bytes
+ * (a new traceparent from random ids) into a table without building a string first.
+ */
+export interface AsciiValue {
+  readonly byteLength: number;
+  /** Writes exactly byteLength bytes at `offset`. */
+  writeTo(target: Buffer, offset: number): void;
+}
+
 /** Encoded size of a name + `S` + longstr entry. Throws RangeError for a name over 255 bytes. */
-export function stringEntrySize(name: string, value: string): number {
-  return encodedEntryName(name).length + 4 + (isAscii(value) ? value.length : Buffer.byteLength(value, 'utf8'));
+export function stringEntrySize(name: string, value: string | AsciiValue): number {
+  const valueLength = typeof value !== 'string' ? value.byteLength : isAscii(value) ? value.length : Buffer.byteLength(value, 'utf8');
+  return encodedEntryName(name).length + 4 + valueLength;
 }
 
 /** Writes a name + `S` + longstr entry at `offset` (sized with `stringEntrySize`); returns the offset after it. */
-export function writeStringEntry(target: Buffer, offset: number, name: string, value: string): number {
+export function writeStringEntry(target: Buffer, offset: number, name: string, value: string | AsciiValue): number {
   const prefix = encodedEntryName(name);
-  let at = offset + copyBytes(prefix, target, offset, 0, prefix.length);
-  // Trace context values are ASCII; they are written without UTF-8 encoding work.
-  const valueLength = isAscii(value) ? writeAscii(target, at + 4, value) : target.write(value, at + 4, 'utf8');
+  const at = offset + copyBytes(prefix, target, offset, 0, prefix.length);
+  let valueLength: number;
+  if (typeof value !== 'string') {
+    value.writeTo(target, at + 4);
+    valueLength = value.byteLength;
+  } else {
+    // Trace context values are ASCII; they are written without UTF-8 encoding work.
+    valueLength = isAscii(value) ? writeAscii(target, at + 4, value) : target.write(value, at + 4, 'utf8');
+  }
   target.writeUInt32BE(valueLength, at);
   return at + 4 + valueLength;
 }

@@ -1,6 +1,6 @@
 import { Method } from '../amqp/constants';
 import { ContentHeader, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
-import { TableEntry, findTableEntries, readStringValue } from '../amqp/fieldTable';
+import { AsciiValue, TableEntry, findTableEntries, readStringValue } from '../amqp/fieldTable';
 import {
   decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
   decodeBasicReject, decodeBasicReturn, decodeConnectionTune, locateBasicDeliver, locateBasicPublish,
@@ -14,7 +14,7 @@ import { TIME_ORIGIN_MS, epochMicros } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan, UnsampledContext } from './messageSpans';
-import { formatTraceParent, parseTraceParent, randomSpanId, randomTraceId } from './traceparent';
+import { NewTraceContext, formatTraceParent, parseTraceParent, randomSpanId, randomTraceId } from './traceparent';
 import type { Telemetry } from './telemetry';
 
 /** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
@@ -23,7 +23,7 @@ export interface ModeSwitch {
 }
 
 export interface TracingOptions {
-  readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'useTraceIdOnce'>;
+  readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'sampledNewTrace' | 'useTraceIdOnce'>;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly mode: ModeSwitch;
@@ -39,6 +39,11 @@ const DELIVERY_HEADERS = Object.freeze([Header.traceparent, Header.tracestate, H
 const RETURN_HEADERS = Object.freeze([Header.traceparent]);
 /** A content header with no method before it on its channel (the scanner only sends one after one). */
 const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
+/**
+ * The ids of each new trace, drawn and written within one synchronous call (onPublishHeader),
+ * so every connection can share one instance.
+ */
+const NEW_TRACE = new NewTraceContext();
 /** Publish stamps older than this, or in the future, are not trusted for the hop span. */
 const MAX_STAMP_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -231,18 +236,20 @@ export class ConnectionTracer implements ConnectionSession {
       ({ parent, outcome } = this.continuationFor(payload, header, found, routing));
     }
 
-    const traceId = parent?.traceId ?? randomTraceId();
-    const span = this.spans.records(parent, traceId) ? this.recordPublish(payload, header, found, routing, outcome, parent, traceId) : undefined;
+    // A new trace stays bytes unless its publish span records (see NewTraceContext).
+    const fresh = parent === undefined ? NEW_TRACE.draw() : undefined;
+    const records = fresh !== undefined ? this.options.telemetry.sampledNewTrace(fresh) : this.spans.records(parent, parent!.traceId);
+    const span = records ? this.recordPublish(payload, header, found, routing, outcome, parent, fresh?.traceId) : undefined;
 
     const remove: string[] = [Header.publishedAt];
-    const add: [string, string][] = [];
+    const add: [string, string | AsciiValue][] = [];
     if (outcome !== 'continued') {
       // The proxy's span is the message's creation context; an invalid incoming one and its
       // tracestate are dropped, as the W3C spec asks of a receiver.
-      const ctx = span?.context ?? { traceId, spanId: randomSpanId(), traceFlags: 0, traceState: parent?.traceState };
+      const ctx = span?.context ?? (parent ? { traceId: parent.traceId, spanId: randomSpanId(), traceFlags: 0, traceState: parent.traceState } : undefined);
       remove.push(Header.traceparent, Header.tracestate);
-      add.push([Header.traceparent, formatTraceParent(ctx)]);
-      if (ctx.traceState) add.push([Header.tracestate, ctx.traceState]);
+      add.push([Header.traceparent, ctx ? formatTraceParent(ctx) : fresh!]);
+      if (ctx?.traceState) add.push([Header.tracestate, ctx.traceState]);
     }
     add.push([Header.publishedAt, epochMicros(performance.now())]);
     const rewritten = spliceHeadersFrame(channel, payload, header, { remove: remove.filter((n) => found.present.includes(n)), add });
@@ -262,7 +269,8 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private recordPublish(
-    payload: Buffer, header: ContentHeader, found: Found, routing: Routing, outcome: TraceOutcome, parent: MessageContext | undefined, traceId: string,
+    payload: Buffer, header: ContentHeader, found: Found, routing: Routing, outcome: TraceOutcome, parent: MessageContext | undefined,
+    traceId: string | undefined,
   ): OpenSpan | undefined {
     const destination = (): string => sanitize(destinationOf(routing.exchange, routing.routingKey));
     return this.spans.publish(() => `publish ${destination()}`, () => ({

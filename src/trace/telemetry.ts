@@ -10,7 +10,7 @@ import type { ReadableSpan, Sampler, Span, SpanExporter, SpanProcessor } from '@
 import type { ProxyConfig, SamplerName } from '../config/config';
 import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
-import { randomSpanId, randomTraceId } from './traceparent';
+import { NewTraceContext, randomSpanId, randomTraceId } from './traceparent';
 
 
 /**
@@ -23,6 +23,8 @@ export type SampleDecider = (parentFlags: number | undefined, traceId: string) =
 export interface Telemetry {
   readonly tracer: Tracer;
   readonly sampled: SampleDecider;
+  /** `sampled` for a new trace, decided on its ids as bytes (see NewTraceContext). */
+  readonly sampledNewTrace: (ctx: NewTraceContext) => boolean;
   /** The trace id the SDK gives the next root span: one the decider has already judged. */
   useTraceIdOnce(traceId: string): void;
   /** Ended spans not yet exported or dropped (bounded by OTEL_BSP_MAX_QUEUE_SIZE). */
@@ -56,6 +58,26 @@ export function createDecider(name: SamplerName, ratio: number): SampleDecider {
     parentbased_always_on: (flags) => (flags === undefined ? true : parentSays(flags)),
     parentbased_always_off: (flags) => (flags === undefined ? false : parentSays(flags)),
     parentbased_traceidratio: (flags, traceId) => (flags === undefined ? ratioSays(traceId) : parentSays(flags)),
+  };
+  return table[name];
+}
+
+/**
+ * The decider for a new trace whose ids are still bytes (NewTraceContext): the same
+ * decision as createDecider's with no parent, without formatting the trace id first.
+ */
+export function createNewTraceDecider(name: SamplerName, ratio: number): (ctx: NewTraceContext) => boolean {
+  // TraceIdRatioBasedSampler's bound, computed as it does.
+  const normalized = Number.isNaN(ratio) ? 0 : ratio >= 1 ? 1 : ratio <= 0 ? 0 : ratio;
+  const upperBound = normalized === 1 ? 0x100000000 : Math.floor(normalized * 0xffffffff);
+  const byRatio = (ctx: NewTraceContext): boolean => ctx.ratioKey < upperBound;
+  const table: Record<SamplerName, (ctx: NewTraceContext) => boolean> = {
+    always_on: () => true,
+    always_off: () => false,
+    traceidratio: byRatio,
+    parentbased_always_on: () => true,
+    parentbased_always_off: () => false,
+    parentbased_traceidratio: byRatio,
   };
   return table[name];
 }
@@ -195,6 +217,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   return {
     tracer: provider.getTracer('amqp-trace-proxy'),
     sampled: createDecider(config.sampler, config.samplerArg),
+    sampledNewTrace: createNewTraceDecider(config.sampler, config.samplerArg),
     useTraceIdOnce: (traceId) => {
       nextTraceId = traceId;
     },

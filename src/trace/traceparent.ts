@@ -99,3 +99,77 @@ export function randomTraceId(): string {
 export function randomSpanId(): string {
   return randomHex(SPAN_ID_HEX / 2, ZERO_SPAN_ID);
 }
+
+const TRACE_ID_BYTES = TRACE_ID_HEX / 2;
+const SPAN_ID_BYTES = SPAN_ID_HEX / 2;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+function allZero(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+function hexInto(target: Buffer, at: number, source: Buffer, from: number, to: number): number {
+  let o = at;
+  for (let i = from; i < to; i++) {
+    const b = source[i]!;
+    target[o++] = HEX_DIGITS[b >> 4]!;
+    target[o++] = HEX_DIGITS[b & 15]!;
+  }
+  return o;
+}
+
+/**
+ * A new root context kept as bytes: trace id then span id, drawn from the same pool as the
+ * string ids. Most new contexts are unsampled and only ever written into one header, so
+ * they are written from the bytes (`writeTo`, 55 ASCII bytes) and become strings only
+ * when something reads them. One instance is reused: `draw` replaces its ids, so the
+ * previous ones must have been written (or read as strings) by then.
+ */
+export class NewTraceContext {
+  readonly byteLength = VERSION_00_LENGTH;
+  private readonly ids = Buffer.alloc(TRACE_ID_BYTES + SPAN_ID_BYTES);
+
+  /** Draws a non-zero trace id and span id. */
+  draw(): this {
+    do {
+      if (poolOffset + this.ids.length > POOL_SIZE) {
+        randomFillSync(pool);
+        poolOffset = 0;
+      }
+      for (let i = 0; i < this.ids.length; i++) this.ids[i] = pool[poolOffset + i]!;
+      poolOffset += this.ids.length;
+    } while (allZero(this.ids, 0, TRACE_ID_BYTES) || allZero(this.ids, TRACE_ID_BYTES, this.ids.length));
+    return this;
+  }
+
+  get traceId(): string {
+    return this.ids.toString('hex', 0, TRACE_ID_BYTES);
+  }
+
+  get spanId(): string {
+    return this.ids.toString('hex', TRACE_ID_BYTES);
+  }
+
+  /**
+   * The trace id's four big-endian 32-bit words XORed: what OpenTelemetry's
+   * TraceIdRatioBasedSampler computes from the hex string (compared in the unit tests).
+   */
+  get ratioKey(): number {
+    const ids = this.ids;
+    return (ids.readUInt32BE(0) ^ ids.readUInt32BE(4) ^ ids.readUInt32BE(8) ^ ids.readUInt32BE(12)) >>> 0;
+  }
+
+  /** `00-<trace id>-<span id>-00`: an unsampled traceparent, written as ASCII at `offset`. */
+  writeTo(target: Buffer, offset: number): void {
+    target[offset] = 0x30;
+    target[offset + 1] = 0x30;
+    target[offset + 2] = 0x2d;
+    let at = hexInto(target, offset + 3, this.ids, 0, TRACE_ID_BYTES);
+    target[at++] = 0x2d;
+    at = hexInto(target, at, this.ids, TRACE_ID_BYTES, this.ids.length);
+    target[at] = 0x2d;
+    target[at + 1] = 0x30;
+    target[at + 2] = 0x30;
+  }
+}

@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { ROOT_CONTEXT, SpanKind, TraceFlags, trace } from '@opentelemetry/api';
 import { SamplingDecision } from '@opentelemetry/sdk-trace-node';
 import type { SamplerName } from '../../../src/config/config';
-import { createDecider, createSampler } from '../../../src/trace/telemetry';
-import { randomSpanId, randomTraceId } from '../../../src/trace/traceparent';
+import { createDecider, createNewTraceDecider, createSampler } from '../../../src/trace/telemetry';
+import { NewTraceContext, parseTraceParent, randomSpanId, randomTraceId } from '../../../src/trace/traceparent';
 
 const SAMPLERS: SamplerName[] = [
   'always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio',
@@ -28,5 +28,42 @@ for (const name of SAMPLERS) {
     }
   });
 }
+
+// New traces are decided on their ids as bytes; the decision must still be the SDK's.
+for (const name of SAMPLERS) {
+  test(`a new trace's decision from its id bytes equals the SDK sampler's: ${name}`, () => {
+    const fresh = new NewTraceContext();
+    for (const ratio of [0, 0.001, 0.1, 0.5, 0.999, 1]) {
+      const sampler = createSampler(name, ratio);
+      const decide = createNewTraceDecider(name, ratio);
+      let sampled = 0;
+      for (let i = 0; i < 4000; i++) {
+        fresh.draw();
+        const sdk = sampler.shouldSample(ROOT_CONTEXT, fresh.traceId, 'x', SpanKind.PRODUCER, {}, []).decision === SamplingDecision.RECORD_AND_SAMPLED;
+        const ours = decide(fresh);
+        if (ours) sampled++;
+        assert.is(ours, sdk, `${name} ratio ${ratio} trace ${fresh.traceId}`);
+      }
+      // Both halves of the comparison must actually occur for the ratio samplers.
+      if (name.endsWith('traceidratio') && ratio === 0.5) assert.ok(sampled > 1500 && sampled < 2500, `${sampled} of 4000`);
+    }
+  });
+}
+
+test('a new trace writes a valid unsampled traceparent of its ids', () => {
+  const fresh = new NewTraceContext();
+  const seen = new Set<string>();
+  for (let i = 0; i < 1000; i++) {
+    fresh.draw();
+    const target = Buffer.alloc(fresh.byteLength + 2, 0xff);
+    fresh.writeTo(target, 1);
+    assert.is(target[0], 0xff);
+    assert.is(target[target.length - 1], 0xff);
+    const written = target.toString('latin1', 1, target.length - 1);
+    assert.equal(parseTraceParent(written), { traceId: fresh.traceId, spanId: fresh.spanId, traceFlags: 0 });
+    seen.add(written);
+  }
+  assert.is(seen.size, 1000);
+});
 
 test.run();
