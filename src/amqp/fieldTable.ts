@@ -225,6 +225,36 @@ export function findTableEntries(buf: Buffer, tableOffset: number, names: readon
   return { end, entries };
 }
 
+/** In `locateStringValues` results: the name is absent, or present with a value that is not a string. */
+export const ABSENT = -1;
+export const NOT_A_STRING = -2;
+
+/**
+ * One walk of the table at `tableOffset`, with the same checks as findTableEntries, that
+ * records where the value of each name in `names` (a frozen list) is: `positions[2i]` and
+ * `positions[2i + 1]` become the [start, end) of the i-th name's `S` or `x` value bytes
+ * (the last occurrence wins, as a decoder building an object would have it), NOT_A_STRING
+ * for another type, or stay ABSENT. Nothing is allocated or decoded: the proxy reads most
+ * of these values only as bytes (a traceparent's flags, a stamp's digits).
+ */
+export function locateStringValues(buf: Buffer, tableOffset: number, names: readonly string[], positions: number[]): void {
+  const end = skipTable(buf, tableOffset);
+  const wanted = encodedList(names);
+  let offset = tableOffset + 4;
+  while (offset < end) {
+    const tagOffset = skipShortStr(buf, offset, end);
+    const entryEnd = skipFieldValue(buf, tagOffset, end);
+    const index = indexOfName(buf, offset, wanted);
+    if (index >= 0) {
+      const tag = buf[tagOffset];
+      const isString = tag === TAG_LONGSTR || tag === TAG_BYTES;
+      positions[2 * index] = isString ? tagOffset + 5 : NOT_A_STRING;
+      positions[2 * index + 1] = isString ? entryEnd : NOT_A_STRING;
+    }
+    offset = entryEnd;
+  }
+}
+
 /** The value of an `S` (longstr) or `x` (bytes) entry as UTF-8; undefined for other types. */
 export function readStringValue(buf: Buffer, entry: TableEntry): string | undefined {
   if (entry.tag !== TAG_LONGSTR && entry.tag !== TAG_BYTES) {

@@ -1,6 +1,6 @@
 import { Method } from '../amqp/constants';
 import { ContentHeader, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
-import { AsciiValue, TableEntry, findTableEntries, readStringValue } from '../amqp/fieldTable';
+import type { AsciiValue } from '../amqp/fieldTable';
 import {
   decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
   decodeBasicReject, decodeBasicReturn, decodeConnectionTune, locateBasicDeliver, locateBasicPublish,
@@ -13,8 +13,9 @@ import { Attr, Header, destinationOf, sanitize } from './attributes';
 import { TIME_ORIGIN_MS, epochMicros } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
+import { TraceHeaders } from './traceHeaders';
 import { MessageContext, MessageSpans, OpenSpan, UnsampledContext } from './messageSpans';
-import { NewTraceContext, formatTraceParent, parseTraceParent, randomSpanId, randomTraceId } from './traceparent';
+import { NewTraceContext, formatTraceParent, parseTraceParent, randomSpanId } from './traceparent';
 import type { Telemetry } from './telemetry';
 
 /** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
@@ -23,7 +24,7 @@ export interface ModeSwitch {
 }
 
 export interface TracingOptions {
-  readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'sampledNewTrace' | 'useTraceIdOnce'>;
+  readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'sampledNewTrace' | 'parentDecides' | 'useTraceIdOnce'>;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly mode: ModeSwitch;
@@ -32,11 +33,6 @@ export interface TracingOptions {
   readonly inflightCapacity: number;
 }
 
-// Frozen, so findTableEntries encodes each list once.
-const CELERY_HEADERS = [Header.celeryTaskId, Header.celeryTask];
-const PUBLISH_HEADERS = Object.freeze([Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, ...CELERY_HEADERS]);
-const DELIVERY_HEADERS = Object.freeze([Header.traceparent, Header.tracestate, Header.publishedAt, ...CELERY_HEADERS]);
-const RETURN_HEADERS = Object.freeze([Header.traceparent]);
 /** A content header with no method before it on its channel (the scanner only sends one after one). */
 const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
 /**
@@ -79,40 +75,19 @@ class ChannelTrace {
   }
 }
 
-interface Found {
-  traceparent?: string;
-  tracestate?: string;
-  publishedAt?: string;
-  /** Celery message protocol 2: the task's id and name, and the id of the task that sent it. */
-  taskId?: string;
-  taskName?: string;
-  parentTaskId?: string;
-  present: string[];
+/** The parent context of a message whose traceparent is known to be valid. */
+function incomingContext(found: TraceHeaders): MessageContext {
+  const parsed = parseTraceParent(found.traceparent!)!;
+  return { traceId: parsed.traceId, spanId: parsed.spanId, traceFlags: parsed.traceFlags, traceState: found.tracestate };
 }
 
-function readEntries(payload: Buffer, header: ContentHeader, names: readonly string[]): Found {
-  const found: Found = { present: [] };
-  if (header.headersOffset === undefined) return found;
-  for (const entry of findTableEntries(payload, header.headersOffset, names).entries) {
-    found.present.push(entry.name);
-    const value = stringOf(payload, entry);
-    if (entry.name === Header.traceparent) found.traceparent = value ?? '';
-    else if (entry.name === Header.tracestate) found.tracestate = value;
-    else if (entry.name === Header.publishedAt) found.publishedAt = value;
-    else if (entry.name === Header.celeryTaskId) found.taskId = value;
-    else if (entry.name === Header.celeryTask) found.taskName = value;
-    else if (entry.name === Header.celeryParentId) found.parentTaskId = value;
-  }
-  return found;
+function headerKey(name: string): 'traceparent' | 'tracestate' | 'publishedAt' {
+  return name === Header.traceparent ? 'traceparent' : name === Header.tracestate ? 'tracestate' : 'publishedAt';
 }
 
-function stringOf(payload: Buffer, entry: TableEntry): string | undefined {
-  return readStringValue(payload, entry);
-}
-
-function stampToMs(stamp: string | undefined, now: number): number | undefined {
-  if (stamp === undefined || !/^\d{1,17}$/.test(stamp)) return undefined;
-  const ms = Number(stamp) / 1000;
+function stampToMs(micros: number | undefined, now: number): number | undefined {
+  if (micros === undefined) return undefined;
+  const ms = micros / 1000;
   return ms <= now && now - ms < MAX_STAMP_AGE_MS ? ms : undefined;
 }
 
@@ -218,28 +193,31 @@ export class ConnectionTracer implements ConnectionSession {
       return undefined;
     }
     const header = parseContentHeader(payload);
-    const found = readEntries(payload, header, PUBLISH_HEADERS);
+    const found = new TraceHeaders(payload, header.headersOffset);
     const routing = publish?.routing ?? NO_ROUTING;
 
+    // A valid incoming traceparent is continued; its strings are decoded only if a span records.
+    const incomingFlags = found.traceFlags;
     let parent: MessageContext | undefined;
-    let outcome: TraceOutcome = 'injected';
-    if (found.traceparent !== undefined) {
-      const parsed = parseTraceParent(found.traceparent);
-      if (parsed) {
-        parent = { ...parsed, traceState: found.tracestate };
-        outcome = 'continued';
-      } else {
-        outcome = 'replaced_invalid';
-      }
-    }
-    if (parent === undefined && outcome === 'injected') {
+    let outcome: TraceOutcome = incomingFlags >= 0 ? 'continued' : found.has('traceparent') ? 'replaced_invalid' : 'injected';
+    if (outcome === 'injected') {
       ({ parent, outcome } = this.continuationFor(payload, header, found, routing));
     }
 
-    // A new trace stays bytes unless its publish span records (see NewTraceContext).
-    const fresh = parent === undefined ? NEW_TRACE.draw() : undefined;
-    const records = fresh !== undefined ? this.options.telemetry.sampledNewTrace(fresh) : this.spans.records(parent, parent!.traceId);
-    const span = records ? this.recordPublish(payload, header, found, routing, outcome, parent, fresh?.traceId) : undefined;
+    let span: OpenSpan | undefined;
+    let fresh: NewTraceContext | undefined;
+    if (outcome === 'continued') {
+      if (this.parentRecords(incomingFlags, found)) {
+        parent = incomingContext(found);
+        span = this.recordPublish(payload, header, found, routing, outcome, parent, undefined);
+      }
+    } else if (parent !== undefined) {
+      if (this.spans.records(parent, parent.traceId)) span = this.recordPublish(payload, header, found, routing, outcome, parent, undefined);
+    } else {
+      // A new trace stays bytes unless its publish span records (see NewTraceContext).
+      fresh = NEW_TRACE.draw();
+      if (this.options.telemetry.sampledNewTrace(fresh)) span = this.recordPublish(payload, header, found, routing, outcome, undefined, fresh.traceId);
+    }
 
     const remove: string[] = [Header.publishedAt];
     const add: [string, string | AsciiValue][] = [];
@@ -252,7 +230,7 @@ export class ConnectionTracer implements ConnectionSession {
       if (ctx?.traceState) add.push([Header.tracestate, ctx.traceState]);
     }
     add.push([Header.publishedAt, epochMicros(performance.now())]);
-    const rewritten = spliceHeadersFrame(channel, payload, header, { remove: remove.filter((n) => found.present.includes(n)), add });
+    const rewritten = spliceHeadersFrame(channel, payload, header, { remove: remove.filter((n) => found.has(headerKey(n))), add });
     if (!this.fits(rewritten)) {
       metrics.traceContext('skipped_frame_max');
       span?.end('frame_max_exceeded');
@@ -269,7 +247,7 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private recordPublish(
-    payload: Buffer, header: ContentHeader, found: Found, routing: Routing, outcome: TraceOutcome, parent: MessageContext | undefined,
+    payload: Buffer, header: ContentHeader, found: TraceHeaders, routing: Routing, outcome: TraceOutcome, parent: MessageContext | undefined,
     traceId: string | undefined,
   ): OpenSpan | undefined {
     const destination = (): string => sanitize(destinationOf(routing.exchange, routing.routingKey));
@@ -286,7 +264,7 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private continuationFor(
-    payload: Buffer, header: ContentHeader, found: Found, routing: Routing,
+    payload: Buffer, header: ContentHeader, found: TraceHeaders, routing: Routing,
   ): { parent: MessageContext | undefined; outcome: TraceOutcome } {
     const continuation = this.options.continuation;
     if (continuation === undefined) return { parent: undefined, outcome: 'injected' };
@@ -302,7 +280,7 @@ export class ConnectionTracer implements ConnectionSession {
     return { parent: undefined, outcome: 'injected' };
   }
 
-  private messageAttributes(payload: Buffer, header: ContentHeader, found: Found): Record<string, string> {
+  private messageAttributes(payload: Buffer, header: ContentHeader, found: TraceHeaders): Record<string, string> {
     const attrs: Record<string, string> = {};
     const messageId = readShortStrProperty(payload, header, 'messageId');
     const correlationId = readShortStrProperty(payload, header, 'correlationId');
@@ -335,8 +313,8 @@ export class ConnectionTracer implements ConnectionSession {
     ch.returned = undefined;
     if (!this.options.mode.tracing || returned === undefined) return undefined;
     const header = parseContentHeader(payload);
-    const found = readEntries(payload, header, RETURN_HEADERS);
-    const parsed = found.traceparent ? parseTraceParent(found.traceparent) : undefined;
+    const found = new TraceHeaders(payload, header.headersOffset);
+    const parsed = found.traceFlags >= 0 ? parseTraceParent(found.traceparent!) : undefined;
     const attrs = { 'amqp.reply_code': returned.replyCode, 'amqp.reply_text': sanitize(returned.replyText) };
     const pending = parsed ? ch.confirms.find(parsed.spanId) : undefined;
     if (pending) {
@@ -392,27 +370,32 @@ export class ConnectionTracer implements ConnectionSession {
     ch.delivery = undefined;
     if (!mode.tracing || delivery === undefined) return undefined;
     const header = parseContentHeader(payload);
-    const found = readEntries(payload, header, DELIVERY_HEADERS);
-    const parsed = found.traceparent !== undefined ? parseTraceParent(found.traceparent) : undefined;
-    const parent: MessageContext | undefined = parsed ? { ...parsed, traceState: found.tracestate } : undefined;
+    const found = new TraceHeaders(payload, header.headersOffset);
     const now = performance.now();
     const wallNow = TIME_ORIGIN_MS + now;
-    const publishedAt = stampToMs(found.publishedAt, wallNow);
+    const publishedAt = stampToMs(found.publishedAtMicros, wallNow);
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, delivery.queue);
 
-    const traceId = parent?.traceId ?? randomTraceId();
+    // Decided once for the message (hop and process share it); ids become strings only when read.
+    const flags = found.traceFlags;
+    const fresh = flags >= 0 ? undefined : NEW_TRACE.draw();
+    const records = fresh ? this.options.telemetry.sampledNewTrace(fresh) : this.parentRecords(flags, found);
+    const parent = flags >= 0 && (records || this.needsContexts(found, header)) ? incomingContext(found) : undefined;
     let hop: MessageContext | undefined;
     let process: MessageContext | undefined;
-    if (this.spans.records(parent, traceId)) {
-      const span = this.recordDelivery(payload, header, found, delivery, parent, publishedAt, traceId);
+    if (records) {
+      const span = this.recordDelivery(payload, header, found, delivery, parent, publishedAt, fresh?.traceId);
       hop = span.hop;
       process = span.process?.context;
       this.track(ch, delivery, span.process, now);
     } else {
       // Most messages: nothing records, so contexts are made only for what reads them.
       this.track(ch, delivery, undefined, now);
-      if (this.options.rewriteOnDelivery) hop = new UnsampledContext(traceId, parent?.traceState);
-      if (continuation && (found.taskId || header.props.replyTo)) process = new UnsampledContext(traceId, parent?.traceState);
+      if (this.needsContexts(found, header)) {
+        const traceId = parent?.traceId ?? fresh!.traceId;
+        if (this.options.rewriteOnDelivery) hop = new UnsampledContext(traceId, parent?.traceState);
+        if (continuation) process = new UnsampledContext(traceId, parent?.traceState);
+      }
     }
 
     if (continuation && process) {
@@ -425,15 +408,15 @@ export class ConnectionTracer implements ConnectionSession {
     const add: [string, string][] = [[Header.traceparent, formatTraceParent(hop)]];
     if (hop.traceState) add.push([Header.tracestate, hop.traceState]);
     const rewritten = spliceHeadersFrame(channel, payload, header, {
-      remove: [Header.traceparent, Header.tracestate].filter((n) => found.present.includes(n)), add,
+      remove: [Header.traceparent, Header.tracestate].filter((n) => found.has(headerKey(n))), add,
     });
     return this.fits(rewritten) ? rewritten : undefined;
   }
 
   /** The broker-hop span (ended at once) and the open process span of a delivery that records. */
   private recordDelivery(
-    payload: Buffer, header: ContentHeader, found: Found, delivery: Delivery, parent: MessageContext | undefined,
-    publishedAt: number | undefined, traceId: string,
+    payload: Buffer, header: ContentHeader, found: TraceHeaders, delivery: Delivery, parent: MessageContext | undefined,
+    publishedAt: number | undefined, traceId: string | undefined,
   ): { hop: MessageContext | undefined; process: OpenSpan | undefined } {
     // Names and attributes are built only when the SDK asks (see LazyAttributes).
     const { routing } = delivery;
@@ -454,6 +437,19 @@ export class ConnectionTracer implements ConnectionSession {
     );
     const process = this.spans.process(() => `process ${queue()}`, attrs('process', 'process', 'process'), hop ?? parent);
     return { hop, process };
+  }
+
+  /** Whether spans under a valid incoming traceparent with these flags record. */
+  private parentRecords(flags: number, found: TraceHeaders): boolean {
+    const { telemetry } = this.options;
+    // Only the trace-id ratio sampler (not parent-based) reads the trace id of a parent.
+    return telemetry.sampled(flags, telemetry.parentDecides ? '' : incomingContext(found).traceId);
+  }
+
+  /** An unsampled delivery still needs its contexts for a delivery rewrite or a continuation. */
+  private needsContexts(found: TraceHeaders, header: ContentHeader): boolean {
+    return this.options.rewriteOnDelivery
+      || (this.options.continuation !== undefined && (found.taskId !== undefined || header.props.replyTo !== undefined));
   }
 
   private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined, now: number): void {

@@ -23,6 +23,8 @@ export type SampleDecider = (parentFlags: number | undefined, traceId: string) =
 export interface Telemetry {
   readonly tracer: Tracer;
   readonly sampled: SampleDecider;
+  /** True when a parent's flags alone decide (every sampler but the plain trace-id ratio one). */
+  readonly parentDecides: boolean;
   /** `sampled` for a new trace, decided on its ids as bytes (see NewTraceContext). */
   readonly sampledNewTrace: (ctx: NewTraceContext) => boolean;
   /** The trace id the SDK gives the next root span: one the decider has already judged. */
@@ -218,6 +220,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     tracer: provider.getTracer('amqp-trace-proxy'),
     sampled: createDecider(config.sampler, config.samplerArg),
     sampledNewTrace: createNewTraceDecider(config.sampler, config.samplerArg),
+    parentDecides: config.sampler !== 'traceidratio',
     useTraceIdOnce: (traceId) => {
       nextTraceId = traceId;
     },

@@ -66,6 +66,46 @@ export function parseTraceParent(value: string): TraceParent | undefined {
   return { traceId: value.slice(3, 35), spanId: value.slice(36, 52), traceFlags: f0 * 16 + f1 };
 }
 
+/** HEX_VALUE for a byte. */
+function hexByte(buf: Buffer, at: number): number {
+  const c = buf[at]!;
+  return c < 128 ? HEX_VALUE[c]! : -1;
+}
+
+function isNonZeroLowerHexBytes(buf: Buffer, from: number, to: number): boolean {
+  let any = 0;
+  for (let i = from; i < to; i++) {
+    const v = hexByte(buf, i);
+    if (v < 0) return false;
+    any |= v;
+  }
+  return any !== 0;
+}
+
+const DASH = 0x2d;
+
+/**
+ * parseTraceParent's verdict on the value in buf[start, end), read from the bytes: the
+ * trace flags when valid, -1 when not. Same rules, no strings (unit-tested against
+ * parseTraceParent): most deliveries need only to know whether their parent is sampled.
+ */
+export function traceParentFlagsAt(buf: Buffer, start: number, end: number): number {
+  const length = end - start;
+  if (length < VERSION_00_LENGTH) return -1;
+  const v0 = hexByte(buf, start);
+  const v1 = hexByte(buf, start + 1);
+  if (v0 < 0 || v1 < 0 || (v0 === 15 && v1 === 15)) return -1;
+  const version00 = v0 === 0 && v1 === 0;
+  if (version00 && length !== VERSION_00_LENGTH) return -1;
+  if (!version00 && length > VERSION_00_LENGTH && buf[start + VERSION_00_LENGTH] !== DASH) return -1;
+  if (buf[start + 2] !== DASH || buf[start + 35] !== DASH || buf[start + 52] !== DASH) return -1;
+  if (!isNonZeroLowerHexBytes(buf, start + 3, start + 35) || !isNonZeroLowerHexBytes(buf, start + 36, start + 52)) return -1;
+  const f0 = hexByte(buf, start + 53);
+  const f1 = hexByte(buf, start + 54);
+  if (f0 < 0 || f1 < 0) return -1;
+  return f0 * 16 + f1;
+}
+
 /** Always emits version 00, whatever version was received (spec 3.2.4). */
 export function formatTraceParent(ctx: TraceParent): string {
   const flags = (ctx.traceFlags & 0xff).toString(16).padStart(2, '0');

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { formatTraceParent, parseTraceParent, randomSpanId, randomTraceId } from '../../../src/trace/traceparent';
+import { formatTraceParent, parseTraceParent, randomSpanId, randomTraceId, traceParentFlagsAt } from '../../../src/trace/traceparent';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -47,6 +47,46 @@ for (const [name, input] of invalid) {
     assert.is(parseTraceParent(input), undefined);
   });
 }
+
+/** The byte-level check's verdict on `value` placed mid-buffer, between foreign bytes. */
+function flagsFromBytes(value: Buffer): number {
+  const buf = Buffer.concat([Buffer.from('01'), value, Buffer.from('-9')]);
+  return traceParentFlagsAt(buf, 2, 2 + value.length);
+}
+
+test('traceParentFlagsAt gives parseTraceParent\'s verdict on every vector, read from bytes', () => {
+  for (const [name, input, expected] of valid) assert.is(flagsFromBytes(Buffer.from(input)), expected.traceFlags, name);
+  for (const [name, input] of invalid) assert.is(flagsFromBytes(Buffer.from(input)), -1, name);
+});
+
+test('traceParentFlagsAt agrees with parseTraceParent on 20,000 mutated values, non-ASCII bytes included', () => {
+  // Deterministic: a small linear congruential generator, so a failure reproduces.
+  let seed = 12345;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const alphabet = Buffer.from('0123456789abcdefABCDEF-xz \u00e9', 'utf8');
+  let validSeen = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const base = Buffer.from(i % 2 === 0 ? `00-${TRACE}-${SPAN}-01` : `cc-${TRACE}-${SPAN}-01-more`);
+    const mutations = next(3);
+    let bytes = base;
+    for (let m = 0; m < mutations; m++) {
+      const kind = next(3);
+      const at = next(bytes.length + 1);
+      const b = alphabet[next(alphabet.length)]!;
+      if (kind === 0 && at < bytes.length) bytes[at] = b;
+      else if (kind === 1) bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from([b]), bytes.subarray(at)]);
+      else bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)]);
+    }
+    const parsed = parseTraceParent(bytes.toString('utf8'));
+    if (parsed) validSeen++;
+    assert.is(flagsFromBytes(bytes), parsed ? parsed.traceFlags : -1, JSON.stringify(bytes.toString('latin1')));
+  }
+  // Both verdicts must occur for the comparison to mean anything.
+  assert.ok(validSeen > 2000 && validSeen < 18_000, `${validSeen} valid of 20,000`);
+});
 
 test('format always writes version 00 with two-digit flags', () => {
   assert.is(formatTraceParent({ traceId: TRACE, spanId: SPAN, traceFlags: 1 }), `00-${TRACE}-${SPAN}-01`);

@@ -1,0 +1,85 @@
+import { ABSENT, locateStringValues } from '../amqp/fieldTable';
+import { Header } from './attributes';
+import { traceParentFlagsAt } from './traceparent';
+
+/** The headers the proxy reads, in the order of their slots below; frozen, so encoded once. */
+const NAMES = Object.freeze([
+  Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, Header.celeryTaskId, Header.celeryTask,
+]);
+const TRACEPARENT = 0;
+const TRACESTATE = 1;
+const PUBLISHED_AT = 2;
+const PARENT_TASK_ID = 3;
+const TASK_ID = 4;
+const TASK_NAME = 5;
+/** The longest stamp trusted: 17 digits (µs since the epoch needs 16 until the year 2286). */
+const MAX_STAMP_DIGITS = 17;
+
+/**
+ * The trace headers of one message, located in one walk of its headers table. Values stay
+ * bytes until read: for most messages the proxy needs only a traceparent's validity and
+ * flags and the stamp's number, both read straight from the bytes; strings are decoded
+ * when a span records or continuation remembers something.
+ *
+ * Reads the payload it was given, so it must not outlive the hook call that made it.
+ */
+export class TraceHeaders {
+  private readonly at = [ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT];
+
+  /** `tableOffset`: the headers table's length field, undefined when the message has none. */
+  constructor(private readonly payload: Buffer, tableOffset: number | undefined) {
+    if (tableOffset !== undefined) locateStringValues(payload, tableOffset, NAMES, this.at);
+  }
+
+  /** Whether the table has an entry of this name, of any type. */
+  has(name: 'traceparent' | 'tracestate' | 'publishedAt'): boolean {
+    const slot = name === 'traceparent' ? TRACEPARENT : name === 'tracestate' ? TRACESTATE : PUBLISHED_AT;
+    return this.at[2 * slot] !== ABSENT;
+  }
+
+  /** The traceparent as text; '' when the entry is not a string (so it parses as invalid). */
+  get traceparent(): string | undefined {
+    return this.has('traceparent') ? this.text(TRACEPARENT) ?? '' : undefined;
+  }
+
+  /** The flags of a valid traceparent (W3C rules, see parseTraceParent), or -1 when absent or invalid. */
+  get traceFlags(): number {
+    const start = this.at[2 * TRACEPARENT]!;
+    return start < 0 ? -1 : traceParentFlagsAt(this.payload, start, this.at[2 * TRACEPARENT + 1]!);
+  }
+
+  get tracestate(): string | undefined {
+    return this.text(TRACESTATE);
+  }
+
+  get taskId(): string | undefined {
+    return this.text(TASK_ID);
+  }
+
+  get taskName(): string | undefined {
+    return this.text(TASK_NAME);
+  }
+
+  get parentTaskId(): string | undefined {
+    return this.text(PARENT_TASK_ID);
+  }
+
+  /** The proxy's publish stamp in µs: 1 to 17 ASCII digits, else undefined. */
+  get publishedAtMicros(): number | undefined {
+    const start = this.at[2 * PUBLISHED_AT]!;
+    const end = this.at[2 * PUBLISHED_AT + 1]!;
+    if (start < 0 || end === start || end - start > MAX_STAMP_DIGITS) return undefined;
+    let value = 0;
+    for (let i = start; i < end; i++) {
+      const digit = this.payload[i]! - 0x30;
+      if (digit < 0 || digit > 9) return undefined;
+      value = value * 10 + digit;
+    }
+    return value;
+  }
+
+  private text(slot: number): string | undefined {
+    const start = this.at[2 * slot]!;
+    return start < 0 ? undefined : this.payload.toString('utf8', start, this.at[2 * slot + 1]!);
+  }
+}

@@ -1,0 +1,69 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PROPERTY_FLAG, parseContentHeader } from '../../../src/amqp/contentHeader';
+import { TraceHeaders } from '../../../src/trace/traceHeaders';
+import { contentHeaderPayload, entry, longstr, referenceContentHeader, table } from '../../support/amqpVectors';
+
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+function headersOf(headers: Record<string, unknown> | undefined): TraceHeaders {
+  const payload = referenceContentHeader(headers === undefined ? { contentType: 'x' } : { contentType: 'x', headers, deliveryMode: 2 }, 5);
+  return new TraceHeaders(payload, parseContentHeader(payload).headersOffset);
+}
+
+test('finds every header the proxy reads, decoding strings only when asked', () => {
+  const found = headersOf({
+    other: { type: 'table', value: { traceparent: 'nested, not ours' } },
+    traceparent: TRACEPARENT,
+    tracestate: 'congo=t61rcWkgMzE',
+    'x-trace-proxy-published-us': '1764000000123456',
+    id: 'c6ab0f1e', task: 'tasks.add', parent_id: 'a1b2',
+    last: 7,
+  });
+  assert.is(found.traceparent, TRACEPARENT);
+  assert.is(found.traceFlags, 1);
+  assert.is(found.tracestate, 'congo=t61rcWkgMzE');
+  assert.is(found.publishedAtMicros, 1764000000123456);
+  assert.is(found.taskId, 'c6ab0f1e');
+  assert.is(found.taskName, 'tasks.add');
+  assert.is(found.parentTaskId, 'a1b2');
+  assert.ok(found.has('traceparent') && found.has('tracestate') && found.has('publishedAt'));
+});
+
+test('no headers table, or none of ours: everything absent', () => {
+  for (const found of [headersOf(undefined), headersOf({}), headersOf({ app: 'x' })]) {
+    assert.is(found.traceparent, undefined);
+    assert.is(found.traceFlags, -1);
+    assert.is(found.tracestate, undefined);
+    assert.is(found.publishedAtMicros, undefined);
+    assert.is(found.taskId, undefined);
+    assert.not.ok(found.has('traceparent') || found.has('tracestate') || found.has('publishedAt'));
+  }
+});
+
+test('a traceparent that is not a string is present but invalid; the last duplicate wins', () => {
+  const numeric = headersOf({ traceparent: 5 });
+  assert.ok(numeric.has('traceparent'));
+  assert.is(numeric.traceparent, '');
+  assert.is(numeric.traceFlags, -1);
+  // A table can hold a name twice only when built by hand: the later entry is the one read.
+  const body = table([
+    entry('traceparent', 'S', longstr(TRACEPARENT)),
+    entry('x-trace-proxy-published-us', 'S', longstr('1')),
+    entry('traceparent', 'S', longstr(TRACEPARENT.replace(/-01$/, '-00'))),
+    entry('x-trace-proxy-published-us', 'S', longstr('2')),
+  ]);
+  const payload = contentHeaderPayload([PROPERTY_FLAG.headers], body);
+  const twice = new TraceHeaders(payload, parseContentHeader(payload).headersOffset);
+  assert.is(twice.traceFlags, 0);
+  assert.is(twice.publishedAtMicros, 2);
+});
+
+test('the publish stamp is read only when it is 1 to 17 ASCII digits', () => {
+  const stamp = (value: unknown): number | undefined => headersOf({ 'x-trace-proxy-published-us': value }).publishedAtMicros;
+  assert.is(stamp('1'), 1);
+  assert.is(stamp('12345678901234567'), 12345678901234567);
+  for (const bad of ['', '123456789012345678', '12a4', '-12', ' 12', '1.5', 42]) assert.is(stamp(bad), undefined, String(bad));
+});
+
+test.run();
