@@ -84,6 +84,21 @@ function proxyEnv(settings: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...settings };
 }
 
+/**
+ * BENCH_PROXY_ENV="OTEL_TRACES_EXPORTER=none,PROXY_MODE_FILE=/tmp/m" adds settings to every
+ * proxy target, for experiments (which part of the cost is export, say). It shows in the
+ * report's command line like every BENCH_ variable, so such a run cannot pass for a normal one.
+ */
+function experimentEnv(): Record<string, string> {
+  const raw = process.env['BENCH_PROXY_ENV'] ?? '';
+  const env: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) env[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return env;
+}
+
 function proxyTarget(id: TargetId, label: string, describe: string, trace: boolean, ratio: string | undefined): TargetSpec {
   return {
     id,
@@ -105,6 +120,7 @@ function proxyTarget(id: TargetId, label: string, describe: string, trace: boole
         // The admin API's default port is fixed: two proxies on one machine would collide.
         ADMIN_LISTEN: 'off',
         ...(ratio !== undefined ? { OTEL_TRACES_SAMPLER_ARG: ratio } : {}),
+        ...experimentEnv(),
       });
       const args = [...nodeArgs(ctx, instance), ctx.proxyMain];
       const child = spawnLogged(process.execPath, args, logFile, env, ctx.repoRoot);
