@@ -68,17 +68,18 @@ export const PROPERTY_FLAG: Readonly<Record<PropertyName, number>> = Object.from
 /** [start, end) of a property's encoded bytes; a shortstr's range includes its length octet. */
 export type PropertyRange = { start: number; end: number };
 
-export type ContentHeader = {
-  classId: number;
-  bodySize: number;
+export interface ContentHeader {
+  readonly classId: number;
+  readonly bodySize: number;
   /** The first property-flags word, continuation bit included. */
-  flags: number;
+  readonly flags: number;
   /** Offset of the headers table's length field, when the table is present. */
-  headersOffset: number | undefined;
+  readonly headersOffset: number | undefined;
   /** Where a headers table belongs: after content-encoding, before delivery-mode. */
-  headersInsertAt: number;
-  props: Partial<Record<PropertyName, PropertyRange>>;
-};
+  readonly headersInsertAt: number;
+  /** Where each present property is; located on first read (most messages never ask). */
+  readonly props: Partial<Record<PropertyName, PropertyRange>>;
+}
 
 const PROPERTY_END: Readonly<Record<PropertyKind, (payload: Buffer, offset: number) => number>> = {
   shortstr: (payload, offset) => skipShortStr(payload, offset),
@@ -92,35 +93,74 @@ function fixedEnd(payload: Buffer, offset: number, size: number): number {
   return offset + size;
 }
 
-/**
- * Locates every present property without decoding any value. Runs once per published
- * message, so it allocates only the result and one range per present property.
- */
-export function parseContentHeader(payload: Buffer): ContentHeader {
-  ensureAvailable(0, PROPERTY_LIST_OFFSET, payload.length, 'content header');
-  const flags = payload.readUInt16BE(PROPERTY_FLAGS_OFFSET);
-  let offset = skipContinuationFlagWords(payload, flags);
-  let headersInsertAt = offset;
+class ParsedContentHeader implements ContentHeader {
+  private ranges: Partial<Record<PropertyName, PropertyRange>> | undefined;
+
+  constructor(
+    private readonly payload: Buffer,
+    readonly classId: number,
+    readonly bodySize: number,
+    readonly flags: number,
+    private readonly listOffset: number,
+    readonly headersOffset: number | undefined,
+    readonly headersInsertAt: number,
+  ) {}
+
+  get props(): Partial<Record<PropertyName, PropertyRange>> {
+    this.ranges ??= propertyRanges(this.payload, this.flags, this.listOffset);
+    return this.ranges;
+  }
+}
+
+/** The same walk as parseContentHeader's, keeping every range (already bounds-checked there). */
+function propertyRanges(payload: Buffer, flags: number, listOffset: number): Partial<Record<PropertyName, PropertyRange>> {
   const props: Partial<Record<PropertyName, PropertyRange>> = {};
+  let offset = listOffset;
   for (const property of PROPERTIES) {
-    if (property.bit === HEADERS_BIT) {
-      headersInsertAt = offset;
-    }
     if ((flags & (1 << property.bit)) !== 0) {
       const end = PROPERTY_END[property.kind](payload, offset);
       props[property.name] = { start: offset, end };
       offset = end;
     }
   }
-  return {
-    classId: payload.readUInt16BE(0),
+  return props;
+}
+
+/**
+ * Locates the headers table and checks that every present property fits, without decoding
+ * any value or allocating per property. Runs for every message in both directions.
+ */
+export function parseContentHeader(payload: Buffer): ContentHeader {
+  ensureAvailable(0, PROPERTY_LIST_OFFSET, payload.length, 'content header');
+  const flags = payload.readUInt16BE(PROPERTY_FLAGS_OFFSET);
+  const listOffset = skipContinuationFlagWords(payload, flags);
+  let offset = listOffset;
+  let headersInsertAt = offset;
+  let headersOffset: number | undefined;
+  for (const property of PROPERTIES) {
+    if (property.bit === HEADERS_BIT) {
+      headersInsertAt = offset;
+    }
+    if ((flags & (1 << property.bit)) !== 0) {
+      if (property.bit === HEADERS_BIT) headersOffset = offset;
+      offset = PROPERTY_END[property.kind](payload, offset);
+    }
+  }
+  return new ParsedContentHeader(
+    payload,
+    payload.readUInt16BE(0),
     // Two 32-bit reads instead of a BigInt: exact up to 2^53, far beyond any body RabbitMQ accepts.
-    bodySize: payload.readUInt32BE(BODY_SIZE_OFFSET) * 2 ** 32 + payload.readUInt32BE(BODY_SIZE_OFFSET + 4),
+    payload.readUInt32BE(BODY_SIZE_OFFSET) * 2 ** 32 + payload.readUInt32BE(BODY_SIZE_OFFSET + 4),
     flags,
-    headersOffset: props.headers?.start,
+    listOffset,
+    headersOffset,
     headersInsertAt,
-    props,
-  };
+  );
+}
+
+/** Whether a property is present, from the first flags word alone. */
+export function hasProperty(header: ContentHeader, name: PropertyName): boolean {
+  return (header.flags & PROPERTY_FLAG[name]) !== 0;
 }
 
 /** Offset of the property list. Only the first word's bits are defined; later words are skipped. */

@@ -1,33 +1,74 @@
+import type { AsciiValue } from '../amqp/fieldTable';
+
 /**
  * Wall-clock stamps for the `x-trace-proxy-published-us` header, taken on every publish.
  *
- * Number#toString on a 16-digit number takes V8's double-to-string path (~120 ns); the
- * seconds part changes once a second and the sub-second part is a small integer, so
- * composing the two costs about a third of that and gives the same digits.
+ * The stamp is written straight into the header as digits (an AsciiValue for
+ * spliceHeaders), never built as a string: Number#toString on a 16-digit number takes V8's
+ * double-to-string path (~120 ns), and even a composed string costs an allocation and a
+ * copy. The seconds' digits change once a second and are kept as bytes; the six
+ * sub-second digits are written one by one.
  */
 
 /** performance.timeOrigin is a getter that crosses into C++; it never changes. */
 export const TIME_ORIGIN_MS = performance.timeOrigin;
 
-const ZEROS = ['000000', '00000', '0000', '000', '00', '0', ''];
 const MICROS_PER_SECOND = 1_000_000;
+const FRACTION_DIGITS = 6;
 
-let cachedSeconds = -1;
-let cachedSecondsText = '';
+/**
+ * One stamp at a time: `at` (or `micros`) sets it, `writeTo` writes its digits, which are
+ * exactly String(us). One instance is shared by every connection, so a write must follow
+ * its `at` within the same synchronous call.
+ */
+export class MicrosStamp implements AsciiValue {
+  byteLength = 0;
+  private readonly secondsDigits = Buffer.alloc(24);
+  private secondsLength = 0;
+  private seconds = -1;
+  private fraction = 0;
+  /** Values outside the fast path (below one second, not a safe integer) are written as String(us). */
+  private fallback: string | undefined;
 
-/** String(us) for a non-negative integer number of microseconds, without the slow path. */
-export function formatMicros(us: number): string {
-  if (!Number.isSafeInteger(us) || us < MICROS_PER_SECOND) return String(us);
-  const seconds = Math.floor(us / MICROS_PER_SECOND);
-  if (seconds !== cachedSeconds) {
-    cachedSeconds = seconds;
-    cachedSecondsText = String(seconds);
+  /** Microseconds since the Unix epoch from a performance.now() reading. */
+  at(monotonicMs: number): this {
+    return this.micros(Math.round((TIME_ORIGIN_MS + monotonicMs) * 1000));
   }
-  const fraction = String(us - seconds * MICROS_PER_SECOND);
-  return cachedSecondsText + ZEROS[fraction.length] + fraction;
-}
 
-/** Microseconds since the Unix epoch, as decimal digits, from a performance.now() reading. */
-export function epochMicros(monotonicMs: number): string {
-  return formatMicros(Math.round((TIME_ORIGIN_MS + monotonicMs) * 1000));
+  micros(us: number): this {
+    if (!Number.isSafeInteger(us) || us < MICROS_PER_SECOND) {
+      this.fallback = String(us);
+      this.byteLength = this.fallback.length;
+      return this;
+    }
+    this.fallback = undefined;
+    const seconds = Math.floor(us / MICROS_PER_SECOND);
+    if (seconds !== this.seconds) {
+      this.seconds = seconds;
+      this.secondsLength = this.secondsDigits.write(String(seconds), 0, 'latin1');
+    }
+    this.fraction = us - seconds * MICROS_PER_SECOND;
+    this.byteLength = this.secondsLength + FRACTION_DIGITS;
+    return this;
+  }
+
+  writeTo(target: Buffer, offset: number): void {
+    if (this.fallback !== undefined) {
+      target.write(this.fallback, offset, 'latin1');
+      return;
+    }
+    for (let i = 0; i < this.secondsLength; i++) target[offset + i] = this.secondsDigits[i]!;
+    let rest = this.fraction;
+    for (let i = offset + this.byteLength - 1; i >= offset + this.secondsLength; i--) {
+      target[i] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
+  }
+
+  /** The digits as a string, for tests and logs. */
+  toString(): string {
+    const out = Buffer.alloc(this.byteLength);
+    this.writeTo(out, 0);
+    return out.toString('latin1');
+  }
 }

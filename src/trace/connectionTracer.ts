@@ -1,5 +1,5 @@
 import { Method } from '../amqp/constants';
-import { ContentHeader, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
+import { ContentHeader, hasProperty, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
 import type { AsciiValue } from '../amqp/fieldTable';
 import {
   decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
 import type { ConnectionSession, SessionFactory, SessionInfo } from '../proxy/session';
 import { Attr, Header, destinationOf, sanitize } from './attributes';
-import { TIME_ORIGIN_MS, epochMicros } from './clock';
+import { MicrosStamp, TIME_ORIGIN_MS } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { TraceHeaders } from './traceHeaders';
@@ -40,6 +40,8 @@ const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
  * so every connection can share one instance.
  */
 const NEW_TRACE = new NewTraceContext();
+/** The publish stamp, shared the same way. */
+const STAMP = new MicrosStamp();
 /** Publish stamps older than this, or in the future, are not trusted for the hop span. */
 const MAX_STAMP_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -229,7 +231,7 @@ export class ConnectionTracer implements ConnectionSession {
       add.push([Header.traceparent, ctx ? formatTraceParent(ctx) : fresh!]);
       if (ctx?.traceState) add.push([Header.tracestate, ctx.traceState]);
     }
-    add.push([Header.publishedAt, epochMicros(performance.now())]);
+    add.push([Header.publishedAt, STAMP.at(performance.now())]);
     const rewritten = spliceHeadersFrame(channel, payload, header, { remove: remove.filter((n) => found.has(headerKey(n))), add });
     if (!this.fits(rewritten)) {
       metrics.traceContext('skipped_frame_max');
@@ -449,7 +451,7 @@ export class ConnectionTracer implements ConnectionSession {
   /** An unsampled delivery still needs its contexts for a delivery rewrite or a continuation. */
   private needsContexts(found: TraceHeaders, header: ContentHeader): boolean {
     return this.options.rewriteOnDelivery
-      || (this.options.continuation !== undefined && (found.taskId !== undefined || header.props.replyTo !== undefined));
+      || (this.options.continuation !== undefined && (found.has('taskId') || hasProperty(header, 'replyTo')));
   }
 
   private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined, now: number): void {

@@ -32,8 +32,8 @@ export class TraceHeaders {
   }
 
   /** Whether the table has an entry of this name, of any type. */
-  has(name: 'traceparent' | 'tracestate' | 'publishedAt'): boolean {
-    const slot = name === 'traceparent' ? TRACEPARENT : name === 'tracestate' ? TRACESTATE : PUBLISHED_AT;
+  has(name: 'traceparent' | 'tracestate' | 'publishedAt' | 'taskId'): boolean {
+    const slot = name === 'traceparent' ? TRACEPARENT : name === 'tracestate' ? TRACESTATE : name === 'publishedAt' ? PUBLISHED_AT : TASK_ID;
     return this.at[2 * slot] !== ABSENT;
   }
 
