@@ -177,6 +177,8 @@ function skipContinuationFlagWords(payload: Buffer, firstWord: number): number {
 
 /** The value of a present shortstr property, decoded as UTF-8. */
 export function readShortStrProperty(payload: Buffer, header: ContentHeader, name: ShortStrPropertyName): string | undefined {
+  // The flags word answers "absent" without locating every property.
+  if (!hasProperty(header, name)) return undefined;
   const range = header.props[name];
   return range === undefined ? undefined : payload.toString('utf8', range.start + 1, range.end);
 }

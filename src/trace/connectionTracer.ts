@@ -1,5 +1,5 @@
 import { Method } from '../amqp/constants';
-import { ContentHeader, hasProperty, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
+import { ContentHeader, HeadersEdit, hasProperty, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
 import type { AsciiValue } from '../amqp/fieldTable';
 import {
   decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
@@ -42,6 +42,12 @@ const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
 const NEW_TRACE = new NewTraceContext();
 /** The publish stamp, shared the same way. */
 const STAMP = new MicrosStamp();
+const NOTHING: readonly string[] = Object.freeze([]);
+const TRACE_AND_STAMP = Object.freeze([Header.traceparent, Header.tracestate, Header.publishedAt]);
+const STAMP_ONLY = Object.freeze([Header.publishedAt]);
+/** The additions of the common publishes: a new unsampled trace, a continued one (shared values). */
+const ADD_NEW_TRACE = Object.freeze([[Header.traceparent, NEW_TRACE], [Header.publishedAt, STAMP]] as const);
+const ADD_STAMP = Object.freeze([[Header.publishedAt, STAMP]] as const);
 /** Publish stamps older than this, or in the future, are not trusted for the hop span. */
 const MAX_STAMP_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -221,18 +227,8 @@ export class ConnectionTracer implements ConnectionSession {
       if (this.options.telemetry.sampledNewTrace(fresh)) span = this.recordPublish(payload, header, found, routing, outcome, undefined, fresh.traceId);
     }
 
-    const remove: string[] = [Header.publishedAt];
-    const add: [string, string | AsciiValue][] = [];
-    if (outcome !== 'continued') {
-      // The proxy's span is the message's creation context; an invalid incoming one and its
-      // tracestate are dropped, as the W3C spec asks of a receiver.
-      const ctx = span?.context ?? (parent ? { traceId: parent.traceId, spanId: randomSpanId(), traceFlags: 0, traceState: parent.traceState } : undefined);
-      remove.push(Header.traceparent, Header.tracestate);
-      add.push([Header.traceparent, ctx ? formatTraceParent(ctx) : fresh!]);
-      if (ctx?.traceState) add.push([Header.tracestate, ctx.traceState]);
-    }
-    add.push([Header.publishedAt, STAMP.at(performance.now())]);
-    const rewritten = spliceHeadersFrame(channel, payload, header, { remove: remove.filter((n) => found.has(headerKey(n))), add });
+    STAMP.at(performance.now());
+    const rewritten = spliceHeadersFrame(channel, payload, header, this.publishEdit(found, outcome, span, parent, fresh));
     if (!this.fits(rewritten)) {
       metrics.traceContext('skipped_frame_max');
       span?.end('frame_max_exceeded');
@@ -246,6 +242,28 @@ export class ConnectionTracer implements ConnectionSession {
       span?.end();
     }
     return rewritten;
+  }
+
+  /**
+   * What a publish's headers lose and gain. The common cases (a new unsampled trace, a
+   * continued one) use constant lists: their values are the shared NEW_TRACE and STAMP.
+   */
+  private publishEdit(
+    found: TraceHeaders, outcome: TraceOutcome, span: OpenSpan | undefined, parent: MessageContext | undefined, fresh: NewTraceContext | undefined,
+  ): HeadersEdit {
+    const replacing = outcome !== 'continued';
+    const remove = found.has('publishedAt') || (replacing && (found.has('traceparent') || found.has('tracestate')))
+      ? (replacing ? TRACE_AND_STAMP : STAMP_ONLY).filter((n) => found.has(headerKey(n)))
+      : NOTHING;
+    if (!replacing) return { remove, add: ADD_STAMP };
+    if (span === undefined && parent === undefined) return { remove, add: ADD_NEW_TRACE };
+    // The proxy's span is the message's creation context; an invalid incoming one and its
+    // tracestate are dropped, as the W3C spec asks of a receiver.
+    const ctx = span?.context ?? (parent ? { traceId: parent.traceId, spanId: randomSpanId(), traceFlags: 0, traceState: parent.traceState } : undefined);
+    const add: [string, string | AsciiValue][] = [[Header.traceparent, ctx ? formatTraceParent(ctx) : fresh!]];
+    if (ctx?.traceState) add.push([Header.tracestate, ctx.traceState]);
+    add.push([Header.publishedAt, STAMP]);
+    return { remove, add };
   }
 
   private recordPublish(
