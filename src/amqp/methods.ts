@@ -94,6 +94,23 @@ class ArgumentReader {
     return this.payload.toString('utf8', start + 1, this.offset);
   }
 
+  /**
+   * shortstr(), but returns `known` without decoding when the bytes spell it: a consumer
+   * tag repeats on every delivery. Only an ASCII `known` is compared (for ASCII, bytes and
+   * char codes are the same thing).
+   */
+  shortstrLike(known: string): string {
+    const start = this.offset;
+    this.offset = skipShortStr(this.payload, start);
+    const length = this.offset - start - 1;
+    if (length !== known.length) return this.payload.toString('utf8', start + 1, this.offset);
+    for (let i = 0; i < length; i++) {
+      const c = known.charCodeAt(i);
+      if (c > 0x7f || this.payload[start + 1 + i] !== c) return this.payload.toString('utf8', start + 1, this.offset);
+    }
+    return known;
+  }
+
   /** Checks a shortstr's bounds and moves past it without decoding; returns its offset. */
   skipShortstr(): number {
     const start = this.offset;
@@ -120,10 +137,10 @@ function bit(bits: number, index: number): boolean {
   return (bits & (1 << index)) !== 0;
 }
 
-/** A reader positioned at the arguments, after checking the payload is one of the `expected` methods. */
-function argumentsOf(payload: Buffer, ...expected: number[]): ArgumentReader {
+/** A reader positioned at the arguments, after checking the payload is the `expected` method (or `alternative`). */
+function argumentsOf(payload: Buffer, expected: number, alternative: number = expected): ArgumentReader {
   const key = methodKeyOf(payload);
-  if (!expected.includes(key)) {
+  if (key !== expected && key !== alternative) {
     throw new AmqpDecodeError('UNEXPECTED_METHOD', `method ${key >>> 16}.${key & 0xffff} handed to the wrong decoder`, 0);
   }
   return new ArgumentReader(payload, 4);
@@ -177,10 +194,13 @@ export function locateBasicPublish(payload: Buffer): RoutingFields {
 
 export type BasicDeliverHead = { consumerTag: string; deliveryTag: number; routing: RoutingFields };
 
-/** decodeBasicDeliver's checks, with the exchange and routing key left undecoded. */
-export function locateBasicDeliver(payload: Buffer): BasicDeliverHead {
+/**
+ * decodeBasicDeliver's checks, with the exchange and routing key left undecoded; the
+ * consumer tag is `previousTag` itself when its bytes are the same (see shortstrLike).
+ */
+export function locateBasicDeliver(payload: Buffer, previousTag = ''): BasicDeliverHead {
   const args = argumentsOf(payload, Method.BasicDeliver);
-  const consumerTag = args.shortstr();
+  const consumerTag = args.shortstrLike(previousTag);
   const deliveryTag = args.longlong();
   args.octet();
   const exchangeAt = args.skipShortstr();

@@ -111,6 +111,8 @@ export class ConnectionTracer implements ConnectionSession {
   private readonly consumers = new Map<string, { queue: string; noAck: boolean }>();
   private readonly spans: MessageSpans;
   private frameMax = 0;
+  /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
+  private lastConsumerTag = '';
 
   constructor(private readonly options: TracingOptions, private readonly info: SessionInfo, private readonly totals: InflightTotals) {
     this.spans = new MessageSpans(options.telemetry, options.metrics, info.upstream);
@@ -364,7 +366,8 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private onDeliver(channel: number, payload: Buffer): void {
-    const args = locateBasicDeliver(payload);
+    const args = locateBasicDeliver(payload, this.lastConsumerTag);
+    this.lastConsumerTag = args.consumerTag;
     const consumer = this.consumers.get(args.consumerTag);
     this.channel(channel).delivery = {
       tag: args.deliveryTag, routing: args.routing,

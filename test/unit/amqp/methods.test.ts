@@ -78,6 +78,21 @@ test('locateBasicPublish and locateBasicDeliver decode routing fields on read, e
   }
 });
 
+test('locateBasicDeliver reuses the previous consumer tag only when the bytes spell it', () => {
+  const deliver = (consumerTag: string): Buffer => referenceMethodPayload(Method.BasicDeliver, {
+    consumerTag, deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'k',
+  });
+  const previous = 'amq.ctag-1';
+  assert.is(locateBasicDeliver(deliver(previous), previous).consumerTag, previous);
+  for (const [tag, known] of [
+    ['amq.ctag-2', previous], ['amq.ctag-10', previous], ['', previous], [previous, ''],
+    // Non-ASCII: 'é' is two bytes, so a two-character known string of the same codes must not match.
+    ['\u00e9', '\u00c3\u00a9'], ['\u00e9', '\u00e9'], ['caf\u00e9', 'caf\u00e9'],
+  ]) {
+    assert.is(locateBasicDeliver(deliver(tag!), known).consumerTag, tag, `${tag} after ${known}`);
+  }
+});
+
 test('decodeBasicGet', () => {
   for (const noAck of [false, true]) {
     assert.equal(decodeBasicGet(referenceMethodPayload(Method.BasicGet, { ticket: 1, queue: 'work', noAck })), { queue: 'work', noAck });
