@@ -222,7 +222,8 @@ export class FrameScanner {
           if (size < 14) return this.giveUp('decode_error', 'content header too short', buf, flushFrom, out);
           this.frames++;
           const payload = buf.subarray(pos + FRAME_HEADER_SIZE, pos + whole - 1);
-          this.setChannel(channel, afterHeader(state, Number(payload.readBigUInt64BE(4))));
+          // body-size: two 32-bit reads, exact to 2^53 (a BigInt per message cost more).
+          this.setChannel(channel, afterHeader(state, payload.readUInt32BE(4) * 2 ** 32 + payload.readUInt32BE(8)));
           let replacement: Buffer | undefined;
           try {
             replacement = this.hooks.onContentHeader(channel, state.method, payload);
