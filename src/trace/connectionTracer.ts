@@ -13,10 +13,10 @@ import { Attr, Header, destinationOf, sanitize } from './attributes';
 import { MicrosStamp, TIME_ORIGIN_MS } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
-import { TraceHeaders } from './traceHeaders';
 import { MessageContext, MessageSpans, OpenSpan, UnsampledContext } from './messageSpans';
-import { NewTraceContext, formatTraceParent, parseTraceParent, randomSpanId } from './traceparent';
 import type { Telemetry } from './telemetry';
+import { TraceHeaders } from './traceHeaders';
+import { NewTraceContext, formatTraceParent, parseTraceParent, randomSpanId } from './traceparent';
 
 /** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
 export interface ModeSwitch {

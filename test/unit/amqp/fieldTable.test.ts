@@ -4,6 +4,7 @@ import {
   decodeTable,
   encodeStringEntry,
   findTableEntries,
+  locateStringValues,
   readStringValue,
   skipFieldValue,
   type FieldTable,
@@ -255,6 +256,46 @@ test('an entry name overrunning the table is BAD_SHORTSTR', () => {
   const bytes = Buffer.concat([table([body]), Buffer.alloc(60, 0x41)]);
   expectDecodeError(() => findTableEntries(bytes, 0, ['abc']), 'BAD_SHORTSTR');
   expectDecodeError(() => decodeTable(bytes, 0), 'BAD_SHORTSTR');
+});
+
+// ---- locateStringValues: findTableEntries' walk, positions only --------------------------
+
+const LOCATE = Object.freeze(['traceparent', 'n', 'absent']);
+
+function locate(bytes: Buffer, offset = 0): number[] {
+  const positions = [-1, -1, -1, -1, -1, -1];
+  locateStringValues(bytes, offset, LOCATE, positions);
+  return positions;
+}
+
+test('locateStringValues gives each named S or x value\'s byte range; other types are NOT_A_STRING', () => {
+  const prefix = Buffer.from('junk');
+  const bytes = Buffer.concat([prefix, table([
+    entry('n', 'I', u32(7)),
+    entry('other', 'S', longstr('skip me')),
+    entry('traceparent', 'x', longstr('bytes')),
+  ])]);
+  const positions = locate(bytes, prefix.length);
+  assert.is(bytes.toString('latin1', positions[0], positions[1]), 'bytes');
+  assert.equal(positions.slice(2), [-2, -2, -1, -1]);
+  // The same entries findTableEntries finds, read the same way.
+  const found = findTableEntries(bytes, prefix.length, ['traceparent']).entries[0]!;
+  assert.is(readStringValue(bytes, found), bytes.toString('utf8', positions[0], positions[1]));
+});
+
+test('locateStringValues: the last of duplicate entries wins; a later non-string one too', () => {
+  const bytes = table([entry('n', 'S', longstr('first')), entry('n', 'S', longstr('second')), entry('traceparent', 'S', longstr('t')), entry('traceparent', 't', Buffer.from([1]))]);
+  const positions = locate(bytes);
+  assert.is(bytes.toString('latin1', positions[2], positions[3]), 'second');
+  assert.equal(positions.slice(0, 2), [-2, -2]);
+});
+
+test('locateStringValues fails on malformed tables as findTableEntries does (the scanner then fails open)', () => {
+  const good = table([entry('a', 'S', longstr('hello'))]);
+  expectDecodeError(() => locate(good.subarray(0, good.length - 1)), 'TRUNCATED');
+  expectDecodeError(() => locate(table([entry('a', 'Z', u32(0))])), 'UNKNOWN_FIELD_TYPE');
+  expectDecodeError(() => locate(table([shortstr('name')])), 'TRUNCATED');
+  expectDecodeError(() => locate(Buffer.concat([table([shortstr('abc', 50)]), Buffer.alloc(60, 0x41)])), 'BAD_SHORTSTR');
 });
 
 test.run();
