@@ -31,39 +31,15 @@ const HEX_VALUE: Int8Array = (() => {
   return table;
 })();
 
-function hexValue(s: string, at: number): number {
-  const c = s.charCodeAt(at);
-  return c < 128 ? HEX_VALUE[c]! : -1;
-}
-
-/** True when every character in [from, to) is lowercase hex and at least one is not '0'. */
-function isNonZeroLowerHex(s: string, from: number, to: number): boolean {
-  let any = 0;
-  for (let i = from; i < to; i++) {
-    const v = hexValue(s, i);
-    if (v < 0) return false;
-    any |= v;
-  }
-  return any !== 0;
-}
-
-/** Returns the parsed context, or undefined for anything the spec calls invalid. */
+/**
+ * Returns the parsed context, or undefined for anything the spec calls invalid. The rules
+ * are checked once, on the UTF-8 bytes (traceParentFlagsAt): a valid value's first 55
+ * bytes are ASCII, so they are its first 55 characters too.
+ */
 export function parseTraceParent(value: string): TraceParent | undefined {
-  if (value.length < VERSION_00_LENGTH) return undefined;
-  const v0 = hexValue(value, 0);
-  const v1 = hexValue(value, 1);
-  if (v0 < 0 || v1 < 0 || (v0 === 15 && v1 === 15)) return undefined;
-  const version00 = v0 === 0 && v1 === 0;
-  if (version00 && value.length !== VERSION_00_LENGTH) return undefined;
-  // A future version may append fields, but only after another "-".
-  if (!version00 && value.length > VERSION_00_LENGTH && value[VERSION_00_LENGTH] !== '-') return undefined;
-  if (value[2] !== '-' || value[35] !== '-' || value[52] !== '-') return undefined;
-  // All-zero ids are invalid; checked in the same pass as the hex digits.
-  if (!isNonZeroLowerHex(value, 3, 35) || !isNonZeroLowerHex(value, 36, 52)) return undefined;
-  const f0 = hexValue(value, 53);
-  const f1 = hexValue(value, 54);
-  if (f0 < 0 || f1 < 0) return undefined;
-  return { traceId: value.slice(3, 35), spanId: value.slice(36, 52), traceFlags: f0 * 16 + f1 };
+  const bytes = Buffer.from(value, 'utf8');
+  const traceFlags = traceParentFlagsAt(bytes, 0, bytes.length);
+  return traceFlags < 0 ? undefined : { traceId: value.slice(3, 35), spanId: value.slice(36, 52), traceFlags };
 }
 
 /** HEX_VALUE for a byte. */
@@ -85,9 +61,9 @@ function isNonZeroLowerHexBytes(buf: Buffer, from: number, to: number): boolean 
 const DASH = 0x2d;
 
 /**
- * parseTraceParent's verdict on the value in buf[start, end), read from the bytes: the
- * trace flags when valid, -1 when not. Same rules, no strings (unit-tested against
- * parseTraceParent): most deliveries need only to know whether their parent is sampled.
+ * The W3C rules (see the top of this file) applied to the value in buf[start, end): its
+ * trace flags when valid, -1 when not. No strings: most deliveries need only to know
+ * whether their parent is valid and sampled.
  */
 export function traceParentFlagsAt(buf: Buffer, start: number, end: number): number {
   const length = end - start;
