@@ -16,7 +16,7 @@ import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan, UnsampledContext } from './messageSpans';
 import type { Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
-import { NewTraceContext, formatTraceParent, parseTraceParent, randomSpanId } from './traceparent';
+import { NewTraceContext, formatTraceParent, randomSpanId } from './traceparent';
 
 /** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
 export interface ModeSwitch {
@@ -85,12 +85,7 @@ class ChannelTrace {
 
 /** The parent context of a message whose traceparent is known to be valid. */
 function incomingContext(found: TraceHeaders): MessageContext {
-  const parsed = parseTraceParent(found.traceparent!)!;
-  return { traceId: parsed.traceId, spanId: parsed.spanId, traceFlags: parsed.traceFlags, traceState: found.tracestate };
-}
-
-function headerKey(name: string): 'traceparent' | 'tracestate' | 'publishedAt' {
-  return name === Header.traceparent ? 'traceparent' : name === Header.tracestate ? 'tracestate' : 'publishedAt';
+  return { ...found.traceContext!, traceState: found.tracestate };
 }
 
 function stampToMs(micros: number | undefined, now: number): number | undefined {
@@ -209,7 +204,7 @@ export class ConnectionTracer implements ConnectionSession {
     // A valid incoming traceparent is continued; its strings are decoded only if a span records.
     const incomingFlags = found.traceFlags;
     let parent: MessageContext | undefined;
-    let outcome: TraceOutcome = incomingFlags >= 0 ? 'continued' : found.has('traceparent') ? 'replaced_invalid' : 'injected';
+    let outcome: TraceOutcome = incomingFlags >= 0 ? 'continued' : found.has(Header.traceparent) ? 'replaced_invalid' : 'injected';
     if (outcome === 'injected') {
       ({ parent, outcome } = this.continuationFor(payload, header, found, routing));
     }
@@ -254,8 +249,8 @@ export class ConnectionTracer implements ConnectionSession {
     found: TraceHeaders, outcome: TraceOutcome, span: OpenSpan | undefined, parent: MessageContext | undefined, fresh: NewTraceContext | undefined,
   ): HeadersEdit {
     const replacing = outcome !== 'continued';
-    const remove = found.has('publishedAt') || (replacing && (found.has('traceparent') || found.has('tracestate')))
-      ? (replacing ? TRACE_AND_STAMP : STAMP_ONLY).filter((n) => found.has(headerKey(n)))
+    const remove = found.has(Header.publishedAt) || (replacing && (found.has(Header.traceparent) || found.has(Header.tracestate)))
+      ? (replacing ? TRACE_AND_STAMP : STAMP_ONLY).filter((n) => found.has(n))
       : NOTHING;
     if (!replacing) return { remove, add: ADD_STAMP };
     if (span === undefined && parent === undefined) return { remove, add: ADD_NEW_TRACE };
@@ -336,7 +331,7 @@ export class ConnectionTracer implements ConnectionSession {
     if (!this.options.mode.tracing || returned === undefined) return undefined;
     const header = parseContentHeader(payload);
     const found = new TraceHeaders(payload, header.headersOffset);
-    const parsed = found.traceFlags >= 0 ? parseTraceParent(found.traceparent!) : undefined;
+    const parsed = found.traceContext;
     const attrs = { 'amqp.reply_code': returned.replyCode, 'amqp.reply_text': sanitize(returned.replyText) };
     const pending = parsed ? ch.confirms.find(parsed.spanId) : undefined;
     if (pending) {
@@ -403,7 +398,8 @@ export class ConnectionTracer implements ConnectionSession {
     const flags = found.traceFlags;
     const fresh = flags >= 0 ? undefined : NEW_TRACE.draw();
     const records = fresh ? this.options.telemetry.sampledNewTrace(fresh) : this.parentRecords(flags, found);
-    const parent = flags >= 0 && (records || this.needsContexts(found, header)) ? incomingContext(found) : undefined;
+    const needsContexts = !records && this.needsContexts(found, header);
+    const parent = flags >= 0 && (records || needsContexts) ? incomingContext(found) : undefined;
     let hop: MessageContext | undefined;
     let process: MessageContext | undefined;
     if (records) {
@@ -414,7 +410,7 @@ export class ConnectionTracer implements ConnectionSession {
     } else {
       // Most messages: nothing records, so contexts are made only for what reads them.
       this.track(ch, delivery, undefined, now);
-      if (this.needsContexts(found, header)) {
+      if (needsContexts) {
         const traceId = parent?.traceId ?? fresh!.traceId;
         if (this.options.rewriteOnDelivery) hop = new UnsampledContext(traceId, parent?.traceState);
         if (continuation) process = new UnsampledContext(traceId, parent?.traceState);
@@ -431,7 +427,7 @@ export class ConnectionTracer implements ConnectionSession {
     const add: [string, string][] = [[Header.traceparent, formatTraceParent(hop)]];
     if (hop.traceState) add.push([Header.tracestate, hop.traceState]);
     const rewritten = spliceHeadersFrame(channel, payload, header, {
-      remove: [Header.traceparent, Header.tracestate].filter((n) => found.has(headerKey(n))), add,
+      remove: [Header.traceparent, Header.tracestate].filter((n) => found.has(n)), add,
     });
     return this.fits(rewritten) ? rewritten : undefined;
   }
@@ -472,7 +468,7 @@ export class ConnectionTracer implements ConnectionSession {
   /** An unsampled delivery still needs its contexts for a delivery rewrite or a continuation. */
   private needsContexts(found: TraceHeaders, header: ContentHeader): boolean {
     return this.options.rewriteOnDelivery
-      || (this.options.continuation !== undefined && (found.has('taskId') || hasProperty(header, 'replyTo')));
+      || (this.options.continuation !== undefined && (found.has(Header.celeryTaskId) || hasProperty(header, 'replyTo')));
   }
 
   private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined, now: number): void {

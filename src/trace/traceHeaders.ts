@@ -1,9 +1,9 @@
 import { ABSENT, locateStringValues } from '../amqp/fieldTable';
 import { Header } from './attributes';
-import { traceParentFlagsAt } from './traceparent';
+import { TraceParent, traceParentFlagsAt } from './traceparent';
 
 /** The headers the proxy reads, in the order of their slots below; frozen, so encoded once. */
-const NAMES = Object.freeze([
+const NAMES: readonly string[] = Object.freeze([
   Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, Header.celeryTaskId, Header.celeryTask,
 ]);
 const TRACEPARENT = 0;
@@ -31,21 +31,34 @@ export class TraceHeaders {
     if (tableOffset !== undefined) locateStringValues(payload, tableOffset, NAMES, this.at);
   }
 
-  /** Whether the table has an entry of this name, of any type. */
-  has(name: 'traceparent' | 'tracestate' | 'publishedAt' | 'taskId'): boolean {
-    const slot = name === 'traceparent' ? TRACEPARENT : name === 'tracestate' ? TRACESTATE : name === 'publishedAt' ? PUBLISHED_AT : TASK_ID;
-    return this.at[2 * slot] !== ABSENT;
+  /** Whether the table has an entry of this name (one of Header's), of any type. */
+  has(name: string): boolean {
+    const slot = NAMES.indexOf(name);
+    return slot >= 0 && this.at[2 * slot] !== ABSENT;
   }
 
   /** The traceparent as text; '' when the entry is not a string (so it parses as invalid). */
   get traceparent(): string | undefined {
-    return this.has('traceparent') ? this.text(TRACEPARENT) ?? '' : undefined;
+    return this.at[2 * TRACEPARENT] !== ABSENT ? this.text(TRACEPARENT) ?? '' : undefined;
   }
 
-  /** The flags of a valid traceparent (W3C rules, see parseTraceParent), or -1 when absent or invalid. */
+  /** The flags of a valid traceparent (W3C rules, see traceParentFlagsAt), or -1 when absent or invalid. */
   get traceFlags(): number {
     const start = this.at[2 * TRACEPARENT]!;
     return start < 0 ? -1 : traceParentFlagsAt(this.payload, start, this.at[2 * TRACEPARENT + 1]!);
+  }
+
+  /** A valid traceparent's fields, read from the bytes; undefined when absent or invalid. */
+  get traceContext(): TraceParent | undefined {
+    const traceFlags = this.traceFlags;
+    if (traceFlags < 0) return undefined;
+    const start = this.at[2 * TRACEPARENT]!;
+    // Valid means ASCII: latin1 decodes it as it is.
+    return {
+      traceId: this.payload.toString('latin1', start + 3, start + 35),
+      spanId: this.payload.toString('latin1', start + 36, start + 52),
+      traceFlags,
+    };
   }
 
   get tracestate(): string | undefined {

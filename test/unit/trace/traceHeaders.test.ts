@@ -27,7 +27,7 @@ test('finds every header the proxy reads, decoding strings only when asked', () 
   assert.is(found.taskId, 'c6ab0f1e');
   assert.is(found.taskName, 'tasks.add');
   assert.is(found.parentTaskId, 'a1b2');
-  assert.ok(found.has('traceparent') && found.has('tracestate') && found.has('publishedAt'));
+  assert.ok(found.has('traceparent') && found.has('tracestate') && found.has('x-trace-proxy-published-us'));
 });
 
 test('no headers table, or none of ours: everything absent', () => {
@@ -37,7 +37,7 @@ test('no headers table, or none of ours: everything absent', () => {
     assert.is(found.tracestate, undefined);
     assert.is(found.publishedAtMicros, undefined);
     assert.is(found.taskId, undefined);
-    assert.not.ok(found.has('traceparent') || found.has('tracestate') || found.has('publishedAt'));
+    assert.not.ok(found.has('traceparent') || found.has('tracestate') || found.has('x-trace-proxy-published-us'));
   }
 });
 
