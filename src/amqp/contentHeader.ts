@@ -112,18 +112,29 @@ class ParsedContentHeader implements ContentHeader {
   }
 }
 
-/** The same walk as parseContentHeader's, keeping every range (already bounds-checked there). */
+/** Every present property's range (parseContentHeader has already checked the bounds). */
 function propertyRanges(payload: Buffer, flags: number, listOffset: number): Partial<Record<PropertyName, PropertyRange>> {
   const props: Partial<Record<PropertyName, PropertyRange>> = {};
+  walkProperties(payload, flags, listOffset, props);
+  return props;
+}
+
+/**
+ * Walks the present properties, checking each one's bounds, and records their ranges in
+ * `ranges` when given. Returns where the headers table is, or would go when absent.
+ */
+function walkProperties(payload: Buffer, flags: number, listOffset: number, ranges?: Partial<Record<PropertyName, PropertyRange>>): number {
   let offset = listOffset;
+  let headersAt = listOffset;
   for (const property of PROPERTIES) {
+    if (property.bit === HEADERS_BIT) headersAt = offset;
     if ((flags & (1 << property.bit)) !== 0) {
       const end = PROPERTY_END[property.kind](payload, offset);
-      props[property.name] = { start: offset, end };
+      if (ranges) ranges[property.name] = { start: offset, end };
       offset = end;
     }
   }
-  return props;
+  return headersAt;
 }
 
 /**
@@ -134,18 +145,8 @@ export function parseContentHeader(payload: Buffer): ContentHeader {
   ensureAvailable(0, PROPERTY_LIST_OFFSET, payload.length, 'content header');
   const flags = payload.readUInt16BE(PROPERTY_FLAGS_OFFSET);
   const listOffset = skipContinuationFlagWords(payload, flags);
-  let offset = listOffset;
-  let headersInsertAt = offset;
-  let headersOffset: number | undefined;
-  for (const property of PROPERTIES) {
-    if (property.bit === HEADERS_BIT) {
-      headersInsertAt = offset;
-    }
-    if ((flags & (1 << property.bit)) !== 0) {
-      if (property.bit === HEADERS_BIT) headersOffset = offset;
-      offset = PROPERTY_END[property.kind](payload, offset);
-    }
-  }
+  const headersInsertAt = walkProperties(payload, flags, listOffset);
+  const headersOffset = (flags & FLAG_HEADERS) !== 0 ? headersInsertAt : undefined;
   return new ParsedContentHeader(
     payload,
     payload.readUInt16BE(0),
