@@ -14,6 +14,7 @@
 import { connect } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { findPidByComm, readCpu } from './lib/procfs';
+import { median } from './lib/stats';
 
 const BROKER = process.env['BENCH_BROKER'] ?? '127.0.0.1:5672';
 const URL = `amqp://guest:guest@${BROKER}`;
@@ -81,11 +82,6 @@ async function runOnce(variant: Variant, brokerPid: number): Promise<Sample> {
     await publisherConn.close().catch(() => undefined);
     await consumerConn.close().catch(() => undefined);
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 async function main(): Promise<void> {
