@@ -139,8 +139,8 @@ test('docs/METRICS.md lists every metric the proxy exports', async () => {
   assert.equal([...families].filter((f) => !documented.has(f)), []);
 });
 
-test('the two alerts carry severity, summary, description and the README runbook anchors', () => {
-  const base = 'https://github.com/amqp-trace-proxy/amqp-trace-proxy/blob/main/README.md';
+test('the two alerts carry severity, summary, description and the runbook anchors in docs/RUNBOOKS.md', () => {
+  const base = 'https://github.com/amqp-trace-proxy/amqp-trace-proxy/blob/main/docs/RUNBOOKS.md';
   const p95 = alert('AmqpTraceProxyP95LatencyHigh');
   assert.is(p95.for, '5m');
   assert.is(p95.labels['severity'], 'critical');
