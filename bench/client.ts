@@ -10,11 +10,13 @@
 import { connect, type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { ClientJob, ConsumerJob, FromClient, IdleJob, LatencySummary, PublisherJob, ToClient } from './lib/protocol';
+import { flushTelemetry } from './lib/clientTelemetry';
 import { quantileSorted } from './lib/stats';
 
 /** Nagle off, as in any latency-minded client; give up on a connect after 15 s (amqplib clears it once open). */
 const SOCKET_OPTIONS = { noDelay: true, timeout: 15000 };
 const PUBLISH_OPTIONS = { contentType: 'application/octet-stream', deliveryMode: 1, headers: { app: 'bench' } };
+const PERSISTENT_OPTIONS = { ...PUBLISH_OPTIONS, deliveryMode: 2 };
 
 function send(message: FromClient): void {
   process.send?.(message);
@@ -92,37 +94,43 @@ function summarise(latenciesMs: Float64Array): LatencySummary | undefined {
 }
 
 async function runConsumer(job: ConsumerJob): Promise<void> {
-  const [model] = await openConnections(job.url, 1, 1);
-  const channel = await model!.createChannel();
-  channel.on('error', fail);
-  await channel.prefetch(job.prefetch);
+  const models = await openConnections(job.url, job.connections, job.connections);
   const goal = job.warmup + job.total;
   const latencies = new Float64Array(job.recordLatency ? job.total : 0);
   let measured = 0;
   let count = 0;
   let warmCpu = process.cpuUsage();
-  const onDelivery = (msg: ConsumeMessage | null): void => {
-    if (msg === null) fail(new Error(`the broker cancelled the consumer on ${job.queue}`));
-    const now = process.hrtime.bigint();
-    count += 1;
-    channel.ack(msg);
-    if (count > job.warmup && measured < latencies.length && msg.content.length >= 8) {
-      latencies[measured++] = Number(now - msg.content.readBigUInt64BE(0)) / 1e6;
-    }
-    if (count === job.warmup) {
-      warmCpu = process.cpuUsage();
-      send({ type: 'warm' });
-    }
-    if (job.progressEvery > 0 && count % job.progressEvery === 0) send({ type: 'progress', consumed: count });
-    if (count === goal) {
-      const cpu = process.cpuUsage(warmCpu);
-      send({ type: 'done', count: job.total, lastNs: now.toString(), latency: summarise(latencies.subarray(0, measured)), cpuUs: cpu.user + cpu.system });
-    }
+  const finish = async (lastNs: bigint): Promise<void> => {
+    // In-process tracing exports after the last ack: that CPU is part of its cost.
+    await flushTelemetry();
+    const cpu = process.cpuUsage(warmCpu);
+    send({ type: 'done', count: job.total, lastNs: lastNs.toString(), latency: summarise(latencies.subarray(0, measured)), cpuUs: cpu.user + cpu.system });
   };
-  await channel.consume(job.queue, onDelivery, { noAck: false });
-  send({ type: 'ready', connections: 1 });
+  const consumeOn = async (model: ChannelModel): Promise<void> => {
+    const channel = await model.createChannel();
+    channel.on('error', fail);
+    await channel.prefetch(job.prefetch);
+    const onDelivery = (msg: ConsumeMessage | null): void => {
+      if (msg === null) fail(new Error(`the broker cancelled the consumer on ${job.queue}`));
+      const now = process.hrtime.bigint();
+      count += 1;
+      channel.ack(msg);
+      if (count > job.warmup && measured < latencies.length && msg.content.length >= 8) {
+        latencies[measured++] = Number(now - msg.content.readBigUInt64BE(0)) / 1e6;
+      }
+      if (count === job.warmup) {
+        warmCpu = process.cpuUsage();
+        send({ type: 'warm' });
+      }
+      if (job.progressEvery > 0 && count % job.progressEvery === 0) send({ type: 'progress', consumed: count });
+      if (count === goal) finish(now).catch(fail);
+    };
+    await channel.consume(job.queue, onDelivery, { noAck: false });
+  };
+  await Promise.all(models.map(consumeOn));
+  send({ type: 'ready', connections: models.length });
   await next('stop');
-  await closeAll([model!]);
+  await closeAll(models);
 }
 
 interface Lane {
@@ -136,11 +144,15 @@ async function runPublisher(job: PublisherJob): Promise<void> {
   const models = await openConnections(job.url, job.connections, 50);
   const lanes: Lane[] = [];
   for (const model of models) {
-    const channel = job.mode === 'confirm' ? await model.createConfirmChannel() : await model.createChannel();
+    const confirms = job.mode === 'confirm' || job.confirms;
+    const channel = confirms ? await model.createConfirmChannel() : await model.createChannel();
     channel.on('error', fail);
     lanes.push({ channel, unconfirmed: 0, wake: undefined });
   }
   const template = Buffer.alloc(job.bodyBytes, 0x61);
+  const largeTemplate = Buffer.alloc(job.largeEvery > 0 ? job.largeBytes : 0, 0x62);
+  const options = job.persistent ? PERSISTENT_OPTIONS : PUBLISH_OPTIONS;
+  const confirms = job.mode === 'confirm' || job.confirms;
   let published = 0;
   let consumed = 0;
   let flowWake: (() => void) | undefined;
@@ -152,9 +164,11 @@ async function runPublisher(job: PublisherJob): Promise<void> {
   };
 
   const body = (): Buffer => {
-    if (!job.stampBodies) return template;
+    const large = job.largeEvery > 0 && (published + 1) % job.largeEvery === 0;
+    const source = large ? largeTemplate : template;
+    if (!job.stampBodies) return source;
     // A fresh buffer: amqplib may still hold the previous one in its write queue.
-    const b = Buffer.from(template);
+    const b = Buffer.from(source);
     b.writeBigUInt64BE(process.hrtime.bigint(), 0);
     return b;
   };
@@ -176,16 +190,16 @@ async function runPublisher(job: PublisherJob): Promise<void> {
   const publishOne = (lane: Lane): Promise<void> | undefined => {
     if (flowBlocked()) return flowOpen().then(() => publishOne(lane));
     let writable: boolean;
-    if (job.mode === 'confirm') {
-      if (lane.unconfirmed >= job.confirmWindow) return laneOpen(lane).then(() => publishOne(lane));
+    if (confirms) {
+      if (job.confirmWindow > 0 && lane.unconfirmed >= job.confirmWindow) return laneOpen(lane).then(() => publishOne(lane));
       lane.unconfirmed += 1;
-      writable = (lane.channel as ConfirmChannel).sendToQueue(job.queue, body(), PUBLISH_OPTIONS, (err) => {
+      writable = (lane.channel as ConfirmChannel).sendToQueue(job.queue, body(), options, (err) => {
         if (err) fail(new Error(`message nacked by the broker on ${job.queue}`));
         lane.unconfirmed -= 1;
         lane.wake?.();
       });
     } else {
-      writable = lane.channel.sendToQueue(job.queue, body(), PUBLISH_OPTIONS);
+      writable = lane.channel.sendToQueue(job.queue, body(), options);
     }
     published += 1;
     return writable ? undefined : new Promise<void>((resolve) => lane.channel.once('drain', resolve));
@@ -232,6 +246,7 @@ async function runPublisher(job: PublisherJob): Promise<void> {
     if (job.mode === 'rate') await ratePhase(m.perConnection * lanes.length);
     else await Promise.all(lanes.map((lane) => floodLane(lane, m.perConnection)));
     const lastNs = process.hrtime.bigint();
+    if (m.measured) await flushTelemetry();
     const cpu = process.cpuUsage(cpu0);
     send({
       type: 'published',

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BrokerAdmin, amqpUrl, probeHandshake } from './lib/broker';
 import { killAllNow, setModulesDir, stopAll } from './lib/children';
-import { ConfigError, readConfig, type BenchConfig, type TargetId, type WorkloadId } from './lib/config';
+import { ConfigError, hasMiddleHop, readConfig, type BenchConfig, type TargetId, type WorkloadId } from './lib/config';
 import { findHaproxy } from './lib/haproxy';
 import { machineInfo } from './lib/machine';
 import { findPidByComm } from './lib/procfs';
@@ -147,7 +147,7 @@ async function main(): Promise<number> {
             rows.push({ round, workload: w, target: t, status: 'unavailable', error: info.reason ?? 'unavailable' });
             continue;
           }
-          if (plan.kind === 'idle' && t === 'direct') {
+          if (plan.kind === 'idle' && !hasMiddleHop(t)) {
             rows.push({ round, workload: w, target: t, status: 'not applicable', error: 'no process between client and broker to measure' });
             continue;
           }
@@ -157,7 +157,7 @@ async function main(): Promise<number> {
           for (let attempt = 1; attempt <= 2; attempt++) {
             const label = `r${round}.${w}.${t}${attempt > 1 ? '.retry' : ''}`;
             try {
-              const target = await TARGETS[t].start(ctx, label);
+              const target = await TARGETS[t].start(ctx, label, { exportSpans: plan.kind === 'flow' ? plan.exportSpans : true });
               try {
                 const measurement = plan.kind === 'idle' ? await runIdle(env, plan, target, label) : await runFlow(env, plan, TARGETS[t], target, label);
                 rows.push({ round, workload: w, target: t, status: 'ok', measurement, ...(firstError ? { error: `first attempt failed: ${firstError}` } : {}) });

@@ -37,8 +37,9 @@ export class BrokerAdmin {
     return typeof version === 'string' ? version : 'unknown';
   }
 
-  async declareQueue(name: string): Promise<void> {
-    await this.channel.assertQueue(name, { durable: false, autoDelete: false, arguments: { 'x-expires': QUEUE_EXPIRES_MS } });
+  /** Durable when the workload's messages are persistent: RabbitMQ writes those to disk only in a durable queue. */
+  async declareQueue(name: string, durable = false): Promise<void> {
+    await this.channel.assertQueue(name, { durable, autoDelete: false, arguments: { 'x-expires': QUEUE_EXPIRES_MS } });
     this.declared.add(name);
   }
 

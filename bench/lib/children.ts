@@ -34,10 +34,10 @@ function track(child: ChildProcess): ChildProcess {
 }
 
 /** A compiled bench script with an IPC channel; it exits when the harness disconnects. */
-export function forkScript(script: string, args: string[], logFile: string, execArgv: string[] = []): ChildProcess {
+export function forkScript(script: string, args: string[], logFile: string, execArgv: string[] = [], env: Record<string, string> = {}): ChildProcess {
   const log = openSync(logFile, 'a');
   const stdio: StdioOptions = ['ignore', log, log, 'ipc'];
-  const child = fork(script, args, { execArgv, env: childEnv(), stdio });
+  const child = fork(script, args, { execArgv, env: childEnv(env), stdio });
   closeSync(log);
   return track(child);
 }

@@ -8,6 +8,14 @@ import { join } from 'node:path';
 import { forkScript, head, stopChild } from './children';
 import type { ClientJob, FromClient, ToClient } from './protocol';
 
+/** What a target asks of the client processes themselves (in-process tracing: a preload and its settings). */
+export interface ClientRuntime {
+  execArgv: string[];
+  env: Record<string, string>;
+}
+
+const NO_RUNTIME: ClientRuntime = { execArgv: [], env: {} };
+
 type Waiter = { type: FromClient['type']; resolve: (m: FromClient) => void; reject: (e: Error) => void };
 
 export class ClientProcess {
@@ -28,9 +36,9 @@ export class ClientProcess {
     });
   }
 
-  static start(buildDir: string, runDir: string, name: string, job: ClientJob): ClientProcess {
+  static start(buildDir: string, runDir: string, name: string, job: ClientJob, runtime: ClientRuntime = NO_RUNTIME): ClientProcess {
     const logFile = join(runDir, `${name}.log`);
-    const client = new ClientProcess(forkScript(join(buildDir, 'client.js'), [], logFile), name, logFile);
+    const client = new ClientProcess(forkScript(join(buildDir, 'client.js'), [], logFile, runtime.execArgv, runtime.env), name, logFile);
     client.send({ type: 'job', job });
     return client;
   }

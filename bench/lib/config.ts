@@ -3,10 +3,15 @@
  * at once, so a typo in BENCH_TARGETS does not cost a run.
  */
 
-export const TARGET_IDS = ['direct', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100'] as const;
+export const TARGET_IDS = ['direct', 'otel10', 'otel100', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100'] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
-export const WORKLOAD_IDS = ['throughput-1k', 'throughput-16k', 'confirm-1k', 'latency', 'fan-in', 'idle'] as const;
+/** Targets where the clients talk to RabbitMQ itself: no process in the middle to measure. */
+export function hasMiddleHop(id: TargetId): boolean {
+  return id !== 'direct' && id !== 'otel10' && id !== 'otel100';
+}
+
+export const WORKLOAD_IDS = ['throughput-1k', 'throughput-16k', 'confirm-1k', 'latency', 'mixed', 'fan-in', 'idle'] as const;
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
 
 export interface BenchConfig {
@@ -22,6 +27,9 @@ export interface BenchConfig {
   brokerPassword: string;
   latencyRate: number;
   latencySeconds: number;
+  /** The mixed workload: aggregate rate and duration. */
+  mixedRate: number;
+  mixedSeconds: number;
   idleConnections: number;
   fanInConnections: number;
   outDir: string;
@@ -86,6 +94,8 @@ export function readConfig(env: NodeJS.ProcessEnv, repoRoot: string): BenchConfi
     brokerPassword: env['BENCH_BROKER_PASSWORD'] ?? 'guest',
     latencyRate: parseNumber('BENCH_LATENCY_RATE', env['BENCH_LATENCY_RATE'], 500, problems, positiveInt, 'a positive integer'),
     latencySeconds: parseNumber('BENCH_LATENCY_SECONDS', env['BENCH_LATENCY_SECONDS'], Math.max(4, 20 * scale), problems, (n) => n > 0, 'positive'),
+    mixedRate: parseNumber('BENCH_MIXED_RATE', env['BENCH_MIXED_RATE'], 2000, problems, positiveInt, 'a positive integer'),
+    mixedSeconds: parseNumber('BENCH_MIXED_SECONDS', env['BENCH_MIXED_SECONDS'], Math.max(4, 20 * scale), problems, (n) => n > 0, 'positive'),
     idleConnections: parseNumber('BENCH_IDLE_CONNECTIONS', env['BENCH_IDLE_CONNECTIONS'], 1000, problems, positiveInt, 'a positive integer'),
     fanInConnections: parseNumber('BENCH_FANIN_CONNECTIONS', env['BENCH_FANIN_CONNECTIONS'], 200, problems, positiveInt, 'a positive integer'),
     outDir: env['BENCH_OUT'] ?? `${repoRoot}/bench/results`,

@@ -40,6 +40,8 @@ export interface ConsumerJob {
   progressEvery: number;
   /** Read the publish timestamp from the body and keep publish-to-delivery latencies. */
   recordLatency: boolean;
+  /** Consuming connections (one channel each) in this process, sharing the counts. */
+  connections: number;
 }
 
 export interface PublisherJob {
@@ -59,6 +61,13 @@ export interface PublisherJob {
   flowWindow: number;
   /** Write the publish time (CLOCK_MONOTONIC, ns) into the first 8 bytes of every body. */
   stampBodies: boolean;
+  /** Publish on confirm channels in mode 'rate' too (mode 'confirm' always does). */
+  confirms: boolean;
+  /** deliveryMode 2 instead of 1. */
+  persistent: boolean;
+  /** Every `largeEvery`-th message (per process) has `largeBytes` of body instead; 0: never. */
+  largeEvery: number;
+  largeBytes: number;
 }
 
 export interface IdleJob {

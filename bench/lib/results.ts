@@ -2,7 +2,7 @@
  * The shape of bench/results/latest.json, and the reduction of its rows (one per round,
  * workload and target) to one cell per workload and target (medians over rounds).
  */
-import type { BenchConfig, TargetId, WorkloadId } from './config';
+import { hasMiddleHop, type BenchConfig, type TargetId, type WorkloadId } from './config';
 import type { MachineInfo } from './machine';
 import { median } from './stats';
 import type { Measurement } from './workloads';
@@ -58,6 +58,10 @@ export interface Cell {
   schedUsPerMsg?: number;
   cpuUsPerMsgAtDone?: number;
   brokerUsPerMsg?: number;
+  /** Publishers' and consumer's own CPU. */
+  clientUsPerMsg?: number;
+  /** Clients + middle hop + broker: what the whole path costs the machine per message. */
+  systemUsPerMsg?: number;
   peakRssMb?: number;
   /** Share of the machine's CPU that other processes took during the measured phase. */
   otherLoad?: number;
@@ -73,6 +77,17 @@ export interface Cell {
 function med(measurements: Measurement[], pick: (m: Measurement) => number | undefined): number | undefined {
   const values = measurements.map(pick).filter((v): v is number => v !== undefined && Number.isFinite(v));
   return values.length > 0 ? median(values) : undefined;
+}
+
+/**
+ * Clients + middle hop + broker, per message. Undefined when a part is missing (a middle
+ * hop whose CPU could not be read, the broker's pid not found). The OTLP sink stands for
+ * the collector every way of tracing sends to, so it is not counted.
+ */
+export function systemCpu(m: Measurement, middleHop: boolean): number | undefined {
+  if (m.clientCpuUsPerMsg === undefined || m.brokerCpuUsPerMsg === undefined) return undefined;
+  if (middleHop && m.targetCpuUsPerMsg === undefined) return undefined;
+  return m.clientCpuUsPerMsg + m.brokerCpuUsPerMsg + (middleHop ? m.targetCpuUsPerMsg! : 0);
 }
 
 export function otherLoad(m: Measurement, cores: number): number | undefined {
@@ -100,6 +115,8 @@ export function cellOf(rows: readonly ResultRow[], workload: WorkloadId, target:
   set('schedUsPerMsg', med(ok, (m) => m.targetSchedUsPerMsg));
   set('cpuUsPerMsgAtDone', med(ok, (m) => m.targetCpuUsPerMsgAtDone));
   set('brokerUsPerMsg', med(ok, (m) => m.brokerCpuUsPerMsg));
+  set('clientUsPerMsg', med(ok, (m) => m.clientCpuUsPerMsg));
+  set('systemUsPerMsg', med(ok, (m) => systemCpu(m, hasMiddleHop(target))));
   set('peakRssMb', med(ok, (m) => m.peakRssMb));
   set('otherLoad', med(ok, (m) => otherLoad(m, cores)));
   set('spansPerMsg', med(ok, (m) => (m.spans && m.messages ? m.spans.spans / m.messages : undefined)));

@@ -2,7 +2,7 @@
  * A small SVG writer, enough for grouped bar charts: no dependencies, plain strings,
  * every text node escaped. chartSvg() draws bench/results/latest.svg from the results.
  */
-import { TARGET_IDS, type TargetId, type WorkloadId } from './config';
+import { TARGET_IDS, hasMiddleHop, type TargetId, type WorkloadId } from './config';
 import { cellOf, type BenchResults, type Cell } from './results';
 
 type Attrs = Record<string, string | number>;
@@ -84,18 +84,27 @@ export function barChart(c: BarChart): string {
   return el('g', {}, ...parts);
 }
 
+const LEGEND_PER_ROW = 5;
+
 function legend(series: { name: string; color: string }[], x: number, y: number): string {
   return el(
     'g',
     {},
     ...series.map((s, i) =>
-      el('g', {}, el('rect', { x: x + i * 150, y, width: 12, height: 12, fill: s.color }), text(x + i * 150 + 16, y + 10, s.name, { 'font-size': 11 })),
+      el(
+        'g',
+        {},
+        el('rect', { x: x + (i % LEGEND_PER_ROW) * 180, y: y + Math.floor(i / LEGEND_PER_ROW) * 16, width: 12, height: 12, fill: s.color }),
+        text(x + (i % LEGEND_PER_ROW) * 180 + 16, y + Math.floor(i / LEGEND_PER_ROW) * 16 + 10, s.name, { 'font-size': 11 }),
+      ),
     ),
   );
 }
 
 const COLORS: Record<TargetId, string> = {
   direct: '#4d4d4d',
+  otel10: '#8c564b',
+  otel100: '#e377c2',
   relay: '#1f77b4',
   haproxy: '#2ca02c',
   bypass: '#9467bd',
@@ -108,6 +117,7 @@ const SHORT: Record<WorkloadId, string> = {
   'throughput-16k': '16 KiB',
   'confirm-1k': '1 KiB confirms',
   latency: 'latency 500/s',
+  mixed: 'mixed',
   'fan-in': 'fan-in',
   idle: 'idle',
 };
@@ -119,7 +129,7 @@ export function chartSvg(results: BenchResults): string {
   const width = 960;
   const panel = 280;
   const panels: string[] = [];
-  let y = 74;
+  let y = 58 + 16 * Math.ceil(targets.length / LEGEND_PER_ROW);
   const add = (chart: Omit<BarChart, 'x' | 'y' | 'width' | 'height'>): void => {
     panels.push(barChart({ ...chart, x: 16, y, width: width - 32, height: panel }));
     y += panel + 10;
@@ -135,11 +145,17 @@ export function chartSvg(results: BenchResults): string {
       series: series(targets, (t, g) => cell(throughput[g]!, t).msgsPerSec, throughput.length),
       format: thousands,
     });
-    // The broker has no process of its own in the path: no bar for it.
+    // Only targets with a process between clients and broker have a middle hop to draw.
     add({
-      title: 'Target process CPU per message (µs, both directions, utime+stime from /proc/<pid>/stat)',
+      title: 'Middle hop CPU per message (µs, both directions, utime+stime from /proc/<pid>/stat)',
       groups: throughput.map((w) => SHORT[w]),
-      series: series(targets.filter((t) => t !== 'direct'), (t, g) => cell(throughput[g]!, t).cpuUsPerMsg, throughput.length),
+      series: series(targets.filter(hasMiddleHop), (t, g) => cell(throughput[g]!, t).cpuUsPerMsg, throughput.length),
+      format: (v) => v.toFixed(v >= 10 ? 0 : 1),
+    });
+    add({
+      title: 'Whole-system CPU per message (µs: clients + middle hop + broker)',
+      groups: throughput.map((w) => SHORT[w]),
+      series: series(targets, (t, g) => cell(throughput[g]!, t).systemUsPerMsg, throughput.length),
       format: (v) => v.toFixed(v >= 10 ? 0 : 1),
     });
   }
@@ -149,6 +165,15 @@ export function chartSvg(results: BenchResults): string {
       title: `Publish-to-delivery latency at ${results.config.latencyRate} msgs/s (ms)`,
       groups: ['p50', 'p99', 'p99.9'],
       series: series(targets, (t, g) => picks[g]!(cell('latency', t)), picks.length),
+      format: (v) => v.toFixed(v >= 10 ? 0 : v >= 1 ? 1 : 2),
+    });
+  }
+  if (results.workloads.mixed !== undefined) {
+    const picks = [(c: Cell) => c.p50Ms, (c: Cell) => c.p99Ms];
+    add({
+      title: `Latency under mixed load: ${results.config.mixedRate} msgs/s, 1 KiB and every 100th 200 KB, persistent, confirms (ms)`,
+      groups: ['p50', 'p99'],
+      series: series(targets, (t, g) => picks[g]!(cell('mixed', t)), picks.length),
       format: (v) => v.toFixed(v >= 10 ? 0 : v >= 1 ? 1 : 2),
     });
   }

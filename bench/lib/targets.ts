@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClientRuntime } from './clientProcess';
 import { childEnv, forkScript, freePort, head, spawnLogged, stopChild, waitForListening } from './children';
 import type { TargetId } from './config';
 import { haproxyConfig } from './haproxy';
@@ -34,6 +35,8 @@ export interface RunningTarget {
   logFile: string | undefined;
   /** Whether the process is still alive (always true for `direct`). */
   alive(): boolean;
+  /** Set when the clients themselves must run differently (in-process tracing). */
+  clientRuntime?: ClientRuntime;
   stop(): Promise<void>;
 }
 
@@ -43,7 +46,12 @@ export interface TargetSpec {
   describe: string;
   /** Spans go to the sink; CPU is read again once the export has gone quiet. */
   exportsSpans: boolean;
-  start(ctx: TargetContext, instance: string): Promise<RunningTarget>;
+  start(ctx: TargetContext, instance: string, options?: StartOptions): Promise<RunningTarget>;
+}
+
+export interface StartOptions {
+  /** False for workloads measured without span export (the mixed workload): tracing, but exporter none. */
+  exportSpans: boolean;
 }
 
 const LISTEN_TIMEOUT_MS = 15000;
@@ -105,7 +113,7 @@ function proxyTarget(id: TargetId, label: string, describe: string, trace: boole
     label,
     describe,
     exportsSpans: trace,
-    async start(ctx, instance) {
+    async start(ctx, instance, options) {
       const port = await freePort();
       const metricsPort = await freePort();
       const logFile = join(ctx.runDir, `${instance}.log`);
@@ -120,11 +128,37 @@ function proxyTarget(id: TargetId, label: string, describe: string, trace: boole
         // The admin API's default port is fixed: two proxies on one machine would collide.
         ADMIN_LISTEN: 'off',
         ...(ratio !== undefined ? { OTEL_TRACES_SAMPLER_ARG: ratio } : {}),
+        ...(options?.exportSpans === false ? { OTEL_TRACES_EXPORTER: 'none' } : {}),
         ...experimentEnv(),
       });
       const args = [...nodeArgs(ctx, instance), ctx.proxyMain];
       const child = spawnLogged(process.execPath, args, logFile, env, ctx.repoRoot);
       return startProcess(child, port, logFile, ctx.profileDir ? 20000 : 3000);
+    },
+  };
+}
+
+/**
+ * The clients connect to RabbitMQ itself and trace themselves: bench/otelClient.js is
+ * preloaded into every client process (see there). No process in the middle.
+ */
+function inProcessTarget(id: TargetId, label: string, ratio: string): TargetSpec {
+  return {
+    id,
+    label,
+    describe: `clients connect to RabbitMQ itself with @opentelemetry/instrumentation-amqplib in publisher and consumer, parentbased_traceidratio ${ratio}, batch OTLP gRPC export to the sink`,
+    exportsSpans: true,
+    async start(ctx, _instance, options) {
+      const env: Record<string, string> = { BENCH_OTEL_RATIO: ratio };
+      if (options?.exportSpans !== false && ctx.sinkPort !== undefined) env['BENCH_OTEL_ENDPOINT'] = `http://127.0.0.1:${ctx.sinkPort}`;
+      return {
+        port: ctx.broker.port,
+        pid: undefined,
+        logFile: undefined,
+        alive: () => true,
+        stop: async () => undefined,
+        clientRuntime: { execArgv: ['--require', join(ctx.buildDir, 'otelClient.js')], env },
+      };
     },
   };
 }
@@ -139,6 +173,8 @@ export const TARGETS: Record<TargetId, TargetSpec> = {
       return { port: ctx.broker.port, pid: undefined, logFile: undefined, alive: () => true, stop: async () => undefined };
     },
   },
+  otel10: inProcessTarget('otel10', 'in-process OTel 10%', '0.1'),
+  otel100: inProcessTarget('otel100', 'in-process OTel 100%', '1.0'),
   relay: {
     id: 'relay',
     label: 'Node relay',

@@ -28,6 +28,17 @@ export interface FlowPlan {
   flowWindow: number;
   prefetch: number;
   recordLatency: boolean;
+  /** Consuming connections, in one consumer process. */
+  consumers: number;
+  /** Confirm channels in mode 'rate' (mode 'confirm' always uses them). */
+  confirms: boolean;
+  /** deliveryMode 2, into a durable queue (the broker writes such messages to disk). */
+  persistent: boolean;
+  /** Every largeEvery-th message carries largeBytes of body; 0: all messages are bodyBytes. */
+  largeEvery: number;
+  largeBytes: number;
+  /** False: tracing targets run with their exporter off (the issue's mixed-load measurement). */
+  exportSpans: boolean;
 }
 
 export interface IdlePlan {
@@ -61,9 +72,13 @@ function scaled(cfg: BenchConfig, full: number, min: number): number {
   return Math.max(min, Math.round(full * cfg.scale));
 }
 
+/** What most workloads share: one consuming connection, transient messages of one size, export on. */
+const PLAIN = { consumers: 1, confirms: false, persistent: false, largeEvery: 0, largeBytes: 0, exportSpans: true } as const;
+
 function throughputPlan(cfg: BenchConfig, bodyBytes: number, mode: PublishMode): FlowPlan {
   const messages = scaled(cfg, 200_000, 1000);
   return {
+    ...PLAIN,
     kind: 'flow',
     messages,
     warmup: Math.min(5000, Math.max(500, Math.round(messages * 0.05))),
@@ -88,9 +103,15 @@ function describeFlow(plan: WorkloadPlan): string {
     plan.mode === 'confirm'
       ? `confirm channel, ≤${plan.confirmWindow} unconfirmed`
       : plan.mode === 'rate'
-        ? `${plan.ratePerSecond} msg/s fixed rate`
+        ? `${plan.ratePerSecond.toLocaleString('en-US')} msg/s fixed rate${plan.confirms ? ', confirm channels' : ''}`
         : 'as fast as backpressure allows';
-  return `${plan.messages.toLocaleString('en-US')} × ${size}, ${publishers} (${how}), 1 consumer (prefetch ${plan.prefetch}, ack each), after ${plan.warmup.toLocaleString('en-US')} warm-up messages`;
+  const sizes = plan.largeEvery > 0 ? `${size}, every ${plan.largeEvery}th ${plan.largeBytes / 1000} KB` : size;
+  const consumers = plan.consumers === 1 ? '1 consumer' : `${plan.consumers} consuming connections`;
+  const extras = [plan.persistent ? 'persistent messages, durable queue' : '', plan.exportSpans ? '' : 'tracing targets without span export'].filter(Boolean);
+  return (
+    `${plan.messages.toLocaleString('en-US')} × ${sizes}, ${publishers} (${how}), ${consumers} (prefetch ${plan.prefetch}, ack each), ` +
+    `after ${plan.warmup.toLocaleString('en-US')} warm-up messages${extras.length > 0 ? `; ${extras.join('; ')}` : ''}`
+  );
 }
 
 export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
@@ -116,6 +137,7 @@ export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
     id: 'latency',
     title: 'Latency at a fixed rate',
     plan: (cfg) => ({
+      ...PLAIN,
       kind: 'flow',
       messages: Math.round(cfg.latencyRate * cfg.latencySeconds),
       warmup: cfg.latencyRate,
@@ -131,6 +153,31 @@ export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
     }),
     describe: describeFlow,
   },
+  mixed: {
+    id: 'mixed',
+    title: 'Mixed sizes at a fixed rate (persistent, confirms)',
+    plan: (cfg) => ({
+      kind: 'flow',
+      messages: Math.round(cfg.mixedRate * cfg.mixedSeconds),
+      warmup: cfg.mixedRate,
+      bodyBytes: KIB,
+      mode: 'rate',
+      publisherProcesses: 4,
+      connectionsPerProcess: 1,
+      ratePerSecond: cfg.mixedRate,
+      confirmWindow: 0,
+      flowWindow: 0,
+      prefetch: PREFETCH,
+      recordLatency: true,
+      consumers: 2,
+      confirms: true,
+      persistent: true,
+      largeEvery: 100,
+      largeBytes: 200 * 1000,
+      exportSpans: false,
+    }),
+    describe: describeFlow,
+  },
   'fan-in': {
     id: 'fan-in',
     title: 'Fan-in',
@@ -140,6 +187,7 @@ export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
       const lanes = processes * perProcess;
       const perConnection = scaled(cfg, 500, 20);
       return {
+        ...PLAIN,
         kind: 'flow',
         messages: lanes * perConnection,
         warmup: lanes * 10,
@@ -274,8 +322,9 @@ export async function runFlow(
   const total = perConnection * lanes;
   const warmup = warmupPerConnection * lanes;
   const clients: ClientProcess[] = [];
-  await env.admin.declareQueue(queue);
+  await env.admin.declareQueue(queue, plan.persistent);
   try {
+    const runtime = target.clientRuntime;
     const consumer = ClientProcess.start(env.buildDir, env.runDir, `${label}.consumer`, {
       role: 'consumer',
       url,
@@ -285,7 +334,8 @@ export async function runFlow(
       total,
       progressEvery: plan.flowWindow > 0 ? PROGRESS_EVERY : 0,
       recordLatency: plan.recordLatency,
-    });
+      connections: plan.consumers,
+    }, runtime);
     clients.push(consumer);
     await withTimeout(consumer.next('ready'), 30000, 'consumer connect');
     const publishers = Array.from({ length: plan.publisherProcesses }, (_, i) =>
@@ -300,7 +350,11 @@ export async function runFlow(
         ratePerSecond: plan.ratePerSecond / plan.publisherProcesses,
         flowWindow: plan.flowWindow,
         stampBodies: plan.recordLatency,
-      }),
+        confirms: plan.confirms,
+        persistent: plan.persistent,
+        largeEvery: plan.largeEvery,
+        largeBytes: plan.largeBytes,
+      }, runtime),
     );
     clients.push(...publishers);
     await withTimeout(Promise.all(publishers.map((p) => p.next('ready'))), 60000, 'publishers connect');
@@ -318,7 +372,8 @@ export async function runFlow(
     const machine0 = readMachineCpu();
     const harness0 = process.cpuUsage();
     const sinkCpu0 = env.sink?.pid !== undefined ? readCpu(env.sink.pid) : undefined;
-    const sink0 = spec.exportsSpans && env.sink ? await env.sink.stats() : undefined;
+    const exporting = spec.exportsSpans && plan.exportSpans;
+    const sink0 = exporting && env.sink ? await env.sink.stats() : undefined;
 
     const done = consumer.next('done');
     const published = Promise.all(publishers.map((p) => p.next('published')));
@@ -332,9 +387,9 @@ export async function runFlow(
     const harness = process.cpuUsage(harness0);
     const sinkCpu1 = env.sink?.pid !== undefined ? readCpu(env.sink.pid) : undefined;
     let settleMs = 0;
-    if (spec.exportsSpans && env.sink) settleMs = await settleSpanExport(env.sink, Date.now());
+    if (exporting && env.sink) settleMs = await settleSpanExport(env.sink, Date.now());
     const cpuEnd = pid !== undefined ? readCpu(pid) : undefined;
-    const sink1 = spec.exportsSpans && env.sink ? await env.sink.stats() : undefined;
+    const sink1 = exporting && env.sink ? await env.sink.stats() : undefined;
     const memory = pid !== undefined ? readMemory(pid) : undefined;
     if (!target.alive()) throw targetDied(target, 'during the workload');
 

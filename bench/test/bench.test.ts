@@ -38,7 +38,8 @@ test('linearFit recovers a line, for extrapolating RSS to 1,000 connections', ()
 test('readConfig: defaults are the issue sizes and every target', () => {
   const cfg = readConfig({}, '/repo');
   assert.is(cfg.scale, 1);
-  assert.equal(cfg.targets, ['direct', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100']);
+  assert.equal(cfg.targets, ['direct', 'otel10', 'otel100', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100']);
+  assert.is(cfg.mixedRate, 2000);
   assert.is(cfg.idleConnections, 1000);
   assert.is(cfg.latencySeconds, 20);
   assert.is(cfg.outDir, '/repo/bench/results');
@@ -137,15 +138,55 @@ function results(rows: ResultRow[]): BenchResults {
 test('verdicts: met, not met and not measured', () => {
   const rows = [
     row('throughput-1k', 'relay', { msgsPerSec: 20000, targetCpuUsPerMsg: 5 }),
-    row('throughput-1k', 'trace10', { msgsPerSec: 19500, targetCpuUsPerMsg: 7 }),
+    row('throughput-1k', 'trace10', { msgsPerSec: 19500, targetCpuUsPerMsg: 11 }),
     row('latency', 'relay', { latency: { count: 1, p50Ms: 0.3, p99Ms: 1, p999Ms: 2, maxMs: 2, meanMs: 0.4 } }),
     row('latency', 'trace10', { latency: { count: 1, p50Ms: 0.34, p99Ms: 1.6, p999Ms: 2, maxMs: 2, meanMs: 0.4 } }),
   ];
-  // In the issue's order: CPU, throughput 1 KiB, throughput 16 KiB, p50, p99, RSS.
   assert.equal(
     verdicts(rows).map((v) => v.status),
-    ['not met', 'met', 'not measured', 'met', 'not met', 'not measured'],
+    [
+      'not met', // CPU at 10 %: 11 > 2.0 × 5
+      'not measured', // CPU at 100 %
+      'not measured', // bypass 1 KiB
+      'not measured', // bypass 16 KiB
+      'not measured', // system CPU vs in-process, 10 %
+      'not measured', // throughput vs in-process, 10 %
+      'not measured', // system CPU vs in-process, 100 %
+      'not measured', // throughput vs in-process, 100 %
+      'met', // throughput 1 KiB ≥ 95 % of the relay
+      'not measured', // throughput 16 KiB
+      'met', // p50
+      'not met', // p99
+      'not measured', // mixed
+      'not measured', // RSS
+    ],
   );
+});
+
+test('verdicts: system CPU adds clients, middle hop and broker; in-process targets have no middle hop', () => {
+  const rows = [
+    row('throughput-1k', 'trace10', { msgsPerSec: 9000, targetCpuUsPerMsg: 20, clientCpuUsPerMsg: 40, brokerCpuUsPerMsg: 50 }),
+    row('throughput-1k', 'otel10', { msgsPerSec: 8000, clientCpuUsPerMsg: 100, brokerCpuUsPerMsg: 55 }),
+    row('throughput-1k', 'trace100', { msgsPerSec: 7000, targetCpuUsPerMsg: 60, clientCpuUsPerMsg: 40, brokerCpuUsPerMsg: 60 }),
+    row('throughput-1k', 'otel100', { msgsPerSec: 7500, clientCpuUsPerMsg: 90, brokerCpuUsPerMsg: 60 }),
+  ];
+  const byName = new Map(verdicts(rows).map((v) => [v.target, v]));
+  const find = (words: string): NonNullable<ReturnType<typeof byName.get>> => [...byName.values()].find((v) => v.target.startsWith(words))!;
+  assert.is(find('System CPU per message, proxy tracing at 10%').status, 'met'); // 110 < 155
+  assert.match(find('System CPU per message, proxy tracing at 10%').detail, /110\.0 µs vs 155\.0 µs/);
+  assert.is(find('System CPU per message, proxy tracing at 100%').status, 'not met'); // 160 vs 150
+  assert.is(find('Throughput, proxy tracing at 10%').status, 'met');
+  assert.is(find('Throughput, proxy tracing at 100%').status, 'not met');
+});
+
+test('verdicts: RSS extrapolated from fewer connections is not a measurement', () => {
+  const idle = (opened: number, rss: number): Measurement => ({
+    idle: { requested: 1000, opened, cappedBecause: undefined, baselineRssMb: 60, points: [], rssAtRequestedMb: rss, extrapolated: opened < 1000, kbPerConnection: 20 },
+  });
+  const rssVerdict = (m: Measurement) => verdicts([row('idle', 'trace10', m)]).find((v) => v.target.startsWith('RSS'))!;
+  assert.is(rssVerdict(idle(700, 86)).status, 'not measured');
+  assert.is(rssVerdict(idle(1000, 86)).status, 'met');
+  assert.is(rssVerdict(idle(1000, 120)).status, 'not met');
 });
 
 test('markdownReport and chartSvg render from results alone', () => {
@@ -156,6 +197,7 @@ test('markdownReport and chartSvg render from results alone', () => {
   ]);
   const md = markdownReport(r);
   assert.match(md, /\| Node relay \| 20,000 \| 0\.80× \| 1\.00× \| 5\.00 \|/);
+  assert.match(md, /system CPU µs\/msg/);
   assert.match(md, /failed: it broke <here>/);
   const svg = chartSvg(r);
   assert.match(svg, /^<svg /);
