@@ -27,6 +27,14 @@ else
   SUDO=
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Debian's prometheus, haproxy and rabbitmq-server packages start their service when
+# installed; a policy-rc.d answering 101 ("action forbidden", read by invoke-rc.d and
+# deb-systemd-invoke) keeps them from starting here. Only one this script created is removed.
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
+  $SUDO chmod 755 "$POLICY"
+  trap '$SUDO rm -f "$POLICY"' EXIT
+fi
 $SUDO apt-get update -qq
-# prometheus would start a server as a service; policy-rc.d keeps it from starting here.
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

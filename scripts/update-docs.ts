@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helpText } from '../src/config/config';
+import { METRIC_PREFIX, createMetrics } from '../src/metrics/metrics';
 
 export const ROOT = join(__dirname, '..');
 
@@ -14,7 +15,7 @@ export interface GeneratedBlock {
   /** Path from the repository root. */
   readonly file: string;
   readonly name: string;
-  render(): string;
+  render(): string | Promise<string>;
 }
 
 /** The option list as `--help` prints it (without the webhook's usage line). */
@@ -23,8 +24,63 @@ export function optionsBlock(): string {
   return ['```text', ...options, '```'].join('\n');
 }
 
+interface MetricShape {
+  name: string;
+  help: string;
+  type: string;
+  labelNames: readonly string[];
+  /** Values each label takes from startup (labels set from traffic or config have none). */
+  values: Map<string, string[]>;
+}
+
+/** What prom-client's metrics (and LocalHistogram) offer besides the registry's MetricObject type. */
+interface RegisteredMetric {
+  readonly labelNames?: readonly string[];
+  get(): Promise<{ name: string; help: string; type: string; values: { labels: Record<string, string | number> }[] }>;
+}
+
+/** The proxy's own metrics as a registry describes them, in registration order. */
+async function metricShapes(destinationLabels: boolean): Promise<MetricShape[]> {
+  const { registry } = createMetrics({ destinationLabels, maxDestinationLabels: 1, collectDefault: false });
+  const shapes: MetricShape[] = [];
+  for (const metric of registry.getMetricsAsArray() as unknown as RegisteredMetric[]) {
+    const data = await metric.get();
+    if (!data.name.startsWith(METRIC_PREFIX)) continue;
+    const labelNames = metric.labelNames ?? [];
+    const values = new Map<string, string[]>(labelNames.map((l) => [l, []]));
+    for (const value of data.values) {
+      for (const [label, v] of Object.entries(value.labels)) {
+        const seen = values.get(label);
+        if (seen && !seen.includes(String(v))) seen.push(String(v));
+      }
+    }
+    shapes.push({ name: data.name, help: data.help, type: data.type, labelNames, values });
+  }
+  return shapes;
+}
+
+/**
+ * The table of every `amqp_trace_proxy_*` metric: name, type, labels (with the values they
+ * take from startup; "opt-in" for the destination labels) and the help text it is served with.
+ */
+export async function metricsBlock(): Promise<string> {
+  const plain = new Map((await metricShapes(false)).map((m) => [m.name, m]));
+  const rows = (await metricShapes(true)).map((m) => {
+    const base = plain.get(m.name);
+    const labels = m.labelNames.map((label) => {
+      if (!base?.labelNames.includes(label)) return `\`${label}\` (opt-in)`;
+      const values = base.values.get(label) ?? [];
+      return values.length === 0 ? `\`${label}\`` : `\`${label}\`: ${values.map((v) => `\`${v}\``).join(', ')}`;
+    });
+    const help = m.help.replace(/\|/g, '\\|').replace(/\b(__\w+__)\b/g, '`$1`');
+    return `| \`${m.name}\` | ${m.type} | ${labels.join('; ')} | ${help} |`;
+  });
+  return ['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
 export const BLOCKS: readonly GeneratedBlock[] = [
   { file: 'docs/OPERATIONS.md', name: 'options', render: optionsBlock },
+  { file: 'docs/METRICS.md', name: 'metrics', render: metricsBlock },
 ];
 
 const markers = (name: string): [string, string] => [`<!-- ${name}:begin -->`, `<!-- ${name}:end -->`];
@@ -46,14 +102,21 @@ export function replaceBlock(text: string, name: string, content: string): strin
   return `${text.slice(0, from + begin.length)}\n${content}\n${text.slice(to)}`;
 }
 
-if (require.main === module) {
+async function main(): Promise<void> {
   for (const block of BLOCKS) {
     const path = join(ROOT, block.file);
     const before = readFileSync(path, 'utf8');
-    const after = replaceBlock(before, block.name, block.render());
+    const after = replaceBlock(before, block.name, await block.render());
     if (after !== before) {
       writeFileSync(path, after);
       console.log(`updated ${block.file} (${block.name})`);
     }
   }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
 }

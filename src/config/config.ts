@@ -51,7 +51,7 @@ const OPTIONS = {
   } as OptionSpec<number>,
   inflightCapacity: {
     flag: '--inflight-capacity', env: 'PROXY_INFLIGHT_CAPACITY', defaultValue: 10_000,
-    parse: integerIn(1, 10_000_000), help: 'open spans kept per connection awaiting a confirm or an ack',
+    parse: integerIn(1, 10_000_000), help: 'open spans kept per channel, for each of publishes awaiting a confirm and deliveries awaiting an ack; when full the oldest span ends as evicted',
   } as OptionSpec<number>,
   destinationLabels: {
     flag: '--destination-labels', env: 'METRICS_DESTINATION_LABELS', defaultValue: false, parse: parseBoolean,
@@ -152,7 +152,7 @@ const OPTIONS = {
   } as OptionSpec<number>,
   bspMaxExportBatchSize: {
     env: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', defaultValue: 64, parse: integerIn(1, 100_000),
-    help: 'spans per export; smaller than the SDK default of 512 because serializing a batch blocks forwarding (p99 latency)',
+    help: 'spans per export; below the SDK default of 512, whose batches held the event loop long enough to raise p99 latency several-fold (docs/PERFORMANCE.md)',
   } as OptionSpec<number>,
   bspExportTimeoutMs: {
     env: 'OTEL_BSP_EXPORT_TIMEOUT', defaultValue: 10_000, parse: integerIn(1, 600_000),

@@ -2,9 +2,9 @@
  * The proxy's Prometheus metrics, one registry per proxy instance.
  *
  * Every name starts with `amqp_trace_proxy_`; Node's process metrics keep prom-client's
- * standard names (process_*, nodejs_*) so stock Node dashboards work. docs/METRICS.md lists
- * each metric with its meaning; test/unit/metrics checks that list, the dashboard and the
- * alert rules against what this file really exports.
+ * standard names (process_*, nodejs_*) so stock Node dashboards work. Each metric's help text
+ * here is its one description: docs/METRICS.md's table is generated from this registry
+ * (`npm run docs`), and test/unit/metrics checks the dashboard and the alert rules against it.
  *
  * Cost on the data path: prom-client hashes the label set on every labelled `inc`
  * (about 90 ns, plus garbage) and every histogram `observe` (about 250 ns). The fixed-label
@@ -55,7 +55,7 @@ export interface ProxyMetrics {
   failOpen(reason: FailOpenReason): void;
   spansExported(n: number): void;
   spansDropped(n: number): void;
-  /** Current size of one continuation map. */
+  /** Current size of one bounded map (open spans awaiting a confirm or an ack, or a continuation map). */
   inflight(map: InflightMap, size: number): void;
   inflightEvicted(map: InflightMap, n?: number): void;
   observeBrokerHop(seconds: number, queue?: string): void;
@@ -195,7 +195,14 @@ export class LocalHistogram {
   readonly aggregator = 'sum';
   private readonly series: HistogramSeries[] = [];
 
-  constructor(readonly name: string, readonly help: string, private readonly bounds: readonly number[], registry: Registry) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+    registry: Registry,
+    /** The label names its series carry (besides `le`), as prom-client's metrics list theirs. */
+    readonly labelNames: readonly string[] = [],
+  ) {
     registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
   }
 
@@ -252,7 +259,8 @@ class LatencyHistogram<O extends string> {
     private readonly destination: { label: DestinationLabel; values: CappedLabel } | undefined,
     help: string,
   ) {
-    this.histogram = new LocalHistogram(name, help, LATENCY_BUCKETS, registry);
+    const labelNames = [outcomeLabel, destination?.label].filter((l): l is string => l !== undefined);
+    this.histogram = new LocalHistogram(name, help, LATENCY_BUCKETS, registry, labelNames);
     if (destination === undefined) this.plain = this.createChildren(undefined);
   }
 
@@ -306,7 +314,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     help: 'Failed connection attempts to a configured upstream broker, by upstream host:port.',
   });
   const frames = new BufferedCounter(registry, n('frames_total'), 'direction', DIRECTIONS,
-    'AMQP frames forwarded, by direction.');
+    'AMQP frames forwarded, by direction (counted while the proxy still finds frame boundaries; opaque pass-through adds bytes only).');
   const bytes = new BufferedCounter(registry, n('bytes_total'), 'direction', DIRECTIONS,
     'Bytes forwarded, by direction.');
   const published = new BufferedCounter(registry, n('messages_published_total'), undefined, NO_LABEL,
@@ -324,7 +332,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   const spansDropped = new BufferedCounter(registry, n('spans_dropped_total'), undefined, NO_LABEL,
     'Spans lost: export queue full or export failed.');
   const evictions = new BufferedCounter(registry, n('inflight_evictions_total'), 'map', INFLIGHT_MAPS,
-    'Entries evicted from a bounded continuation map before completing, by map.');
+    'Entries pushed out of a full bounded map before they completed, by map (confirm and ack: the span ends with error evicted; task and rpc: a later hop starts a new trace).');
   const overflow = new BufferedCounter(registry, n('destination_labels_overflow_total'), 'label', DESTINATION_LABELS,
     'Histogram observations reported as __other__ because the destination label cap was reached, by label.');
   const telemetryErrors = new Counter({
@@ -340,7 +348,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   for (const map of INFLIGHT_MAPS) inflightSizes[map] = 0;
   new Gauge({
     name: n('inflight_spans'),
-    help: 'Entries currently held in each continuation map (open spans waiting for a confirm, ack, task or RPC reply).',
+    help: 'Entries held in each bounded map, summed over the process: confirm and ack are open spans awaiting a publisher confirm or a consumer ack (per channel, --inflight-capacity each); task and rpc are the continuation maps of delivered Celery task ids and RPC reply addresses (--continuation-capacity each).',
     labelNames: ['map'],
     registers: [registry],
     collect() {
@@ -355,11 +363,11 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     destinationLabels ? { label, values: new CappedLabel(maxDestinationLabels, () => overflow.add(label, 1)) } : undefined;
   const queueDestination = destination('queue');
   const brokerHop = new LatencyHistogram(registry, n('broker_hop_seconds'), undefined, NO_LABEL, queueDestination,
-    "Time from a message's publish (stamped by the publishing proxy) to its delivery passing this proxy, mostly time queued in the broker.");
+    "Time from a message's publish (stamped by the publishing proxy) to its delivery passing this proxy, mostly time queued in the broker; compares two hosts' clocks when publisher and consumer run on different hosts.");
   const publishConfirm = new LatencyHistogram(registry, n('publish_confirm_seconds'), 'outcome', CONFIRM_OUTCOMES, destination('exchange'),
-    "Time from a publish to the broker's confirm (basic.ack or basic.nack), by outcome.");
+    "Time from a publish to the broker's confirm (basic.ack or basic.nack), by outcome, for channels in confirm mode.");
   const processing = new LatencyHistogram(registry, n('process_seconds'), 'outcome', PROCESS_OUTCOMES, queueDestination,
-    'Time from a delivery to the consumer settling it, by outcome (auto_ack: settled on delivery; closed: channel or connection closed first).');
+    'Time from a delivery to the consumer settling it, by outcome (auto_ack: a no-ack consumer, settled by the broker on delivery and recorded as 0; closed: the channel or connection closed first).');
 
   const observe = <O extends string>(histogram: LatencyHistogram<O>, seconds: number, outcome: O, dest: string | undefined): void => {
     if (isDuration(seconds)) histogram.observe(seconds, outcome, dest);
