@@ -1,4 +1,5 @@
-import type { ProxyConfig } from './config/config';
+import { ProxyConfig, optionLabel } from './config/config';
+import { formatHostPort } from './config/listeners';
 import type { HostPort } from './config/options';
 import { Logger } from './log/logger';
 import { ProxyMetrics, createMetrics } from './metrics/metrics';
@@ -32,13 +33,62 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** Wires the proxy from a validated config. main.ts adds only process concerns (signals, exit). */
-export async function startApp(config: ProxyConfig, logger: Logger): Promise<App> {
+/** Start-up failed; the message is the one line an operator needs (address and option). */
+export class StartupError extends Error {}
+
+/** A signal arrived during start-up: everything opened so far has been closed again. */
+export class StartupAborted extends Error {}
+
+const LISTEN_FAILURES: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the address is already in use (by another proxy or another program)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'this machine has no such address',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name could not be resolved now',
+};
+
+/** Opens one listener; a failure names the address and the option that sets it. */
+async function bind<T>(option: keyof ProxyConfig, address: HostPort, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const why = LISTEN_FAILURES[code] ?? (err as Error).message;
+    throw new StartupError(`cannot listen on ${formatHostPort(address)}, set by ${optionLabel(option)}: ${why}${code ? ` [${code}]` : ''}`);
+  }
+}
+
+/**
+ * Wires the proxy from a validated config. main.ts adds only process concerns (signals, exit).
+ *
+ * All or nothing: every listener is bound, or whatever was opened is closed again and this
+ * rejects (StartupError, or StartupAborted when `abort` fired). The AMQP listener opens last,
+ * so no client is ever accepted by a process that then fails to start.
+ */
+export async function startApp(config: ProxyConfig, logger: Logger, abort?: AbortSignal): Promise<App> {
+  /** Closers of what is open so far, undone in reverse when start-up fails. */
+  const opened: (() => unknown)[] = [];
+  const checkAbort = (): void => {
+    if (abort?.aborted) throw new StartupAborted('stopped by a signal during start-up');
+  };
+  try {
+    return await wire(config, logger, opened, checkAbort);
+  } catch (err) {
+    for (const close of opened.reverse()) {
+      await Promise.resolve().then(close).catch((closeErr: Error) => logger.debug({ err: closeErr.message }, 'close after failed start'));
+    }
+    throw err;
+  }
+}
+
+async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)[], checkAbort: () => void): Promise<App> {
   const metrics = createMetrics({ destinationLabels: config.destinationLabels, maxDestinationLabels: config.destinationLabelLimit });
   const telemetry = startTelemetry(config, metrics, logger);
+  opened.push(() => telemetry.shutdown());
   const mode: ModeSwitch = { tracing: config.tracePropagation };
   const modeController = new ModeController(mode, metrics, logger);
   const unwatch = config.modeFile ? watchModeFile(config.modeFile, modeController, logger) : undefined;
+  if (unwatch) opened.push(unwatch);
   modeController.markStarted();
   const sessions = tracingSessions({
     telemetry,
@@ -58,6 +108,7 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
   const unwatchUpstreamTls = upstreamTls && upstreamTls.paths.length > 0
     ? watchCertificates(upstreamTls.paths, 'upstream TLS', () => upstreamTls.reload(), logger)
     : undefined;
+  if (unwatchUpstreamTls) opened.push(unwatchUpstreamTls);
   const connector = new UpstreamConnector({
     upstreams: config.upstreams,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -81,19 +132,29 @@ export async function startApp(config: ProxyConfig, logger: Logger): Promise<App
     },
     ...(config.tlsCert && config.tlsKey ? { tls: { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa } } : {}),
   });
-  const proxyAddress = await server.listen();
+  opened.push(() => server.close());
+  checkAbort();
   let draining = false;
+  const admin = config.adminListen
+    ? await bind('adminListen', config.adminListen, () => startAdminServer(config.adminListen!, modeController))
+    : undefined;
+  if (admin) opened.push(() => admin.close());
+  checkAbort();
   let http: HttpServerHandle | undefined;
   if (config.metricsListen) {
-    http = await startHttpServer({
-      host: config.metricsListen.host,
-      port: config.metricsListen.port,
+    http = await bind('metricsListen', config.metricsListen, () => startHttpServer({
+      host: config.metricsListen!.host,
+      port: config.metricsListen!.port,
       metrics,
       logger,
       ready: async () => !draining && server.listening && anyUpstreamReachable(config.upstreams, READY_PROBE_TIMEOUT_MS),
-    });
+    }));
+    const handle = http;
+    opened.push(() => handle.close());
   }
-  const admin = config.adminListen ? await startAdminServer(config.adminListen, modeController) : undefined;
+  checkAbort();
+  const proxyAddress = await bind('listen', config.listen, () => server.listen());
+  checkAbort();
   logger.info({
     listen: `${proxyAddress.host}:${proxyAddress.port}`,
     tls: config.tlsCert ? (config.tlsClientCa ? 'mutual' : 'on') : 'off',

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { startApp } from './app';
+import { App, StartupAborted, startApp } from './app';
 import { ConfigError, HelpRequested, loadConfig } from './config/config';
 import { createLogger } from './log/logger';
 import { runWebhookCommand } from './webhook/cli';
@@ -23,19 +23,19 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  let app;
-  try {
-    app = await startApp(config, logger);
-  } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'could not start');
-    process.exitCode = 1;
-    return;
-  }
+  // Installed before the first listener opens: a signal during start-up stops it cleanly.
+  const abort = new AbortController();
+  let app: App | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
+    }
+    if (app === undefined) {
+      logger.info({ signal }, 'signal during start-up: closing what is open');
+      abort.abort();
+      return;
     }
     logger.info({ signal }, 'draining');
     app.drain().then(
@@ -51,6 +51,17 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  try {
+    app = await startApp(config, logger, abort.signal);
+  } catch (err) {
+    if (err instanceof StartupAborted) {
+      logger.info('stopped during start-up; exiting');
+      process.exit(0);
+    }
+    // One line, like the config errors: the failed address and the option that sets it.
+    process.stderr.write(`amqp-trace-proxy: could not start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {

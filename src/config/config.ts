@@ -1,5 +1,7 @@
+import { listenerProblems } from './listeners';
 import {
-  HostPort, OptionError, OptionSpec, integerIn, oneOf, optionalPath, parseBoolean, parseHostPort, ratio, readableFile, text,
+  HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, oneOf, optionalPath, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
+  parseHostPort, ratio, readableFile, resourceAttributes, text,
 } from './options';
 import { tlsProblems } from './tlsCheck';
 import { Upstream, parseUpstreamList } from './upstream';
@@ -121,17 +123,25 @@ const OPTIONS = {
     env: 'OTEL_SERVICE_NAME', defaultValue: 'amqp-trace-proxy', parse: text, help: 'service.name of the spans',
   } as OptionSpec<string>,
   resourceAttributes: {
-    env: 'OTEL_RESOURCE_ATTRIBUTES', defaultValue: '', parse: text, shownDefault: '(none)',
-    help: 'extra resource attributes, key=value,key=value',
-  } as OptionSpec<string>,
+    env: 'OTEL_RESOURCE_ATTRIBUTES', defaultValue: {}, parse: resourceAttributes, shownDefault: '(none)',
+    help: 'extra resource attributes, key=value,key=value (values percent-encoded)',
+  } as OptionSpec<Record<string, string>>,
   otlpEndpoint: {
-    env: 'OTEL_EXPORTER_OTLP_ENDPOINT', defaultValue: undefined, parse: optionalPath, shownDefault: 'http://localhost:4317',
-    help: 'OTLP gRPC endpoint of the collector',
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT', defaultValue: undefined, parse: otlpGrpcEndpoint, shownDefault: 'http://localhost:4317',
+    help: 'OTLP gRPC endpoint of the collector, a URL: http://host:4317, or https:// for TLS',
   } as OptionSpec<string | undefined>,
   otlpTracesEndpoint: {
-    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', defaultValue: undefined, parse: optionalPath, shownDefault: '(none)',
+    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', defaultValue: undefined, parse: otlpGrpcEndpoint, shownDefault: '(none)',
     help: 'OTLP gRPC endpoint for traces; wins over OTEL_EXPORTER_OTLP_ENDPOINT',
   } as OptionSpec<string | undefined>,
+  otlpProtocol: {
+    env: 'OTEL_EXPORTER_OTLP_PROTOCOL', defaultValue: 'grpc', parse: otlpProtocol,
+    help: 'only "grpc" (OTLP/HTTP is not supported; any other value is a configuration error)',
+  } as OptionSpec<'grpc'>,
+  otlpTracesProtocol: {
+    env: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', defaultValue: 'grpc', parse: otlpProtocol,
+    help: 'as OTEL_EXPORTER_OTLP_PROTOCOL, for traces',
+  } as OptionSpec<'grpc'>,
   tracesExporter: {
     env: 'OTEL_TRACES_EXPORTER', defaultValue: 'otlp', parse: oneOf('otlp', 'none'),
     help: '"none" keeps trace context propagation but exports no spans',
@@ -211,18 +221,39 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       problems.push(`unknown argument "${arg}" (see --help)`);
       continue;
     }
-    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    const spec = (OPTIONS as Record<string, OptionSpec<unknown>>)[key]!;
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    // A boolean flag alone means true; a following true/false word is its value.
+    else if (spec.parse === parseBoolean) value = argv[i + 1] !== undefined && isBooleanWord(argv[i + 1]!) ? argv[++i] : 'true';
+    else value = argv[++i];
     if (value === undefined) problems.push(`${flag}: missing value`);
     else apply(key, value, flag);
   }
   problems.push(...tlsProblems(config as ProxyConfig, failed));
+  problems.push(...listenerProblemsOf(config as ProxyConfig, failed));
   if (problems.length > 0) throw new ConfigError(problems);
   return config as ProxyConfig;
 }
 
+/** How an operator finds an option: "--metrics-listen (METRICS_LISTEN)". */
+export function optionLabel(key: keyof ProxyConfig): string {
+  const spec = OPTIONS[key] as OptionSpec<unknown>;
+  return spec.flag && spec.env ? `${spec.flag} (${spec.env})` : (spec.flag ?? spec.env!);
+}
+
+function listenerProblemsOf(config: ProxyConfig, failed: ReadonlySet<string>): string[] {
+  const listeners = (['listen', 'metricsListen', 'adminListen'] as const)
+    .filter((key) => !failed.has(key) && config[key] !== undefined)
+    .map((key) => ({ option: optionLabel(key), address: config[key]! }));
+  const upstreams = failed.has('listen') || failed.has('upstreams') ? [] : config.upstreams;
+  return listenerProblems(listeners, upstreams, optionLabel('upstreams'));
+}
+
 export function helpText(): string {
   const rows = Object.values(OPTIONS as Record<string, OptionSpec<unknown>>).map((spec) => {
-    const names = [spec.flag, spec.env].filter(Boolean).join(' / ');
+    const flag = spec.flag && spec.parse === parseBoolean ? `${spec.flag} [true|false]` : spec.flag;
+    const names = [flag, spec.env].filter(Boolean).join(' / ');
     const shown = spec.shownDefault ?? String(spec.defaultValue);
     return `  ${names}\n      ${spec.help} (default: ${shown})`;
   });

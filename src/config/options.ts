@@ -20,6 +20,11 @@ export interface OptionSpec<T> {
 
 export class OptionError extends Error {}
 
+/** Removes the password from anything URL-shaped before it reaches a message. */
+export function redact(raw: string): string {
+  return raw.replace(/(\/\/[^:/@]*:)[^@/]*@/g, '$1***@');
+}
+
 export interface HostPort {
   readonly host: string;
   readonly port: number;
@@ -33,11 +38,20 @@ export function parseHostPort(raw: string): HostPort {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
+const FALSE_WORDS = ['0', 'false', 'no', 'off'];
+
 export function parseBoolean(raw: string): boolean {
   const v = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  if (TRUE_WORDS.includes(v)) return true;
+  if (FALSE_WORDS.includes(v)) return false;
   throw new OptionError(`expected true or false, got "${raw}"`);
+}
+
+/** Whether a command-line word is a value for a boolean flag (else the flag alone means true). */
+export function isBooleanWord(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  return TRUE_WORDS.includes(v) || FALSE_WORDS.includes(v);
 }
 
 export function integerIn(min: number, max: number): Parser<number> {
@@ -84,4 +98,64 @@ export function readableFile(raw: string): string | undefined {
     throw new OptionError(`cannot read "${path}" (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   return path;
+}
+
+const OTLP_GRPC_HINT = "the collector's OTLP gRPC address as a URL, e.g. http://otel-collector:4317 (https:// for TLS)";
+
+/**
+ * OTEL_EXPORTER_OTLP_ENDPOINT and _TRACES_ENDPOINT for the gRPC exporter. The exporter itself
+ * takes any string (a bare "notaurl" becomes https://notaurl and fails at every export), so
+ * everything it would only fail on later is refused here: no scheme, another scheme than
+ * http, https or unix, no host, and a path (gRPC has none: a path is the sign of an OTLP/HTTP
+ * endpoint such as :4318/v1/traces).
+ */
+export function otlpGrpcEndpoint(raw: string): string | undefined {
+  const value = raw.trim();
+  if (value === '') return undefined;
+  const shown = redact(value);
+  if (/^unix:/i.test(value)) return value;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new OptionError(`"${shown}" is not a URL: expected ${OTLP_GRPC_HINT}`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new OptionError(`"${shown}" is not a URL: expected ${OTLP_GRPC_HINT}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new OptionError(`unsupported scheme "${url.protocol}" in "${shown}": expected ${OTLP_GRPC_HINT}`);
+  }
+  if (url.hostname === '') throw new OptionError(`no host in "${shown}": expected ${OTLP_GRPC_HINT}`);
+  if (url.pathname !== '/' || url.search !== '') {
+    throw new OptionError(`"${shown}" has a path; gRPC endpoints have none (the proxy exports OTLP over gRPC, usually port 4317, `
+      + 'not OTLP/HTTP on 4318 with /v1/traces)');
+  }
+  return value;
+}
+
+/** OTEL_EXPORTER_OTLP_PROTOCOL: the proxy's exporter speaks gRPC only. */
+export function otlpProtocol(raw: string): 'grpc' {
+  const value = raw.trim().toLowerCase();
+  if (value === '' || value === 'grpc') return 'grpc';
+  throw new OptionError(`"${raw}" is not supported: the proxy exports OTLP over gRPC only `
+    + '(unset it or set "grpc", and point the endpoint at the collector\'s gRPC port, usually 4317)');
+}
+
+/**
+ * OTEL_RESOURCE_ATTRIBUTES: key=value pairs, comma-separated, values percent-encoded (OTel
+ * SDK specification). A malformed list is refused rather than half applied.
+ */
+export function resourceAttributes(raw: string): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    if (pair.trim() === '') continue;
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? '' : pair.slice(0, eq).trim();
+    if (key === '') throw new OptionError(`"${pair.trim()}" is not key=value (expected key=value,key=value)`);
+    try {
+      attrs[key] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      throw new OptionError(`the value of "${key}" is not valid percent-encoding`);
+    }
+  }
+  return attrs;
 }

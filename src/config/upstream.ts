@@ -1,4 +1,6 @@
-import { OptionError } from './options';
+import { OptionError, redact } from './options';
+
+export { redact };
 
 /** One broker address. Credentials in the URL are ignored: the client authenticates itself. */
 export interface Upstream {
@@ -33,9 +35,4 @@ export function parseUpstreamList(raw: string): Upstream[] {
   const parts = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (parts.length === 0) throw new OptionError('at least one upstream URL is required');
   return parts.map(parseUpstream);
-}
-
-/** Removes the password from anything URL-shaped before it reaches a message. */
-export function redact(raw: string): string {
-  return raw.replace(/(\/\/[^:/@]*:)[^@/]*@/g, '$1***@');
 }

@@ -8,6 +8,7 @@ import {
 } from '@opentelemetry/sdk-trace-node';
 import type { ReadableSpan, Sampler, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ProxyConfig, SamplerName } from '../config/config';
+import { redact } from '../config/options';
 import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { NewTraceContext, randomSpanId, randomTraceId } from './traceparent';
@@ -84,21 +85,6 @@ export function createNewTraceDecider(name: SamplerName, ratio: number): (ctx: N
   return table[name];
 }
 
-/** OTEL_RESOURCE_ATTRIBUTES: key=value pairs, comma-separated, values percent-encoded. */
-export function parseResourceAttributes(raw: string): Record<string, string> {
-  const attrs: Record<string, string> = {};
-  for (const pair of raw.split(',')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) continue;
-    try {
-      attrs[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      attrs[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-    }
-  }
-  return attrs;
-}
-
 /**
  * Counts what the exporter delivered and what it lost, and keeps the export queue bounded:
  * a collector that is down or slow costs dropped spans, never memory or forwarding time.
@@ -145,8 +131,11 @@ class CountingProcessor implements SpanProcessor {
 
 class CountingExporter implements SpanExporter {
   processor: CountingProcessor | undefined;
+  /** The first failure's warning says how to fix it (the quick start runs without a collector). */
+  private failedBefore = false;
 
   constructor(
+    private readonly endpoint: string,
     private readonly inner: SpanExporter,
     private readonly metrics: ProxyMetrics,
     private readonly log: RateLimitedLog,
@@ -158,7 +147,11 @@ class CountingExporter implements SpanExporter {
       if (result.code === ExportResultCode.SUCCESS) this.metrics.spansExported(spans.length);
       else {
         this.metrics.spansDropped(spans.length);
-        this.log.warn('export', { spans: spans.length, error: result.error?.message }, 'span export failed; spans dropped');
+        this.log.warn('export', { spans: spans.length, error: result.error?.message, endpoint: this.endpoint }, this.failedBefore
+          ? 'span export failed; spans dropped'
+          : `span export to ${this.endpoint} failed; spans dropped. Set OTEL_EXPORTER_OTLP_ENDPOINT to your collector's `
+            + 'OTLP gRPC address, or OTEL_TRACES_EXPORTER=none to export no spans (messages still get traceparent either way)');
+        this.failedBefore = true;
       }
       done(result);
     });
@@ -175,7 +168,7 @@ class CountingExporter implements SpanExporter {
 
 export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logger: Logger): Telemetry {
   const resource = defaultResource().merge(resourceFromAttributes({
-    ...parseResourceAttributes(config.resourceAttributes),
+    ...config.resourceAttributes,
     'service.name': config.serviceName,
   }));
   const spanProcessors: SpanProcessor[] = [];
@@ -183,6 +176,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   if (config.tracesExporter === 'otlp') {
     const url = config.otlpTracesEndpoint ?? config.otlpEndpoint ?? 'http://localhost:4317';
     const exporter = new CountingExporter(
+      redact(url),
       new OTLPTraceExporter({ url, timeoutMillis: config.bspExportTimeoutMs }),
       metrics,
       new RateLimitedLog(logger, 30_000),
@@ -200,7 +194,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     pendingSpans = () => processor.pending;
     exporter.processor = processor;
     spanProcessors.push(processor);
-    logger.info({ endpoint: url, sampler: config.sampler, ratio: config.samplerArg }, 'exporting spans over OTLP gRPC');
+    logger.info({ endpoint: redact(url), sampler: config.sampler, ratio: config.samplerArg }, 'exporting spans over OTLP gRPC');
   }
   let nextTraceId: string | undefined;
   const provider = new NodeTracerProvider({

@@ -82,9 +82,7 @@ metrics('counters and histograms move by exactly what went through', async () =>
     assert.is(after.get(`${P}inflight_spans{map="ack"}`), 0);
     assert.is(after.get(`${P}inflight_spans{map="confirm"}`), 0);
     const check = runPromtool(['check', 'metrics'], text);
-    const problems = `${check.stdout}${check.stderr}`.split('\n')
-      .filter((l) => l.trim() !== '' && !/nodejs_active_(handles|requests|resources)_total/.test(l));
-    assert.equal(problems, [], 'promtool check metrics on a real scrape');
+    assert.is(check.status, 0, `promtool check metrics on a real scrape:\n${check.stdout}${check.stderr}`);
   } finally {
     await proxy.stop();
     await receiver.close();

@@ -1,0 +1,135 @@
+/**
+ * Configuration that could only fail once the proxy runs (a listener on a taken address, an
+ * exporter endpoint that is not a URL) is refused with the other config errors (exit 2).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../../../src/config/config';
+import { addressesOverlap } from '../../../src/config/listeners';
+import { parseHostPort } from '../../../src/config/options';
+import { configProblems } from '../../support/config';
+
+const overlapping: [string, string][] = [
+  ['127.0.0.1:9464', '127.0.0.1:9464'],
+  ['0.0.0.0:9464', '127.0.0.1:9464'],
+  ['127.0.0.1:9464', '0.0.0.0:9464'],
+  ['0.0.0.0:9464', '10.1.2.3:9464'],
+  ['[::]:9464', '127.0.0.1:9464'],
+  ['[::]:9464', '[::1]:9464'],
+  ['0.0.0.0:9464', '[::]:9464'],
+  [':9464', '127.0.0.1:9464'],
+  ['localhost:9464', '127.0.0.1:9464'],
+  ['localhost:9464', '[::1]:9464'],
+  ['LOCALHOST:9464', 'localhost:9464'],
+  ['[::ffff:127.0.0.1]:9464', '127.0.0.1:9464'],
+  ['0.0.0.0:9464', 'myhost:9464'],
+];
+const distinct: [string, string][] = [
+  ['127.0.0.1:9464', '127.0.0.1:9465'],
+  ['127.0.0.1:0', '127.0.0.1:0'],
+  ['0.0.0.0:0', '0.0.0.0:0'],
+  ['127.0.0.1:9464', '127.0.0.2:9464'],
+  ['127.0.0.1:9464', '[::1]:9464'],
+  ['0.0.0.0:9464', '[::1]:9464'],
+  ['hosta:9464', 'hostb:9464'],
+];
+
+for (const [a, b] of overlapping) {
+  test(`${a} and ${b} are one address`, () => {
+    assert.ok(addressesOverlap(parseHostPort(a), parseHostPort(b)));
+    assert.ok(addressesOverlap(parseHostPort(b), parseHostPort(a)), 'symmetric');
+  });
+}
+for (const [a, b] of distinct) {
+  test(`${a} and ${b} are two addresses`, () => {
+    assert.not.ok(addressesOverlap(parseHostPort(a), parseHostPort(b)));
+    assert.not.ok(addressesOverlap(parseHostPort(b), parseHostPort(a)), 'symmetric');
+  });
+}
+
+test('two listeners on one address are a config error naming both options', () => {
+  const found = configProblems(['--listen', '127.0.0.1:9000', '--metrics-listen', '127.0.0.1:9000']);
+  assert.equal(found, [
+    '--listen (PROXY_LISTEN) 127.0.0.1:9000 and --metrics-listen (METRICS_LISTEN) 127.0.0.1:9000 are the same address '
+      + '(port 9000): give each listener its own port',
+  ]);
+  const wildcard = configProblems([], { ADMIN_LISTEN: '0.0.0.0:9464' });
+  assert.is(wildcard.length, 1, wildcard.join('\n'));
+  assert.match(wildcard[0]!, /^--metrics-listen \(METRICS_LISTEN\) 0\.0\.0\.0:9464 and --admin-listen \(ADMIN_LISTEN\) 0\.0\.0\.0:9464/);
+  assert.is(configProblems(['--listen', '0.0.0.0:9465']).length, 1, 'the default admin port under the AMQP wildcard');
+});
+
+test('a listener turned off or on port 0 collides with nothing', () => {
+  assert.equal(configProblems(['--metrics-listen', 'off', '--admin-listen', '0.0.0.0:9464']), []);
+  assert.equal(configProblems(['--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0']), []);
+});
+
+test('an upstream that is the proxy itself is refused; a remote broker on the same port number is not', () => {
+  const loop = configProblems(['--listen', '0.0.0.0:5673', '--upstream', 'amqp://127.0.0.1:5673']);
+  assert.equal(loop, ["--upstream (PROXY_UPSTREAM) 127.0.0.1:5673 is this proxy's own --listen (PROXY_LISTEN) 0.0.0.0:5673: point it at the broker"]);
+  assert.is(configProblems(['--listen', '127.0.0.1:5673', '--upstream', 'amqp://localhost:5673']).length, 1);
+  assert.equal(configProblems(['--listen', '0.0.0.0:5673', '--upstream', 'amqp://rabbitmq:5673']), []);
+  assert.equal(configProblems(['--listen', '0.0.0.0:5673', '--upstream', 'amqp://10.0.0.7:5673']), []);
+  assert.equal(configProblems(['--listen', '127.0.0.1:5673', '--upstream', 'amqp://127.0.0.2:5673']), []);
+});
+
+test('an unparsable listener is reported once, not again as a collision', () => {
+  const found = configProblems(['--listen', 'nope', '--metrics-listen', '0.0.0.0:5673']);
+  assert.is(found.length, 1, found.join('\n'));
+  assert.match(found[0]!, /^--listen: expected host:port/);
+});
+
+test('OTLP endpoints: a URL with http, https or unix, no path', () => {
+  for (const ok of ['http://otel-collector:4317', 'https://collector.example:443', 'http://[::1]:4317', 'unix:///run/otel.sock', ' http://c:4317/ ']) {
+    assert.equal(configProblems([], { OTEL_EXPORTER_OTLP_ENDPOINT: ok, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: ok }), [], ok);
+  }
+  const bad: [string, RegExp][] = [
+    ['notaurl', /"notaurl" is not a URL: expected the collector's OTLP gRPC address as a URL, e\.g\. http:\/\/otel-collector:4317/],
+    ['localhost:4317', /"localhost:4317" is not a URL/],
+    ['grpc://collector:4317', /unsupported scheme "grpc:"/],
+    ['http://collector:4318/v1/traces', /has a path; gRPC endpoints have none .*not OTLP\/HTTP/],
+    ['http://', /is not a URL/],
+  ];
+  for (const [raw, message] of bad) {
+    const found = configProblems([], { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: raw });
+    assert.is(found.length, 1, `${raw}: ${found.join('\n')}`);
+    assert.match(found[0]!, /^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: /);
+    assert.match(found[0]!, message);
+  }
+  const secret = configProblems([], { OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://user:hunter2@collector' });
+  assert.is(secret.length, 1);
+  assert.not.match(secret[0]!, /hunter2/);
+});
+
+test('OTEL_EXPORTER_OTLP_PROTOCOL: grpc only, said plainly', () => {
+  assert.equal(configProblems([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'GRPC' }), []);
+  const found = configProblems([], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' });
+  assert.is(found.length, 2, found.join('\n'));
+  assert.match(found[0]!, /^OTEL_EXPORTER_OTLP_PROTOCOL: "http\/protobuf" is not supported: the proxy exports OTLP over gRPC only/);
+});
+
+test('OTEL_RESOURCE_ATTRIBUTES: decoded pairs, malformed lists refused', () => {
+  const c = loadConfig([], { OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod, team=a%20b,' });
+  assert.equal(c.resourceAttributes, { 'deployment.environment': 'prod', team: 'a b' });
+  assert.equal(loadConfig([], {}).resourceAttributes, {});
+  assert.match(configProblems([], { OTEL_RESOURCE_ATTRIBUTES: 'a=b,c' })[0]!, /^OTEL_RESOURCE_ATTRIBUTES: "c" is not key=value/);
+  assert.match(configProblems([], { OTEL_RESOURCE_ATTRIBUTES: '=b' })[0]!, /"=b" is not key=value/);
+  assert.match(configProblems([], { OTEL_RESOURCE_ATTRIBUTES: 'a=%zz' })[0]!, /the value of "a" is not valid percent-encoding/);
+});
+
+test('boolean flags work alone, with a value, or with =value', () => {
+  assert.is(loadConfig(['--rewrite-on-delivery'], {}).rewriteOnDelivery, true);
+  assert.is(loadConfig(['--rewrite-on-delivery', 'false'], { PROXY_REWRITE_ON_DELIVERY: 'true' }).rewriteOnDelivery, false);
+  assert.is(loadConfig(['--rewrite-on-delivery=no'], { PROXY_REWRITE_ON_DELIVERY: 'true' }).rewriteOnDelivery, false);
+  const c = loadConfig(['--rewrite-on-delivery', '--continuation', 'off', '--destination-labels', '--listen', '127.0.0.1:6000'], {});
+  assert.is(c.rewriteOnDelivery, true);
+  assert.is(c.continuation, false);
+  assert.is(c.destinationLabels, true);
+  assert.equal(c.listen, { host: '127.0.0.1', port: 6000 });
+  assert.is(loadConfig(['--listen', '127.0.0.1:6000', '--upstream-tls-insecure', '--upstream', 'amqps://b'], {}).upstreamTlsInsecure, true);
+  // A value-taking flag at the end still needs its value.
+  assert.equal(configProblems(['--rewrite-on-delivery', '--drain-timeout-ms']), ['--drain-timeout-ms: missing value']);
+  assert.match(configProblems(['--rewrite-on-delivery=maybe'])[0]!, /^--rewrite-on-delivery: expected true or false/);
+});
+
+test.run();
