@@ -13,7 +13,7 @@
  */
 import { connect } from 'amqplib';
 import { randomUUID } from 'node:crypto';
-import { findPidByComm, readCpu } from './lib/procfs';
+import { findPidListeningOn, readCpu } from './lib/procfs';
 import { median } from './lib/stats';
 
 const BROKER = process.env['BENCH_BROKER'] ?? '127.0.0.1:5672';
@@ -85,7 +85,7 @@ async function runOnce(variant: Variant, brokerPid: number): Promise<Sample> {
 }
 
 async function main(): Promise<void> {
-  const brokerPid = findPidByComm('beam.smp');
+  const brokerPid = findPidListeningOn('beam.smp', 5672);
   if (brokerPid === undefined) throw new Error('no beam.smp process on this machine: run RabbitMQ locally');
   const samples = new Map<Variant, Sample[]>(Object.keys(VARIANTS).map((v) => [v as Variant, []]));
   await runOnce('app header only', brokerPid); // warm-up

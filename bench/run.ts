@@ -18,7 +18,8 @@ import { killAllNow, setModulesDir, stopAll } from './lib/children';
 import { ConfigError, hasMiddleHop, readConfig, type BenchConfig, type TargetId, type WorkloadId } from './lib/config';
 import { findHaproxy } from './lib/haproxy';
 import { machineInfo } from './lib/machine';
-import { findPidByComm } from './lib/procfs';
+import { startSecondBroker, type SecondBroker } from './lib/privateBroker';
+import { findPidListeningOn } from './lib/procfs';
 import { summariseProfiles } from './lib/profile';
 import { ensureProxyBuilt } from './lib/proxyBuild';
 import { markdownReport, verdictLines, verdicts } from './lib/report';
@@ -108,6 +109,7 @@ async function main(): Promise<number> {
   const admin = await BrokerAdmin.open(amqpUrl(cfg.broker.host, cfg.broker.port, cfg.brokerUser, cfg.brokerPassword));
   adminForCleanup = admin;
   let sink: SinkHandle | undefined;
+  let idleNode: SecondBroker | undefined;
   try {
     const haproxy = findHaproxy();
     const wantsProxy = cfg.targets.some(isProxyTarget);
@@ -134,7 +136,21 @@ async function main(): Promise<number> {
       log(`bench: ${id}: ${info.available ? 'available' : `unavailable: ${info.reason}`}`);
     }
 
-    const env: RunEnv = { cfg, buildDir, runDir, runId, admin, brokerPid: findPidByComm('beam.smp'), sink };
+    // The shared broker accepts about 830 sockets (Debian's 1,024 open files): 1,000 idle
+    // connections are measured against a private node with a higher limit.
+    let idleCtx = ctx;
+    if (cfg.workloads.includes('idle') && cfg.idleBroker === 'private' && cfg.targets.some(hasMiddleHop)) {
+      try {
+        idleNode = await startSecondBroker();
+        idleCtx = { ...ctx, broker: { host: '127.0.0.1', port: idleNode.port } };
+        log(`bench: private RabbitMQ node ${idleNode.nodeName} on 127.0.0.1:${idleNode.port} for the idle workload (started in ${idleNode.startupMs} ms)`);
+      } catch (err) {
+        log(`bench: no private RabbitMQ node (${(err as Error).message.split('\n')[0]}); the idle workload uses the shared broker`);
+      }
+    }
+    const brokerPid = findPidListeningOn('beam.smp', cfg.broker.port);
+    if (brokerPid === undefined) log(`bench: no beam.smp listening on port ${cfg.broker.port} found: broker and system CPU will be missing`);
+    const env: RunEnv = { cfg, buildDir, runDir, runId, admin, brokerPid, sink, idleBrokerIsPrivate: idleNode !== undefined };
     const rows: ResultRow[] = [];
     for (let round = 1; round <= cfg.rounds; round++) {
       for (const w of cfg.workloads) {
@@ -157,7 +173,7 @@ async function main(): Promise<number> {
           for (let attempt = 1; attempt <= 2; attempt++) {
             const label = `r${round}.${w}.${t}${attempt > 1 ? '.retry' : ''}`;
             try {
-              const target = await TARGETS[t].start(ctx, label, { exportSpans: plan.kind === 'flow' ? plan.exportSpans : true });
+              const target = await TARGETS[t].start(plan.kind === 'idle' ? idleCtx : ctx, label, { exportSpans: plan.kind === 'flow' ? plan.exportSpans : true });
               try {
                 const measurement = plan.kind === 'idle' ? await runIdle(env, plan, target, label) : await runFlow(env, plan, TARGETS[t], target, label);
                 rows.push({ round, workload: w, target: t, status: 'ok', measurement, ...(firstError ? { error: `first attempt failed: ${firstError}` } : {}) });
@@ -210,6 +226,7 @@ async function main(): Promise<number> {
     else rmSync(runDir, { recursive: true, force: true });
     return failed ? 1 : 0;
   } finally {
+    await idleNode?.stop();
     await sink?.stop();
     await admin.close();
     await stopAll();

@@ -31,6 +31,12 @@ export interface BenchConfig {
   mixedRate: number;
   mixedSeconds: number;
   idleConnections: number;
+  /**
+   * 'private': the idle workload's targets connect to a RabbitMQ node the harness starts
+   * with a high open-file limit, so 1,000 connections are real; 'shared': the broker above
+   * (which may accept fewer; the RSS at the requested count is then extrapolated).
+   */
+  idleBroker: 'private' | 'shared';
   fanInConnections: number;
   outDir: string;
   /** Run the Node targets under --cpu-prof and print their hottest functions. */
@@ -76,6 +82,13 @@ function parseNumber(
   return n;
 }
 
+function parseIdleBroker(raw: string | undefined, problems: string[]): 'private' | 'shared' {
+  if (raw === undefined || raw.trim() === '' || raw === 'private') return 'private';
+  if (raw === 'shared') return 'shared';
+  problems.push(`BENCH_IDLE_BROKER=${raw}: must be private or shared`);
+  return 'private';
+}
+
 export function readConfig(env: NodeJS.ProcessEnv, repoRoot: string): BenchConfig {
   const problems: string[] = [];
   const quick = env['BENCH_QUICK'] === '1' || env['BENCH_QUICK'] === 'true';
@@ -97,6 +110,7 @@ export function readConfig(env: NodeJS.ProcessEnv, repoRoot: string): BenchConfi
     mixedRate: parseNumber('BENCH_MIXED_RATE', env['BENCH_MIXED_RATE'], 2000, problems, positiveInt, 'a positive integer'),
     mixedSeconds: parseNumber('BENCH_MIXED_SECONDS', env['BENCH_MIXED_SECONDS'], Math.max(4, 20 * scale), problems, (n) => n > 0, 'positive'),
     idleConnections: parseNumber('BENCH_IDLE_CONNECTIONS', env['BENCH_IDLE_CONNECTIONS'], 1000, problems, positiveInt, 'a positive integer'),
+    idleBroker: parseIdleBroker(env['BENCH_IDLE_BROKER'], problems),
     fanInConnections: parseNumber('BENCH_FANIN_CONNECTIONS', env['BENCH_FANIN_CONNECTIONS'], 200, problems, positiveInt, 'a positive integer'),
     outDir: env['BENCH_OUT'] ?? `${repoRoot}/bench/results`,
     profile: env['BENCH_PROFILE'] === '1' || env['BENCH_PROFILE'] === 'true',

@@ -9,7 +9,7 @@
  * Memory: /proc/<pid>/status VmRSS (now) and VmHWM (peak since start or since the last
  * write of "5" to /proc/<pid>/clear_refs).
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 let clockTicks: number | undefined;
@@ -77,14 +77,57 @@ export function readMemory(pid: number): MemorySample | undefined {
   return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
 }
 
-/** The pid of the broker's Erlang VM, to report the broker's CPU per message beside the target's. */
-export function findPidByComm(comm: string): number | undefined {
+function pidsByComm(comm: string): number[] {
+  const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) return Number(entry);
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) pids.push(Number(entry));
     } catch {
       // the process went away between readdir and read
+    }
+  }
+  return pids;
+}
+
+/** Socket inodes listening on a TCP port, from /proc/net/tcp and tcp6 (state 0A is LISTEN). */
+export function listeningInodes(port: number, tables: readonly string[]): Set<string> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of tables) {
+    for (const line of table.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[1]!.endsWith(`:${hexPort}`) && f[3] === '0A') inodes.add(f[9]!);
+    }
+  }
+  return inodes;
+}
+
+function readOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The pid of the process called `comm` that listens on `port`: the broker's Erlang VM, to
+ * report the broker's CPU per message beside the target's. Several beam.smp processes can
+ * run on a shared machine (other RabbitMQ nodes, Erlang tools), so the name alone is not
+ * enough; undefined when none of them holds the listening socket.
+ */
+export function findPidListeningOn(comm: string, port: number): number | undefined {
+  const inodes = listeningInodes(port, [readOr('/proc/net/tcp'), readOr('/proc/net/tcp6')]);
+  if (inodes.size === 0) return undefined;
+  for (const pid of pidsByComm(comm)) {
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) return pid;
+      }
+    } catch {
+      // gone, or not ours to read
     }
   }
   return undefined;

@@ -142,6 +142,9 @@ function notes(ctx: Ctx): string[] {
   }
   const idle = ctx.results.rows.find((r) => r.workload === 'idle' && r.measurement?.idle?.cappedBecause);
   if (idle) out.push(`- idle: ${idle.measurement!.idle!.cappedBecause}; the RSS at the requested count is a linear fit through the checkpoints.`);
+  if (ctx.results.rows.some((r) => r.workload === 'idle' && r.measurement?.idle?.privateBroker)) {
+    out.push('- idle: the targets forwarded to a private RabbitMQ node the harness started with a 65,536 open-file limit (`BENCH_IDLE_BROKER=private`), so every connection was real.');
+  }
   return out;
 }
 

@@ -223,6 +223,8 @@ export interface IdleMeasurement {
   rssAtRequestedMb: number;
   extrapolated: boolean;
   kbPerConnection: number;
+  /** The target's upstream was a private node started by the harness (room for every connection). */
+  privateBroker?: boolean;
 }
 
 export interface Measurement {
@@ -262,6 +264,8 @@ export interface RunEnv {
   admin: BrokerAdmin;
   brokerPid: number | undefined;
   sink: SinkHandle | undefined;
+  /** The idle workload runs against a private node with room for its connections. */
+  idleBrokerIsPrivate: boolean;
 }
 
 const MB = 1024;
@@ -431,9 +435,10 @@ export async function runFlow(
 }
 
 /**
- * Opens idle connections through the target and reads its RSS at checkpoints. RabbitMQ
- * refuses connections beyond its socket limit (about 830 with Debian's default 1024 open
- * files), so when the broker cannot take them all the count is capped, and the RSS at the
+ * Opens idle connections through the target and reads its RSS at checkpoints. The
+ * harness points the targets at a private node with room for them (BENCH_IDLE_BROKER);
+ * the shared broker refuses connections beyond its socket limit (about 830 with Debian's
+ * default 1024 open files), so when it is used and cannot take them all the count is capped, and the RSS at the
  * requested count is extrapolated along a line fitted to the checkpoints; the report says so.
  */
 export async function runIdle(env: RunEnv, plan: IdlePlan, target: RunningTarget, label: string): Promise<Measurement> {
@@ -442,7 +447,7 @@ export async function runIdle(env: RunEnv, plan: IdlePlan, target: RunningTarget
   const url = amqpUrl('127.0.0.1', target.port, env.cfg.brokerUser, env.cfg.brokerPassword);
   let connections = plan.connections;
   let cappedBecause: string | undefined;
-  const limits = await brokerSocketLimits();
+  const limits = env.idleBrokerIsPrivate ? undefined : await brokerSocketLimits();
   if (limits) {
     // Leave a margin: other users of the broker may open connections while this runs.
     const room = limits.limit - limits.used - Math.max(100, Math.round(0.15 * limits.limit));
@@ -490,6 +495,7 @@ export async function runIdle(env: RunEnv, plan: IdlePlan, target: RunningTarget
         rssAtRequestedMb: extrapolated ? fit.intercept + fit.slope * plan.connections : last.rssMb,
         extrapolated,
         kbPerConnection: fit.slope * MB,
+        privateBroker: env.idleBrokerIsPrivate,
       },
     };
   } finally {

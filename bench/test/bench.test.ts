@@ -9,6 +9,7 @@ import { haproxyConfig } from '../lib/haproxy';
 import type { MachineInfo } from '../lib/machine';
 import { markdownReport, verdicts } from '../lib/report';
 import type { BenchResults, ResultRow } from '../lib/results';
+import { listeningInodes } from '../lib/procfs';
 import { linearFit, median, quantileSorted } from '../lib/stats';
 import { chartSvg, niceMax } from '../lib/svg';
 import type { Measurement } from '../lib/workloads';
@@ -40,6 +41,7 @@ test('readConfig: defaults are the issue sizes and every target', () => {
   assert.is(cfg.scale, 1);
   assert.equal(cfg.targets, ['direct', 'otel10', 'otel100', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100']);
   assert.is(cfg.mixedRate, 2000);
+  assert.is(cfg.idleBroker, 'private');
   assert.is(cfg.idleConnections, 1000);
   assert.is(cfg.latencySeconds, 20);
   assert.is(cfg.outDir, '/repo/bench/results');
@@ -91,6 +93,20 @@ test('countSpans walks ExportTraceServiceRequest > ResourceSpans > ScopeSpans > 
   assert.is(countSpans(request), 4);
   assert.is(countSpans(Buffer.alloc(0)), 0);
   assert.throws(() => countSpans(request.subarray(0, request.length - 3)));
+});
+
+test('listeningInodes finds the LISTEN sockets of one port in /proc/net/tcp and tcp6 tables', () => {
+  const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+  const tcp = [
+    header,
+    '   0: 0100007F:1628 00000000:0000 0A 00000000:00000000 00:00000000 00000000   106        0 31337 1 0000000000000000 100 0 0 10 0',
+    '   1: 0100007F:1628 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000   106        0 40000 1 0000000000000000 20 4 30 10 -1',
+    '   2: 0100007F:1629 00000000:0000 0A 00000000:00000000 00:00000000 00000000   106        0 50000 1 0000000000000000 100 0 0 10 0',
+  ].join('\n');
+  const tcp6 = [header, '   0: 00000000000000000000000000000000:1628 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   106        0 31338 1 0 100 0 0 10 0'].join('\n');
+  assert.equal([...listeningInodes(5672, [tcp, tcp6])], ['31337', '31338']);
+  assert.is(listeningInodes(5673, [tcp]).size, 1);
+  assert.is(listeningInodes(15672, [tcp]).size, 0);
 });
 
 test('niceMax gives four round steps', () => {
