@@ -18,6 +18,8 @@ export interface ForwarderOptions {
   readonly port?: number;
   /** Sees every chunk the target sends to each client, in order, one callback per connection. */
   readonly tapFromTarget?: () => (chunk: Buffer) => void;
+  /** Sees every chunk each client sends to the target, in order, one callback per connection. */
+  readonly tapToTarget?: () => (chunk: Buffer) => void;
 }
 
 export async function startForwarder(targetHost: string, targetPort: number, options: ForwarderOptions = {}): Promise<Forwarder> {
@@ -36,6 +38,8 @@ export async function startForwarder(targetHost: string, targetPort: number, opt
           upstream.destroy();
         });
       }
+      const tapTo = options.tapToTarget?.();
+      if (tapTo) client.on('data', tapTo);
       client.pipe(upstream);
       const tap = options.tapFromTarget?.();
       if (tap) upstream.on('data', tap);

@@ -55,7 +55,7 @@ export interface ReceivedSpan {
 export type ReceiverResponse = 'ok' | 'unavailable' | 'hang';
 
 export interface OtlpReceiver {
-  /** `http://127.0.0.1:PORT`, the form `OTLPTraceExporter({ url })` and OTEL_EXPORTER_OTLP_ENDPOINT take. */
+  /** `http://127.0.0.1:PORT` (`https://` with TLS), the form `OTLPTraceExporter({ url })` and OTEL_EXPORTER_OTLP_ENDPOINT take. */
   readonly endpoint: string;
   readonly port: number;
   /** A copy of every span accepted so far, in arrival order. */
@@ -69,9 +69,21 @@ export interface OtlpReceiver {
   waitFor(pred: (spans: ReceivedSpan[]) => boolean, timeoutMs?: number): Promise<ReceivedSpan[]>;
   /** Export calls received, whatever the response mode. */
   readonly requests: number;
+  /** The gRPC metadata (HTTP/2 headers) of every Export call, in arrival order. */
+  metadata(): Record<string, string>[];
   /** Change how later Export calls are answered (e.g. simulate a collector outage mid-test). */
   setResponse(mode: ReceiverResponse): void;
   close(): Promise<void>;
+}
+
+export interface ReceiverOptions {
+  port?: number;
+  respond?: ReceiverResponse;
+  /**
+   * Serve TLS with this PEM certificate and key (the endpoint becomes `https://`); with
+   * `clientCa`, exporters must present a client certificate that CA signed.
+   */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
 }
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
@@ -324,15 +336,17 @@ const traceServiceDefinition: grpc.ServiceDefinition = {
   },
 };
 
-export function startOtlpReceiver(opts: { port?: number; respond?: ReceiverResponse } = {}): Promise<OtlpReceiver> {
+export function startOtlpReceiver(opts: ReceiverOptions = {}): Promise<OtlpReceiver> {
   let mode: ReceiverResponse = opts.respond ?? 'ok';
   let received: ReceivedSpan[] = [];
   let requests = 0;
+  const metadata: Record<string, string>[] = [];
   const listeners = new Set<() => void>();
   const server = new grpc.Server();
 
   const export_: grpc.handleUnaryCall<Buffer, Buffer> = (call, callback) => {
     requests++;
+    metadata.push(Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)])));
     if (mode === 'hang') return; // never answered; close() cancels it
     if (mode === 'unavailable') {
       callback({ code: grpc.status.UNAVAILABLE, details: 'test receiver: unavailable' });
@@ -352,17 +366,21 @@ export function startOtlpReceiver(opts: { port?: number; respond?: ReceiverRespo
   server.addService(traceServiceDefinition, { Export: export_ });
 
   return new Promise((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    const credentials = opts.tls
+      ? grpc.ServerCredentials.createSsl(opts.tls.clientCa ?? null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], opts.tls.clientCa !== undefined)
+      : grpc.ServerCredentials.createInsecure();
+    server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, credentials, (err, port) => {
       if (err) {
         reject(new Error(`OTLP test receiver could not listen on 127.0.0.1:${opts.port ?? 0}: ${err.message}`));
         return;
       }
       resolve({
-        endpoint: `http://127.0.0.1:${port}`,
+        endpoint: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
         port,
         spans: () => [...received],
         clear: () => { received = []; },
         get requests() { return requests; },
+        metadata: () => [...metadata],
         setResponse: (next) => { mode = next; },
         waitFor: (pred, timeoutMs = 5000) => new Promise((done, fail) => {
           const check = (): boolean => {
