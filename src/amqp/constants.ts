@@ -40,6 +40,8 @@ export const Method = {
   ChannelOpen: methodKey(20, 10),
   ChannelClose: methodKey(20, 40),
   ChannelCloseOk: methodKey(20, 41),
+  QueueDeclare: methodKey(50, 10),
+  QueueDeclareOk: methodKey(50, 11),
   BasicConsume: methodKey(60, 20),
   BasicConsumeOk: methodKey(60, 21),
   BasicCancel: methodKey(60, 30),

@@ -49,6 +49,9 @@ export type BasicConsumeArgs = {
   arguments: FieldTable;
 };
 export type BasicConsumeOkArgs = { consumerTag: string };
+/** queue.declare without its `arguments` table, which the proxy does not need. */
+export type QueueDeclareArgs = { queue: string; passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; noWait: boolean };
+export type QueueDeclareOkArgs = { queue: string; messageCount: number; consumerCount: number };
 export type BasicCancelArgs = { consumerTag: string; noWait: boolean };
 export type ConnectionTuneArgs = { channelMax: number; frameMax: number; heartbeat: number };
 export type CloseArgs = { replyCode: number; replyText: string; classId: number; methodId: number };
@@ -289,6 +292,21 @@ export function decodeBasicCancel(payload: Buffer): BasicCancelArgs {
   const args = argumentsOf(payload, Method.BasicCancel);
   const consumerTag = args.shortstr();
   return { consumerTag, noWait: bit(args.octet(), 0) };
+}
+
+export function decodeQueueDeclare(payload: Buffer): QueueDeclareArgs {
+  const args = argumentsOf(payload, Method.QueueDeclare);
+  args.skip(2);
+  const queue = args.shortstr();
+  const bits = args.octet();
+  return { queue, passive: bit(bits, 0), durable: bit(bits, 1), exclusive: bit(bits, 2), autoDelete: bit(bits, 3), noWait: bit(bits, 4) };
+}
+
+export function decodeQueueDeclareOk(payload: Buffer): QueueDeclareOkArgs {
+  const args = argumentsOf(payload, Method.QueueDeclareOk);
+  const queue = args.shortstr();
+  const messageCount = args.long();
+  return { queue, messageCount, consumerCount: args.long() };
 }
 
 /** connection.tune and connection.tune-ok share their arguments. */

@@ -1,6 +1,7 @@
 /**
  * Every span attribute and header name the proxy writes, in one place.
- * Attribute names follow the OpenTelemetry messaging semantic conventions for RabbitMQ.
+ * Attribute names follow the OpenTelemetry messaging semantic conventions for RabbitMQ, at
+ * the version in semconv.ts.
  */
 export const Attr = {
   messagingSystem: 'messaging.system',
@@ -8,6 +9,9 @@ export const Attr = {
   operationName: 'messaging.operation.name',
   destinationName: 'messaging.destination.name',
   subscriptionName: 'messaging.destination.subscription.name',
+  /** Set (true) only when the queue is known to be temporary / named by the server. */
+  destinationTemporary: 'messaging.destination.temporary',
+  destinationAnonymous: 'messaging.destination.anonymous',
   routingKey: 'messaging.rabbitmq.destination.routing_key',
   deliveryTag: 'messaging.rabbitmq.message.delivery_tag',
   messageId: 'messaging.message.id',
@@ -19,15 +23,13 @@ export const Attr = {
   /** Celery message protocol 2 `id` and `task` headers; no semantic convention exists for them. */
   celeryTaskId: 'celery.task.id',
   celeryTaskName: 'celery.task.name',
-  /** Which hop a span describes: publish, broker_hop or process (the proxy's own). */
+  /** Which span of a message this is: publish, broker_hop, receive, process or return (the proxy's own). */
   proxySpan: 'amqp_trace_proxy.span',
   /** How the publish span found its parent (TraceOutcome). */
   proxyContext: 'amqp_trace_proxy.context',
 } as const;
 
 export const MESSAGING_SYSTEM = 'rabbitmq';
-/** The default exchange has an empty name; the conventions ask for a readable one. */
-export const DEFAULT_EXCHANGE = 'amq.default';
 
 /** Header names the proxy reads or writes in a message's `headers` table. */
 export const Header = {
@@ -40,10 +42,6 @@ export const Header = {
   celeryParentId: 'parent_id',
   celeryTask: 'task',
 } as const;
-
-export function destinationOf(exchange: string, routingKey: string): string {
-  return `${exchange === '' ? DEFAULT_EXCHANGE : exchange}:${routingKey}`;
-}
 
 /**
  * Header values come from publishers and are untrusted: bounded and stripped of control

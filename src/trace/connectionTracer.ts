@@ -3,17 +3,22 @@ import { ContentHeader, HeadersEdit, hasProperty, parseContentHeader, readShortS
 import type { AsciiValue } from '../amqp/fieldTable';
 import {
   decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
-  decodeBasicReject, decodeBasicReturn, decodeConnectionTune, locateBasicDeliver, locateBasicPublish,
+  decodeBasicReject, decodeBasicReturn, decodeConnectionTune, decodeQueueDeclare, decodeQueueDeclareOk, locateBasicDeliver,
+  locateBasicPublish,
 } from '../amqp/methods';
 import type { ScannerHooks } from '../amqp/scanner';
 import type { Logger } from '../log/logger';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
 import type { ConnectionSession, SessionFactory, SessionInfo } from '../proxy/session';
-import { Attr, Header, destinationOf, sanitize } from './attributes';
+import { Attr, Header, sanitize } from './attributes';
 import { MicrosStamp, TIME_ORIGIN_MS } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan, UnsampledContext } from './messageSpans';
+import { QueueKinds } from './queueKinds';
+import {
+  DestinationKind, NAMED, consumerDestination, consumerSpanDestination, producerDestination, producerSpanDestination, spanName, wordFor,
+} from './semconv';
 import type { Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
 import { NewTraceContext, formatTraceParent, randomSpanId } from './traceparent';
@@ -31,10 +36,22 @@ export interface TracingOptions {
   readonly continuation: Continuation | undefined;
   readonly rewriteOnDelivery: boolean;
   readonly inflightCapacity: number;
+  /** Queue names whose kind (temporary, anonymous) the proxy remembers; default QUEUE_KIND_CAPACITY. */
+  readonly queueKindCapacity?: number;
 }
+
+/**
+ * Enough for every temporary queue alive at once on a busy broker (one per RPC client
+ * process or thread, one per exclusive subscriber); a name evicted early is learned again.
+ */
+export const QUEUE_KIND_CAPACITY = 50_000;
+/** queue.declare frames awaiting their declare-ok on one channel (clients pipeline a few at most). */
+const MAX_PENDING_DECLARES = 256;
 
 /** A content header with no method before it on its channel (the scanner only sends one after one). */
 const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
+/** The broker-hop span's operation name and marker: no operation of the conventions, a word of the proxy's own. */
+const BROKER_HOP = 'broker_hop';
 /**
  * The ids of each new trace, drawn and written within one synchronous call (onPublishHeader),
  * so every connection can share one instance.
@@ -63,6 +80,28 @@ interface Delivery {
   readonly queue: string;
   readonly noAck: boolean;
   readonly operation: 'deliver' | 'get';
+  /** basic.get only: when the client asked, in ms since the epoch (the receive span's start). */
+  readonly requestedAt?: number;
+}
+
+interface BasicGet {
+  readonly queue: string;
+  readonly noAck: boolean;
+  readonly requestedAt: number;
+}
+
+/** A queue.declare waiting for its declare-ok; passive ones only check, so they teach nothing. */
+interface PendingDeclare {
+  readonly kind: DestinationKind | undefined;
+}
+
+/** Conditionally required by the conventions only when true, so absent otherwise. */
+function kindAttributes(kind: DestinationKind): Record<string, boolean> {
+  if (kind === NAMED) return {};
+  const attrs: Record<string, boolean> = {};
+  if (kind.temporary) attrs[Attr.destinationTemporary] = true;
+  if (kind.anonymous) attrs[Attr.destinationAnonymous] = true;
+  return attrs;
 }
 
 /** What the proxy tracks per channel; created on first use, dropped on channel.close. */
@@ -72,8 +111,11 @@ class ChannelTrace {
   publish: { routing: Routing; tag: number } | undefined;
   delivery: Delivery | undefined;
   returned: { replyCode: number; replyText: string } | undefined;
-  get: { queue: string; noAck: boolean } | undefined;
+  get: BasicGet | undefined;
   pendingConsumes: { queue: string; noAck: boolean }[] = [];
+  pendingDeclares: PendingDeclare[] = [];
+  /** The last queue declared on the channel: an empty queue name in consume or get means it (spec, queue-name domain). */
+  lastQueue = '';
   readonly confirms: PendingByTag;
   readonly acks: PendingByTag;
 
@@ -109,20 +151,27 @@ export class ConnectionTracer implements ConnectionSession {
   /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
   private lastConsumerTag = '';
 
-  constructor(private readonly options: TracingOptions, private readonly info: SessionInfo, private readonly totals: InflightTotals) {
+  constructor(
+    private readonly options: TracingOptions,
+    private readonly info: SessionInfo,
+    private readonly totals: InflightTotals,
+    private readonly queueKinds: QueueKinds,
+  ) {
     this.spans = new MessageSpans(options.telemetry, options.metrics, info.upstream);
     const client = new Map<number, (channel: number, payload: Buffer) => void>([
       [Method.ConnectionTuneOk, (_c, p) => this.onTuneOk(p)],
       [Method.ConfirmSelect, (c) => { this.channel(c).confirm = true; }],
       [Method.BasicPublish, (c, p) => this.onPublish(c, p)],
       [Method.BasicConsume, (c, p) => this.onConsume(c, p)],
-      [Method.BasicGet, (c, p) => { const a = decodeBasicGet(p); this.channel(c).get = a; }],
+      [Method.QueueDeclare, (c, p) => this.onQueueDeclare(c, p)],
+      [Method.BasicGet, (c, p) => this.onGet(c, p)],
       [Method.BasicAck, (c, p) => { const a = decodeBasicAck(p); this.settleDeliveries(c, a.deliveryTag, a.multiple, 'ack'); }],
       [Method.BasicNack, (c, p) => { const a = decodeBasicNack(p); this.settleDeliveries(c, a.deliveryTag, a.multiple, 'nack'); }],
       [Method.BasicReject, (c, p) => { const a = decodeBasicReject(p); this.settleDeliveries(c, a.deliveryTag, false, 'reject'); }],
       [Method.ChannelClose, (c) => this.closeChannel(c, 'channel_closed')],
     ]);
     const server = new Map<number, (channel: number, payload: Buffer) => void>([
+      [Method.QueueDeclareOk, (c, p) => this.onQueueDeclareOk(c, p)],
       [Method.BasicConsumeOk, (c, p) => this.onConsumeOk(c, p)],
       [Method.BasicDeliver, (c, p) => this.onDeliver(c, p)],
       [Method.BasicGetOk, (c, p) => this.onGetOk(c, p)],
@@ -200,6 +249,7 @@ export class ConnectionTracer implements ConnectionSession {
     const header = parseContentHeader(payload);
     const found = new TraceHeaders(payload, header.headersOffset);
     const routing = publish?.routing ?? NO_ROUTING;
+    this.learnReplyQueue(payload, header);
 
     // A valid incoming traceparent is continued; its strings are decoded only if a span records.
     const incomingFlags = found.traceFlags;
@@ -267,17 +317,24 @@ export class ConnectionTracer implements ConnectionSession {
     payload: Buffer, header: ContentHeader, found: TraceHeaders, routing: Routing, outcome: TraceOutcome, parent: MessageContext | undefined,
     traceId: string | undefined,
   ): OpenSpan | undefined {
-    const destination = (): string => sanitize(destinationOf(routing.exchange, routing.routingKey));
-    return this.spans.publish(() => `publish ${destination()}`, () => ({
+    // Only called for a span that records, so the name and attributes are built at once.
+    const { exchange, routingKey } = routing;
+    // Through the default exchange, the routing key is the queue's name.
+    const kind = exchange === '' ? this.queueKinds.kindOf(routingKey) : NAMED;
+    const attributes = {
       [Attr.operationType]: 'send',
       [Attr.operationName]: 'publish',
-      [Attr.destinationName]: destination(),
-      [Attr.routingKey]: sanitize(routing.routingKey),
+      [Attr.destinationName]: sanitize(producerDestination(exchange, routingKey)),
+      ...kindAttributes(kind),
+      ...(routingKey === '' ? {} : { [Attr.routingKey]: sanitize(routingKey) }),
       [Attr.bodySize]: header.bodySize,
       [Attr.proxySpan]: 'publish',
       [Attr.proxyContext]: outcome,
       ...this.messageAttributes(payload, header, found),
-    }), parent, traceId);
+    };
+    const name = spanName('publish', sanitize(producerSpanDestination(exchange, routingKey, kind)));
+    // A continued traceparent is the publisher's creation context, not this span's.
+    return this.spans.publish(name, attributes, parent, traceId, outcome !== 'continued');
   }
 
   private continuationFor(
@@ -346,9 +403,37 @@ export class ConnectionTracer implements ConnectionSession {
 
   // ----- consuming: broker → client --------------------------------------------------------
 
+  private onQueueDeclare(channel: number, payload: Buffer): void {
+    const args = decodeQueueDeclare(payload);
+    const kind: DestinationKind | undefined = args.passive ? undefined : { temporary: args.exclusive || args.autoDelete, anonymous: args.queue === '' };
+    if (args.noWait) {
+      // No declare-ok will come: a named queue is known now (a server-named one cannot be no-wait).
+      if (kind !== undefined) this.queueKinds.declared(args.queue, kind);
+      return;
+    }
+    const pending = this.channel(channel).pendingDeclares;
+    if (pending.length >= MAX_PENDING_DECLARES) pending.shift();
+    pending.push({ kind });
+  }
+
+  /** Declare-oks answer a channel's declares in order (spec 4.7: methods on a channel are processed in order). */
+  private onQueueDeclareOk(channel: number, payload: Buffer): void {
+    const { queue } = decodeQueueDeclareOk(payload);
+    const ch = this.channel(channel);
+    const declared = ch.pendingDeclares.shift();
+    ch.lastQueue = queue;
+    if (declared?.kind !== undefined) this.queueKinds.declared(queue, declared.kind);
+  }
+
+  private onGet(channel: number, payload: Buffer): void {
+    const args = decodeBasicGet(payload);
+    const ch = this.channel(channel);
+    ch.get = { queue: args.queue || ch.lastQueue, noAck: args.noAck, requestedAt: TIME_ORIGIN_MS + performance.now() };
+  }
+
   private onConsume(channel: number, payload: Buffer): void {
     const args = decodeBasicConsume(payload);
-    const consumer = { queue: args.queue, noAck: args.noAck };
+    const consumer = { queue: args.queue || this.channels.get(channel)?.lastQueue || '', noAck: args.noAck };
     if (args.consumerTag !== '') this.consumers.set(args.consumerTag, consumer);
     else this.channel(channel).pendingConsumes.push(consumer);
   }
@@ -375,7 +460,7 @@ export class ConnectionTracer implements ConnectionSession {
     const ch = this.channel(channel);
     ch.delivery = {
       tag: args.deliveryTag, routing: { exchange: args.exchange, routingKey: args.routingKey },
-      queue: ch.get?.queue ?? '', noAck: ch.get?.noAck ?? false, operation: 'get',
+      queue: ch.get?.queue ?? '', noAck: ch.get?.noAck ?? false, operation: 'get', requestedAt: ch.get?.requestedAt,
     };
     ch.get = undefined;
   }
@@ -389,10 +474,11 @@ export class ConnectionTracer implements ConnectionSession {
     if (!mode.tracing || delivery === undefined) return undefined;
     const header = parseContentHeader(payload);
     const found = new TraceHeaders(payload, header.headersOffset);
+    this.learnReplyQueue(payload, header);
     const now = performance.now();
     const wallNow = TIME_ORIGIN_MS + now;
     const publishedAt = stampToMs(found.publishedAtMicros, wallNow);
-    if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, delivery.queue);
+    if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, this.queueLabel(delivery.queue));
 
     // Decided once for the message (hop and process share it); ids become strings only when read.
     const flags = found.traceFlags;
@@ -432,30 +518,52 @@ export class ConnectionTracer implements ConnectionSession {
     return this.fits(rewritten) ? rewritten : undefined;
   }
 
-  /** The broker-hop span (ended at once) and the open process span of a delivery that records. */
+  /**
+   * The broker-hop span (ended at once), for `basic.get` the receive span (ended at once),
+   * and the open process span of a delivery that records. Only called for spans that
+   * record, so names and attributes are built at once.
+   */
   private recordDelivery(
     payload: Buffer, header: ContentHeader, found: TraceHeaders, delivery: Delivery, parent: MessageContext | undefined,
     publishedAt: number | undefined, traceId: string | undefined,
   ): { hop: MessageContext | undefined; process: OpenSpan | undefined } {
-    // Names and attributes are built only when the SDK asks (see LazyAttributes).
-    const { routing } = delivery;
-    const queue = (): string => sanitize(delivery.queue || routing.routingKey);
-    const attrs = (operationType: string, operationName: string, proxySpan: string) => () => ({
-      [Attr.destinationName]: sanitize(destinationOf(routing.exchange, routing.routingKey)),
-      [Attr.subscriptionName]: queue(),
-      [Attr.routingKey]: sanitize(routing.routingKey),
+    const { routing: { exchange, routingKey }, queue } = delivery;
+    const kind = this.queueKinds.kindOf(queue);
+    const destination = sanitize(consumerSpanDestination(exchange, queue, kind));
+    const common = {
+      [Attr.destinationName]: sanitize(consumerDestination(exchange, routingKey, queue)),
+      ...kindAttributes(kind),
+      ...(queue === '' ? {} : { [Attr.subscriptionName]: sanitize(queue) }),
+      ...(routingKey === '' ? {} : { [Attr.routingKey]: sanitize(routingKey) }),
       [Attr.deliveryTag]: delivery.tag,
       [Attr.bodySize]: header.bodySize,
-      [Attr.operationType]: operationType,
-      [Attr.operationName]: operationName,
-      [Attr.proxySpan]: proxySpan,
       ...this.messageAttributes(payload, header, found),
-    });
-    const hop = this.spans.brokerHop(
-      () => `${delivery.operation} ${queue()}`, attrs('receive', delivery.operation, 'broker_hop'), parent, publishedAt, traceId,
-    );
-    const process = this.spans.process(() => `process ${queue()}`, attrs('process', 'process', 'process'), hop ?? parent);
+    };
+    // No operation type: the time in the broker is none of the conventions' operations.
+    const hop = this.spans.brokerHop(spanName(BROKER_HOP, destination), {
+      ...common, [Attr.operationName]: BROKER_HOP, [Attr.proxySpan]: BROKER_HOP,
+    }, parent, publishedAt, traceId);
+    if (delivery.operation === 'get') {
+      this.spans.receive(spanName('get', destination), {
+        ...common, [Attr.operationType]: 'receive', [Attr.operationName]: 'get', [Attr.proxySpan]: 'receive',
+      }, hop ?? parent, delivery.requestedAt);
+    }
+    const process = this.spans.process(spanName('process', destination), {
+      ...common, [Attr.operationType]: 'process', [Attr.operationName]: 'process', [Attr.proxySpan]: 'process',
+    }, hop ?? parent);
     return { hop, process };
+  }
+
+  /** A message's `reply_to` names a reply queue: temporary, kept out of span names. */
+  private learnReplyQueue(payload: Buffer, header: ContentHeader): void {
+    if (!hasProperty(header, 'replyTo')) return;
+    const replyTo = readShortStrProperty(payload, header, 'replyTo');
+    if (replyTo) this.queueKinds.replyQueue(replyTo);
+  }
+
+  /** The `queue` label of the latency histograms: a temporary queue's word, not its name. */
+  private queueLabel(queue: string): string {
+    return wordFor(this.queueKinds.kindOf(queue)) ?? queue;
   }
 
   /** Whether spans under a valid incoming traceparent with these flags record. */
@@ -474,10 +582,10 @@ export class ConnectionTracer implements ConnectionSession {
   private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined, now: number): void {
     if (delivery.noAck) {
       process?.end();
-      this.options.metrics.observeProcess(0, 'auto_ack', delivery.queue);
+      this.options.metrics.observeProcess(0, 'auto_ack', this.queueLabel(delivery.queue));
       return;
     }
-    ch.acks.add(delivery.tag, { span: process, startedAt: now, destination: delivery.queue });
+    ch.acks.add(delivery.tag, { span: process, startedAt: now, destination: this.queueLabel(delivery.queue) });
   }
 
   private settleDeliveries(channel: number, tag: number, multiple: boolean, outcome: ProcessOutcome): void {
@@ -494,5 +602,6 @@ export class ConnectionTracer implements ConnectionSession {
 
 export function tracingSessions(options: TracingOptions): SessionFactory {
   const totals = new InflightTotals(options.metrics);
-  return (info) => new ConnectionTracer(options, info, totals);
+  const queueKinds = new QueueKinds(options.queueKindCapacity ?? QUEUE_KIND_CAPACITY, options.metrics);
+  return (info) => new ConnectionTracer(options, info, totals, queueKinds);
 }

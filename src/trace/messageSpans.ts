@@ -28,7 +28,8 @@ export interface OpenSpan {
 }
 
 /**
- * The three spans of a message's journey, built on an OpenTelemetry tracer. Every call is
+ * The spans of a message's journey (publish, broker hop, receive for `basic.get`, process),
+ * built on an OpenTelemetry tracer. Every call is
  * guarded: a telemetry failure is counted and the message goes on as if spans were off.
  */
 export class MessageSpans {
@@ -56,12 +57,22 @@ export class MessageSpans {
     return this.telemetry.sampled(parent?.traceFlags, traceId);
   }
 
-  /** PRODUCER span; with no parent it starts the trace (with `traceId` when given). */
-  publish(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, traceId?: string): OpenSpan | undefined {
-    return this.start(name, SpanKind.PRODUCER, attributes, parent, undefined, traceId);
+  /**
+   * The "send" span; with no parent it starts the trace (with `traceId` when given). PRODUCER
+   * when its context becomes the message's creation context, CLIENT when the publisher's own
+   * context is (messaging-spans.md, "Span kind").
+   */
+  publish(
+    name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, traceId?: string, creationContext = true,
+  ): OpenSpan | undefined {
+    return this.start(name, creationContext ? SpanKind.PRODUCER : SpanKind.CLIENT, attributes, parent, undefined, traceId);
   }
 
-  /** The time the message spent in the broker, from publish to delivery; ended at once. */
+  /**
+   * The time the message spent in the broker, from publish to delivery; ended at once. No
+   * operation in the conventions describes it; CONSUMER keeps the producer → consumer edge
+   * that service graphs draw from span kinds (docs/CONVENTIONS.md).
+   */
   brokerHop(
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, publishedAtMs: number | undefined, traceId?: string,
   ): MessageContext | undefined {
@@ -70,7 +81,12 @@ export class MessageSpans {
     return span?.context;
   }
 
-  /** CONSUMER span from delivery until the consumer's ack, nack or reject. */
+  /** The "receive" span of a `basic.get`: CLIENT, from the request to `get-ok`; ended at once. */
+  receive(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined): void {
+    this.start(name, SpanKind.CLIENT, attributes, parent, requestedAtMs, undefined)?.end();
+  }
+
+  /** The "process" span, CONSUMER, from delivery until the consumer's ack, nack or reject. */
   process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
     return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined, undefined);
   }
@@ -94,13 +110,11 @@ export class MessageSpans {
         isRemote: true,
         traceState: parent.traceState ? new TraceState(parent.traceState) : undefined,
       }) : ROOT_CONTEXT;
-      // The configured samplers decide on the trace id and the parent alone, so attributes
-      // can be set after the decision, and only on spans that record.
-      const span = this.tracer.startSpan(typeof name === 'function' ? name() : name, { kind, startTime }, parentContext);
-      if (span.isRecording()) {
-        span.setAttributes(this.base);
-        span.setAttributes(typeof attributes === 'function' ? attributes() : attributes);
-      }
+      // Attributes go in at span start, where a sampler sees them (the conventions ask this
+      // of the destination, operation and server attributes). They are built only here, for
+      // spans the decision above already let through.
+      const all = { ...this.base, ...(typeof attributes === 'function' ? attributes() : attributes) };
+      const span = this.tracer.startSpan(typeof name === 'function' ? name() : name, { kind, startTime, attributes: all }, parentContext);
       return this.wrap(span, parent?.traceState);
     } catch {
       this.metrics.telemetryError('span_start');

@@ -11,6 +11,7 @@ import type { ProxyConfig, SamplerName } from '../config/config';
 import { redact } from '../config/options';
 import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
+import { SEMCONV_SCHEMA_URL } from './semconv';
 import { NewTraceContext, randomSpanId, randomTraceId } from './traceparent';
 
 
@@ -211,7 +212,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     },
   });
   return {
-    tracer: provider.getTracer('amqp-trace-proxy'),
+    tracer: provider.getTracer('amqp-trace-proxy', undefined, { schemaUrl: SEMCONV_SCHEMA_URL }),
     sampled: createDecider(config.sampler, config.samplerArg),
     sampledNewTrace: createNewTraceDecider(config.sampler, config.samplerArg),
     parentDecides: config.sampler !== 'traceidratio',

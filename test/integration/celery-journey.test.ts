@@ -189,15 +189,20 @@ test('gateway with its own traceparent → three workers: one connected tree fro
     assert.is(gw.parentSpanId, '');
     const top = taskSpans(all, share.taskId, true)!;
     assert.is(top.publish.parentSpanId, gw.spanId, 'publish ← gateway span');
-    assert.is(top.publish.kind, 'PRODUCER');
+    // The gateway's traceparent is the creation context, so the proxy's send span is CLIENT.
+    assert.is(top.publish.kind, 'CLIENT');
+    assert.is(top.publish.name, `publish ${j.queues.llm}`);
     assert.is(top.publish.attributes[Attr.proxyContext], 'continued');
     assert.is(top.publish.attributes[Attr.celeryTaskName], 'llm.summarize');
     // The message's creation context is the gateway span (it injected it), so the broker
     // hop hangs under the gateway span, beside the proxy's publish span.
-    assert.is(top.hop.parentSpanId, gw.spanId, 'deliver ← gateway span (the message context)');
-    assert.is(top.hop.name, `deliver ${j.queues.llm}`);
-    assert.is(top.process.parentSpanId, top.hop.spanId, 'process ← deliver');
+    assert.is(top.hop.parentSpanId, gw.spanId, 'broker_hop ← gateway span (the message context)');
+    assert.is(top.hop.name, `broker_hop ${j.queues.llm}`);
+    assert.is(top.process.parentSpanId, top.hop.spanId, 'process ← broker_hop');
     assert.is(top.process.name, `process ${j.queues.llm}`);
+    // The rpc:// reply queue is temporary: a word in the span name, the queue in attributes.
+    assert.is(top.result!.name, 'publish (temporary)');
+    assert.is(top.result!.attributes[Attr.destinationTemporary], true);
     assert.is(top.process.status.code, 'UNSET');
     assert.is(top.result!.parentSpanId, top.process.spanId, 'the rpc:// result ← process');
     assert.is(top.result!.attributes[Attr.proxyContext], 'continued_by_correlation');
@@ -206,6 +211,7 @@ test('gateway with its own traceparent → three workers: one connected tree fro
     for (const child of children) {
       const s = taskSpans(all, child.id, true)!;
       assert.is(s.publish.parentSpanId, top.process.spanId, `${child.task}: publish ← the parent task's process span`);
+      assert.is(s.publish.kind, 'PRODUCER', `${child.task}: the proxy's span is the sub-task's creation context`);
       assert.is(s.publish.attributes[Attr.proxyContext], 'continued_by_parent_task');
       assert.is(s.hop.parentSpanId, s.publish.spanId, `${child.task}: deliver ← publish (the proxy injected its context)`);
       assert.is(s.process.parentSpanId, s.hop.spanId);

@@ -42,18 +42,19 @@ const byName = (all: ReceivedSpan[], prefix: string): ReceivedSpan[] => all.filt
 spans('sampled traceparent: publish → broker hop → process, one trace, semantic-convention attributes', async ({ proxy, receiver }) => {
   await withConnection(proxy.url, async (conn) => {
     const ch = await conn.createConfirmChannel();
-    const queue = (await ch.assertQueue(uniqueName('spans'), { exclusive: true })).queue;
+    // Not exclusive: a temporary queue's name stays out of span names (tested below).
+    const queue = (await ch.assertQueue(uniqueName('spans'), { autoDelete: false })).queue;
     ch.sendToQueue(queue, Buffer.from('hello'), { headers: { traceparent: SAMPLED }, messageId: 'msg-1', correlationId: 'conv-1' });
     await ch.waitForConfirms();
     const [msg] = await consumeN(ch, queue, 1);
     assert.is(headersOf(msg!)[Header.traceparent], SAMPLED, 'creation context not modified');
     const all = await receiver.waitFor((s) => byName(s, 'process ').length === 1);
     const [publish] = byName(all, 'publish ');
-    const [hop] = byName(all, 'deliver ');
+    const [hop] = byName(all, 'broker_hop ');
     const [process] = byName(all, 'process ');
     assert.ok(publish && hop && process, all.map((s) => s.name).join(', '));
-    assert.is(publish!.name, `publish amq.default:${queue}`);
-    assert.is(publish!.kind, 'PRODUCER');
+    assert.is(publish!.name, `publish ${queue}`);
+    assert.is(publish!.kind, 'CLIENT', 'the publisher\'s traceparent is the creation context, not the proxy\'s span');
     assert.is(publish!.traceId, PARENT_TRACE);
     assert.is(publish!.parentSpanId, PARENT_SPAN);
     assert.is(publish!.status.code, 'UNSET');
@@ -62,7 +63,7 @@ spans('sampled traceparent: publish → broker hop → process, one trace, seman
       [publish!.attributes[Attr.messagingSystem], publish!.attributes[Attr.operationType], publish!.attributes[Attr.operationName]],
       ['rabbitmq', 'send', 'publish'],
     );
-    assert.is(publish!.attributes[Attr.destinationName], `amq.default:${queue}`);
+    assert.is(publish!.attributes[Attr.destinationName], queue);
     assert.is(publish!.attributes[Attr.routingKey], queue);
     assert.is(publish!.attributes[Attr.messageId], 'msg-1');
     assert.is(publish!.attributes[Attr.conversationId], 'conv-1');
@@ -70,7 +71,10 @@ spans('sampled traceparent: publish → broker hop → process, one trace, seman
     assert.is(publish!.attributes[Attr.serverAddress], '127.0.0.1');
     assert.is(publish!.attributes[Attr.serverPort], BROKER_PORT);
 
+    assert.is(hop!.name, `broker_hop ${queue}`);
     assert.is(hop!.kind, 'CONSUMER');
+    assert.is(hop!.attributes[Attr.proxySpan], 'broker_hop');
+    assert.is(hop!.attributes[Attr.operationType], undefined, 'the broker hop is none of the conventions\' operations');
     assert.is(hop!.traceId, PARENT_TRACE);
     assert.is(hop!.parentSpanId, PARENT_SPAN, 'the hop is a child of the message context');
     assert.is(hop!.attributes[Attr.deliveryTag], 1);
@@ -85,6 +89,28 @@ spans('sampled traceparent: publish → broker hop → process, one trace, seman
     assert.is(process!.parentSpanId, hop!.spanId);
     assert.is(process!.attributes[Attr.operationType], 'process');
     assert.is(process!.status.code, 'UNSET');
+    await ch.deleteQueue(queue);
+  });
+});
+
+spans('exclusive and server-named queues: a fixed word in the span name, the real name in attributes', async ({ proxy, receiver }) => {
+  await withConnection(proxy.url, async (conn) => {
+    const ch = await conn.createConfirmChannel();
+    const named = (await ch.assertQueue(uniqueName('excl'), { exclusive: true })).queue;
+    const serverNamed = (await ch.assertQueue('', { exclusive: true })).queue;
+    assert.match(serverNamed, /^amq\.gen-/);
+    for (const q of [named, serverNamed]) ch.sendToQueue(q, Buffer.from('x'));
+    await ch.waitForConfirms();
+    await consumeN(ch, named, 1);
+    await consumeN(ch, serverNamed, 1);
+    const all = await receiver.waitFor((s) => byName(s, 'process ').length === 2);
+    assert.equal([...new Set(all.map((s) => s.name))].sort(), ['broker_hop (temporary)', 'process (temporary)', 'publish (temporary)']);
+    const publishes = byName(all, 'publish ');
+    assert.equal(publishes.map((s) => s.attributes[Attr.destinationName]).sort(), [named, serverNamed].sort());
+    assert.ok(publishes.every((s) => s.kind === 'PRODUCER' && s.attributes[Attr.destinationTemporary] === true));
+    const anonymous = all.filter((s) => s.attributes[Attr.destinationAnonymous] === true);
+    assert.ok(anonymous.length === 3 && anonymous.every((s) => s.attributes[Attr.destinationName] === serverNamed),
+      'only the server-named queue is anonymous');
   });
 });
 
@@ -116,17 +142,17 @@ spans('confirms: ack ends the publish span OK, a nack ends it with an error; bas
     await ch.waitForConfirms();
     await returned;
     const all = await receiver.waitFor((s) => byName(s, 'publish ').length === 2);
-    const nack = all.find((s) => s.name === `publish amq.default:${full}`)!;
+    const nack = all.find((s) => s.attributes[Attr.destinationName] === full)!;
     assert.is(nack.status.code, 'ERROR');
     assert.is(nack.attributes[Attr.errorType], 'nack');
-    const ret = all.find((s) => s.name !== nack.name && s.name.startsWith('publish '))!;
+    const ret = all.find((s) => s !== nack && s.name.startsWith('publish '))!;
     assert.equal(ret.events.map((e) => e.name), ['basic.return']);
     assert.is(ret.events[0]!.attributes['amqp.reply_code'], 312);
     assert.is(ret.attributes[Attr.errorType], 'unroutable');
   });
 });
 
-spans('basic.get makes a hop span; a consumer nack makes an error process span', async ({ proxy, receiver }) => {
+spans('basic.get makes a broker hop and a CLIENT receive span; a consumer nack makes an error process span', async ({ proxy, receiver }) => {
   await withConnection(proxy.url, async (conn) => {
     const ch = await conn.createConfirmChannel();
     const queue = (await ch.assertQueue(uniqueName('getnack'), { exclusive: true })).queue;
@@ -135,9 +161,13 @@ spans('basic.get makes a hop span; a consumer nack makes an error process span',
     const got = (await ch.get(queue)) as amqp.GetMessage;
     ch.nack(got, false, false);
     const all = await receiver.waitFor((s) => byName(s, 'process ').length === 1);
-    const [hop] = byName(all, 'get ');
-    assert.ok(hop, all.map((s) => s.name).join(', '));
-    assert.is(hop!.attributes[Attr.operationName], 'get');
+    const [receive] = byName(all, 'get ');
+    assert.ok(receive, all.map((s) => s.name).join(', '));
+    assert.is(receive!.name, 'get (temporary)', 'an exclusive queue');
+    assert.is(receive!.kind, 'CLIENT');
+    assert.equal([receive!.attributes[Attr.operationType], receive!.attributes[Attr.operationName]], ['receive', 'get']);
+    const [hop] = byName(all, 'broker_hop ');
+    assert.is(receive!.parentSpanId, hop!.spanId);
     const [process] = byName(all, 'process ');
     assert.is(process!.status.code, 'ERROR');
     assert.is(process!.attributes[Attr.errorType], 'nack');

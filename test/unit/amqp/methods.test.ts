@@ -17,6 +17,8 @@ import {
   decodeBasicReturn,
   decodeClose,
   decodeConnectionTune,
+  decodeQueueDeclare,
+  decodeQueueDeclareOk,
   encodeConnectionClose,
   locateBasicDeliver,
   locateBasicPublish,
@@ -140,6 +142,37 @@ test('decodeBasicConsume decodes each flag bit and the arguments table', () => {
       arguments: { 'x-priority': { type: 'b', value: 5 }, 'x-stream-offset': { type: 'S', value: 'first' } },
     });
   }
+});
+
+test('decodeQueueDeclare decodes each flag bit and skips the arguments table', () => {
+  const flags = ['passive', 'durable', 'exclusive', 'autoDelete', 'noWait'] as const;
+  for (const set of flags) {
+    const payload = referenceMethodPayload(Method.QueueDeclare, {
+      queue: set === 'passive' ? '' : 'replies',
+      passive: set === 'passive',
+      durable: set === 'durable',
+      exclusive: set === 'exclusive',
+      autoDelete: set === 'autoDelete',
+      nowait: set === 'noWait',
+      arguments: { 'x-expires': 60_000 },
+    });
+    assert.equal(decodeQueueDeclare(payload), {
+      queue: set === 'passive' ? '' : 'replies',
+      passive: set === 'passive',
+      durable: set === 'durable',
+      exclusive: set === 'exclusive',
+      autoDelete: set === 'autoDelete',
+      noWait: set === 'noWait',
+    });
+  }
+  expectDecodeError(() => decodeQueueDeclare(referenceMethodPayload(Method.QueueDeclare, { queue: 'q', arguments: {} }).subarray(0, 8)), 'TRUNCATED');
+});
+
+test('decodeQueueDeclareOk returns the name the server chose', () => {
+  const payload = referenceMethodPayload(Method.QueueDeclareOk, { queue: 'amq.gen-JzTY20BRgKO-HjmUJj0wLg', messageCount: 7, consumerCount: 2 });
+  assert.equal(decodeQueueDeclareOk(payload), { queue: 'amq.gen-JzTY20BRgKO-HjmUJj0wLg', messageCount: 7, consumerCount: 2 });
+  expectDecodeError(() => decodeQueueDeclareOk(payload.subarray(0, payload.length - 1)), 'TRUNCATED');
+  expectDecodeError(() => decodeQueueDeclareOk(referenceMethodPayload(Method.BasicConsumeOk, { consumerTag: 'x' })), 'UNEXPECTED_METHOD');
 });
 
 test('decodeBasicConsumeOk and decodeBasicCancel', () => {

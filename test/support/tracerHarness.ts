@@ -1,0 +1,128 @@
+/**
+ * One ConnectionTracer behind real FrameScanners, fed frames that amqplib encodes, with an
+ * in-memory exporter and a sampler that records what it was shown at span start. For unit
+ * tests of span names, kinds and attributes: no sockets, no broker.
+ */
+import { Attributes, SpanKind } from '@opentelemetry/api';
+import {
+  InMemorySpanExporter, NodeTracerProvider, ReadableSpan, Sampler, SamplingDecision, SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-node';
+import { Method } from '../../src/amqp/constants';
+import { FrameScanner } from '../../src/amqp/scanner';
+import { createLogger } from '../../src/log/logger';
+import { ProxyMetrics, createMetrics } from '../../src/metrics/metrics';
+import { tracingSessions } from '../../src/trace/connectionTracer';
+import { Continuation } from '../../src/trace/continuation';
+import { amqplibDefs } from './amqpVectors';
+
+export interface StartedSpan {
+  readonly name: string;
+  readonly kind: SpanKind;
+  readonly attributes: Attributes;
+}
+
+export interface TracerHarness {
+  readonly metrics: ProxyMetrics;
+  /** What the sampler saw for each span, in start order: name, kind and the attributes given at start. */
+  readonly started: StartedSpan[];
+  /** A method frame from the client (to the broker). */
+  client(method: number, fields: Record<string, unknown>, channel?: number): void;
+  /** A method frame from the broker (to the client). */
+  server(method: number, fields: Record<string, unknown>, channel?: number): void;
+  publish(exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
+  /** basic.deliver to a consumer the harness registered with consume(). */
+  deliver(consumerTag: string, deliveryTag: number, exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
+  consume(queue: string, consumerTag: string, channel?: number): void;
+  /** basic.get and its get-ok with a message. */
+  get(queue: string, deliveryTag: number, exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
+  spans(): ReadableSpan[];
+  names(): string[];
+}
+
+export function tracerHarness(options: { queueKindCapacity?: number } = {}): TracerHarness {
+  const exporter = new InMemorySpanExporter();
+  const started: StartedSpan[] = [];
+  const recording: Sampler = {
+    shouldSample(_ctx, _traceId, name, kind, attributes) {
+      started.push({ name, kind, attributes: { ...attributes } });
+      return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+    },
+    toString: () => 'recording',
+  };
+  const provider = new NodeTracerProvider({ sampler: recording, spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
+  const sessions = tracingSessions({
+    telemetry: {
+      tracer: provider.getTracer('harness'),
+      sampled: () => true,
+      sampledNewTrace: () => true,
+      parentDecides: true,
+      useTraceIdOnce: () => undefined,
+    },
+    metrics,
+    logger: createLogger('error'),
+    mode: { tracing: true },
+    continuation: new Continuation(1000, metrics),
+    rewriteOnDelivery: false,
+    inflightCapacity: 1000,
+    ...(options.queueKindCapacity === undefined ? {} : { queueKindCapacity: options.queueKindCapacity }),
+  });
+  const session = sessions({
+    id: 1,
+    upstream: { host: '127.0.0.1', port: 5672, tls: false, label: '127.0.0.1:5672' },
+    control: { setFrameMax: () => undefined },
+  });
+  const failOpen = (reason: string, detail: string): never => {
+    throw new Error(`scanner failed open: ${reason} ${detail}`);
+  };
+  const toBroker = new FrameScanner(session.clientHooks, true, failOpen);
+  const toClient = new FrameScanner(session.serverHooks, false, failOpen);
+  const out: Buffer[] = [];
+  toBroker.push(Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), out);
+
+  const body = (channel: number): Buffer => {
+    const frame = Buffer.alloc(8 + 2);
+    frame[0] = 3;
+    frame.writeUInt16BE(channel, 1);
+    frame.writeUInt32BE(2, 3);
+    frame.write('hi', 7);
+    frame[9] = 0xce;
+    return frame;
+  };
+  const client = (method: number, fields: Record<string, unknown>, channel = 1): void => {
+    toBroker.push(amqplibDefs.encodeMethod(method, channel, fields), out);
+  };
+  const server = (method: number, fields: Record<string, unknown>, channel = 1): void => {
+    toClient.push(amqplibDefs.encodeMethod(method, channel, fields), out);
+  };
+  return {
+    metrics,
+    started,
+    client,
+    server,
+    publish(exchange, routingKey, properties = {}, channel = 1) {
+      client(Method.BasicPublish, { ticket: 0, exchange, routingKey, mandatory: false, immediate: false }, channel);
+      toBroker.push(amqplibDefs.encodeProperties(60, channel, 2, properties), out);
+      toBroker.push(body(channel), out);
+    },
+    deliver(consumerTag, deliveryTag, exchange, routingKey, properties = {}, channel = 1) {
+      server(Method.BasicDeliver, { consumerTag, deliveryTag, redelivered: false, exchange, routingKey }, channel);
+      toClient.push(amqplibDefs.encodeProperties(60, channel, 2, properties), out);
+      toClient.push(body(channel), out);
+    },
+    get(queue, deliveryTag, exchange, routingKey, properties = {}, channel = 1) {
+      client(Method.BasicGet, { ticket: 0, queue, noAck: false }, channel);
+      server(Method.BasicGetOk, { deliveryTag, redelivered: false, exchange, routingKey, messageCount: 0 }, channel);
+      toClient.push(amqplibDefs.encodeProperties(60, channel, 2, properties), out);
+      toClient.push(body(channel), out);
+    },
+    consume(queue, consumerTag, channel = 1) {
+      client(Method.BasicConsume, {
+        ticket: 0, queue, consumerTag, noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {},
+      }, channel);
+      server(Method.BasicConsumeOk, { consumerTag }, channel);
+    },
+    spans: () => exporter.getFinishedSpans(),
+    names: () => exporter.getFinishedSpans().map((s) => s.name),
+  };
+}

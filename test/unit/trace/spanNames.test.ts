@@ -1,0 +1,148 @@
+/**
+ * Span names, kinds and attributes as a ConnectionTracer makes them from frames: what the
+ * proxy learns from queue.declare / declare-ok, consumers and reply_to, and that the set of
+ * names stays fixed however many temporary queues and routing keys pass.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SpanKind } from '@opentelemetry/api';
+import { Method } from '../../../src/amqp/constants';
+import { Attr } from '../../../src/trace/attributes';
+import { tracerHarness } from '../../support/tracerHarness';
+
+const declare = (queue: string, flags: { exclusive?: boolean; autoDelete?: boolean; passive?: boolean; nowait?: boolean } = {}) => ({
+  ticket: 0, queue, passive: flags.passive ?? false, durable: false, exclusive: flags.exclusive ?? false,
+  autoDelete: flags.autoDelete ?? false, nowait: flags.nowait ?? false, arguments: {},
+});
+const declareOk = (queue: string) => ({ queue, messageCount: 0, consumerCount: 0 });
+
+test('publish: `publish {destination}`, send, PRODUCER when the proxy makes the creation context, attributes given at start', () => {
+  const h = tracerHarness();
+  h.publish('', 'llm', { messageId: 'm-1' });
+  const [started] = h.started;
+  assert.is(started!.name, 'publish llm');
+  assert.is(started!.kind, SpanKind.PRODUCER);
+  assert.equal(
+    [Attr.messagingSystem, Attr.operationType, Attr.operationName, Attr.destinationName, Attr.serverAddress, Attr.serverPort]
+      .map((a) => started!.attributes[a]),
+    ['rabbitmq', 'send', 'publish', 'llm', '127.0.0.1', 5672],
+    'the attributes a sampler may use are there when it decides',
+  );
+  assert.is(started!.attributes[Attr.routingKey], 'llm');
+  assert.is(started!.attributes[Attr.destinationTemporary], undefined, 'false is left out');
+});
+
+test('publish with the publisher\'s own traceparent: CLIENT (its context is the creation context, not the proxy\'s)', () => {
+  const h = tracerHarness();
+  h.publish('orders', 'order.created', { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } });
+  assert.is(h.started[0]!.kind, SpanKind.CLIENT);
+  assert.is(h.started[0]!.name, 'publish orders');
+  assert.is(h.started[0]!.attributes[Attr.destinationName], 'orders:order.created');
+});
+
+test('routing keys never reach a span name; the destination attribute keeps them', () => {
+  const h = tracerHarness();
+  h.consume('audit', 'c-audit');
+  for (let i = 0; i < 50; i++) {
+    h.publish('events', `user.${i}.updated`);
+    h.deliver('c-audit', i + 1, 'events', `user.${i}.updated`);
+  }
+  assert.equal([...new Set(h.names())].sort(), ['broker_hop events:audit', 'publish events']);
+  const destinations = new Set(h.spans().map((s) => s.attributes[Attr.destinationName]));
+  assert.is(destinations.size, 100, 'every routing key is still in messaging.destination.name');
+  const hop = h.spans().find((s) => s.name.startsWith('broker_hop'))!;
+  assert.is(hop.attributes[Attr.destinationName], 'events:user.0.updated:audit');
+  assert.is(hop.attributes[Attr.subscriptionName], 'audit');
+});
+
+test('consumer side: broker_hop and process share the destination; the hop has no operation type and stays CONSUMER', () => {
+  const h = tracerHarness();
+  h.consume('celery', 'c-1');
+  h.deliver('c-1', 1, 'celery', 'celery', { headers: { task: 'llm.summarize', id: 't-1' } });
+  h.client(Method.BasicAck, { deliveryTag: 1, multiple: false });
+  const byName = new Map(h.spans().map((s) => [s.name, s]));
+  const hop = byName.get('broker_hop celery:celery')!;
+  const process = byName.get('process celery:celery')!;
+  assert.ok(hop && process, h.names().join(', '));
+  assert.is(hop.kind, SpanKind.CONSUMER);
+  assert.is(hop.attributes[Attr.operationType], undefined);
+  assert.is(hop.attributes[Attr.operationName], 'broker_hop');
+  assert.is(hop.attributes[Attr.proxySpan], 'broker_hop');
+  assert.is(process.kind, SpanKind.CONSUMER);
+  assert.equal([process.attributes[Attr.operationType], process.attributes[Attr.operationName]], ['process', 'process']);
+  assert.is(process.attributes[Attr.destinationName], 'celery:celery');
+  assert.is(process.attributes[Attr.celeryTaskName], 'llm.summarize');
+  assert.is(process.parentSpanContext?.spanId, hop.spanContext().spanId);
+});
+
+test('server-named queues: learned from declare-ok, the name in attributes, a word in the span name', () => {
+  const h = tracerHarness();
+  const names = new Set<string>();
+  for (let i = 0; i < 30; i++) {
+    const queue = `amq.gen-${i.toString(36)}Xq9`;
+    h.client(Method.QueueDeclare, declare('', { exclusive: true }));
+    h.server(Method.QueueDeclareOk, declareOk(queue));
+    h.consume('', `c-${i}`); // an empty queue name means the channel's last declared queue
+    h.publish('', queue);
+    h.deliver(`c-${i}`, i + 1, '', queue);
+    h.client(Method.BasicAck, { deliveryTag: i + 1, multiple: false });
+    for (const n of h.names()) names.add(n);
+  }
+  assert.equal([...names].sort(), ['broker_hop (temporary)', 'process (temporary)', 'publish (temporary)']);
+  const publish = h.spans().find((s) => s.name === 'publish (temporary)')!;
+  assert.match(String(publish.attributes[Attr.destinationName]), /^amq\.gen-/);
+  assert.equal([publish.attributes[Attr.destinationTemporary], publish.attributes[Attr.destinationAnonymous]], [true, true]);
+  const hop = h.spans().find((s) => s.name === 'broker_hop (temporary)')!;
+  assert.match(String(hop.attributes[Attr.subscriptionName]), /^amq\.gen-/, 'the consumer on "" was bound to the declared queue');
+});
+
+test('exclusive and auto-delete declarations make a queue temporary; durable ones and passive checks do not', () => {
+  const h = tracerHarness();
+  h.client(Method.QueueDeclare, declare('excl', { exclusive: true }));
+  h.client(Method.QueueDeclare, declare('auto', { autoDelete: true }));
+  h.client(Method.QueueDeclare, declare('durable'));
+  h.client(Method.QueueDeclare, declare('checked', { passive: true }));
+  h.client(Method.QueueDeclare, declare('fast', { autoDelete: true, nowait: true }));
+  // Declare-oks come back in order, after the no-wait one (which gets none).
+  for (const q of ['excl', 'auto', 'durable', 'checked']) h.server(Method.QueueDeclareOk, declareOk(q));
+  for (const q of ['excl', 'auto', 'durable', 'checked', 'fast']) h.publish('', q);
+  assert.equal(h.names(), ['publish (temporary)', 'publish (temporary)', 'publish durable', 'publish checked', 'publish (temporary)']);
+});
+
+test('reply_to teaches the worker side: the reply publish is named by a word, the reply queue kept in attributes', () => {
+  const h = tracerHarness();
+  h.consume('llm', 'c-llm');
+  const replies = new Set<string>();
+  for (let i = 0; i < 20; i++) {
+    const oid = `8e75e5f3-119c-3b79-abee-${String(i).padStart(12, '0')}`;
+    h.deliver('c-llm', i + 1, 'llm', 'llm', { replyTo: oid, correlationId: `task-${i}`, headers: { task: 'llm.summarize', id: `task-${i}` } });
+    h.client(Method.BasicAck, { deliveryTag: i + 1, multiple: false });
+    h.publish('', oid, { correlationId: `task-${i}` }, 2);
+    replies.add(oid);
+  }
+  assert.equal([...new Set(h.names())].sort(), ['broker_hop llm:llm', 'process llm:llm', 'publish (temporary)']);
+  const replyPublishes = h.spans().filter((s) => s.name === 'publish (temporary)');
+  assert.equal(new Set(replyPublishes.map((s) => s.attributes[Attr.routingKey])), replies);
+  assert.ok(replyPublishes.every((s) => s.attributes[Attr.proxyContext] === 'continued_by_correlation'));
+});
+
+test('direct reply-to needs nothing learned', () => {
+  const h = tracerHarness();
+  h.publish('', 'amq.rabbitmq.reply-to.g1h2AA5yZXBseUAyNzE2MTkzNQAAZ0MAAAAAY0vjtg==');
+  assert.equal(h.names(), ['publish (temporary)']);
+});
+
+test('basic.get: broker_hop, a CLIENT receive span `get {destination}` from the request, and process until the ack', () => {
+  const h = tracerHarness();
+  h.get('jobs', 1, '', 'jobs');
+  h.client(Method.BasicAck, { deliveryTag: 1, multiple: false });
+  const byName = new Map(h.spans().map((s) => [s.name, s]));
+  assert.equal([...byName.keys()].sort(), ['broker_hop jobs', 'get jobs', 'process jobs']);
+  const receive = byName.get('get jobs')!;
+  assert.is(receive.kind, SpanKind.CLIENT);
+  assert.equal([receive.attributes[Attr.operationType], receive.attributes[Attr.operationName]], ['receive', 'get']);
+  assert.is(receive.parentSpanContext?.spanId, byName.get('broker_hop jobs')!.spanContext().spanId);
+  assert.is(byName.get('process jobs')!.parentSpanContext?.spanId, byName.get('broker_hop jobs')!.spanContext().spanId);
+});
+
+test.run();
