@@ -1,5 +1,5 @@
 # The two commands of the README's quick start are `make run` and `make test`.
-.PHONY: all deps node-deps system-deps build typecheck run test test-unit test-integration fuzz demo bench bench-quick clean
+.PHONY: all deps node-deps system-deps docker-images build typecheck run test test-unit test-integration test-docker fuzz demo bench bench-quick clean
 
 NPM_STAMP := node_modules/.package-lock.json
 
@@ -15,6 +15,11 @@ system-deps:
 	./scripts/install-system-deps.sh
 
 deps: node-deps system-deps
+
+## The Docker engine (installed and started when missing) and every image the container tests
+## use, built locally without a registry; base images are kept between runs. See docs/DEPLOY.md.
+docker-images:
+	./scripts/docker/build-images.sh
 
 build: node-deps
 	npm run build
@@ -32,9 +37,14 @@ test-unit: node-deps
 test-integration: deps build
 	npx uvu -r tsx/cjs test/integration
 
-## Everything: types, unit tests, integration tests against the real broker.
-test: deps build typecheck
+## Everything: types, unit tests, integration tests against the real broker (the host's
+## RabbitMQ 3.10 and a RabbitMQ 4.0 container), the image, compose and webhook containers.
+test: deps build typecheck docker-images
 	node scripts/run-tests.js
+
+## The inner loop for deployment work: the RabbitMQ 4.0 run and test/docker only.
+test-docker: deps build docker-images
+	node scripts/run-tests.js docker
 
 ## Fuzzes the frame scanner and the headers splice: make fuzz N=5000000 (a bounded share runs in test-unit).
 N ?= 1000000

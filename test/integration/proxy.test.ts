@@ -100,19 +100,34 @@ proxyTest('headers of every field type: byte-identical to the same message sent 
     const [direct, proxied] = relay.contentHeaders().slice(-2) as [Buffer, Buffer];
     const d = parseContentHeader(direct);
     const p = parseContentHeader(proxied);
-    const dTable = direct.subarray(d.headersOffset! + 4, findTableEntries(direct, d.headersOffset!, []).end);
-    const pTableEnd = findTableEntries(proxied, p.headersOffset!, []).end;
-    const pTable = proxied.subarray(p.headersOffset! + 4, pTableEnd);
+    const dTableEnd = findTableEntries(direct, d.headersOffset!, []).end;
+    const dTable = direct.subarray(d.headersOffset! + 4, dTableEnd);
+    const { end: pTableEnd, entries: added } = findTableEntries(proxied, p.headersOffset!, [Header.traceparent, Header.publishedAt]);
+    assert.equal(added.map((e) => e.name).sort(), [Header.traceparent, Header.publishedAt].sort());
+    // The proxy appends its entries; RabbitMQ 3.x delivers the table in that order, 4.x sorts
+    // a table's entries by name (docs/DEPLOY.md, RabbitMQ 4). Without the added entries, the
+    // table is what the direct publish delivered, byte for byte, type tags included.
+    const pOriginal = Buffer.concat(cutRanges(proxied, p.headersOffset! + 4, pTableEnd, added));
     // Everything before the table, every original entry, and everything after it: identical.
     assert.ok(direct.subarray(0, d.headersOffset!).equals(proxied.subarray(0, p.headersOffset!)), 'properties before headers');
-    assert.ok(pTable.subarray(0, dTable.length).equals(dTable), 'original entries with their type tags');
-    assert.ok(direct.subarray(d.headersOffset! + 4 + dTable.length).equals(proxied.subarray(pTableEnd)), 'properties after headers');
-    const added = findTableEntries(proxied, p.headersOffset!, [Header.traceparent, Header.publishedAt]).entries;
-    assert.equal(added.map((e) => e.name), [Header.traceparent, Header.publishedAt]);
+    assert.ok(pOriginal.equals(dTable), 'original entries with their type tags');
+    assert.ok(direct.subarray(dTableEnd).equals(proxied.subarray(pTableEnd)), 'properties after headers');
   } finally {
     await relay.close();
   }
 });
+
+/** The bytes of [start, end) without the given (ascending, non-overlapping) ranges. */
+function cutRanges(buf: Buffer, start: number, end: number, ranges: readonly { start: number; end: number }[]): Buffer[] {
+  const kept: Buffer[] = [];
+  let at = start;
+  for (const r of ranges) {
+    kept.push(buf.subarray(at, r.start));
+    at = r.end;
+  }
+  kept.push(buf.subarray(at, end));
+  return kept;
+}
 
 proxyTest('bodies from 0 bytes to 5 MB arrive intact', async ({ proxy }) => {
   const sizes = [0, 1, 4096, 131_072 - 8, 131_072, 131_073, 1_000_000, 5 * 1024 * 1024];
