@@ -105,6 +105,16 @@ test('the README is a front page: short, the two quick-start commands, a link to
   }
 });
 
+test('docs/CLIENTS.md states the npm client versions package-lock.json pins', () => {
+  const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { version?: string }> };
+  const rows = [...read('docs/CLIENTS.md').matchAll(/^\| `([^`]+)` \| ([^ |]+) \|/gm)];
+  const npm = rows.filter(([, name]) => !name!.startsWith('python3-'));
+  assert.ok(npm.length >= 4, `${npm.length} npm rows`);
+  for (const [, name, version] of npm) {
+    assert.is(version, lock.packages[`node_modules/${name}`]?.version, `docs/CLIENTS.md's row for ${name}`);
+  }
+});
+
 test('every alert links to a runbook heading that exists', () => {
   const rules = read('observability/prometheus-rules.yml');
   const urls = [...rules.matchAll(/runbook_url: "[^"]*\/blob\/main\/([^"#]+)#([a-z0-9-]+)"/g)];
