@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helpText } from '../src/config/config';
 import { METRIC_PREFIX, createMetrics } from '../src/metrics/metrics';
+import { WEBHOOK_HELP } from '../src/webhook/cli';
 
 export const ROOT = join(__dirname, '..');
 
@@ -22,6 +23,14 @@ export interface GeneratedBlock {
 export function optionsBlock(): string {
   const options = helpText().split('\n').filter((l) => l.startsWith('  ') && !l.includes('amqp-trace-proxy webhook'));
   return ['```text', ...options, '```'].join('\n');
+}
+
+/** `amqp-trace-proxy webhook --help`, options and pod annotations, without its usage lines. */
+export function webhookOptionsBlock(): string {
+  const lines = WEBHOOK_HELP.split('\n');
+  const from = lines.findIndex((l) => l.startsWith('  '));
+  const to = lines.findIndex((l) => l.startsWith('See '));
+  return ['```text', ...lines.slice(from, to).filter((l, i, all) => !(l === '' && i === all.length - 1)), '```'].join('\n');
 }
 
 interface MetricShape {
@@ -81,6 +90,7 @@ export async function metricsBlock(): Promise<string> {
 export const BLOCKS: readonly GeneratedBlock[] = [
   { file: 'docs/OPERATIONS.md', name: 'options', render: optionsBlock },
   { file: 'docs/METRICS.md', name: 'metrics', render: metricsBlock },
+  { file: 'docs/DEPLOY.md', name: 'webhook-options', render: webhookOptionsBlock },
 ];
 
 const markers = (name: string): [string, string] => [`<!-- ${name}:begin -->`, `<!-- ${name}:end -->`];

@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { BLOCKS, ROOT, blockContent } from '../../../scripts/update-docs';
 import { helpText } from '../../../src/config/config';
 import { createMetrics } from '../../../src/metrics/metrics';
+import { WEBHOOK_HELP } from '../../../src/webhook/cli';
 
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 const readme = read('README.md');
@@ -32,9 +33,11 @@ function handWritten(path: string): string {
 const slug = (heading: string): string => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
 const anchors = (markdown: string): string[] => [...markdown.replace(/```[\s\S]*?```/g, '').matchAll(/^#+ (.+)$/gm)].map((m) => slug(m[1]!));
 
-/** The option descriptions `--help` prints, without their "(default: …)". */
+/** The option descriptions `--help` and `webhook --help` print, without their defaults. */
 function optionHelps(): string[] {
-  return helpText().split('\n').filter((l) => l.startsWith('      ')).map((l) => l.trim().replace(/ \(default: .*\)$/, ''));
+  const proxy = helpText().split('\n').filter((l) => l.startsWith('      ')).map((l) => l.trim().replace(/ \(default: .*\)$/, ''));
+  const webhook = WEBHOOK_HELP.split('\n').map((l) => /^  --[a-z-]+ \S+\s+(.+?)(?: \[.*\])?$/.exec(l)?.[1]).filter((h): h is string => h !== undefined);
+  return [...proxy, ...webhook];
 }
 
 test('every generated block is up to date (run `npm run docs`)', async () => {
