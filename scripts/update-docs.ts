@@ -33,6 +33,15 @@ export function webhookOptionsBlock(): string {
   return ['```text', ...lines.slice(from, to).filter((l, i, all) => !(l === '' && i === all.length - 1)), '```'].join('\n');
 }
 
+/**
+ * The latest benchmark run's tables as the benchmark wrote them (bench/results/latest.md),
+ * headings one level down to sit under a section of docs/BENCHMARK.md.
+ */
+export function benchLatestBlock(): string {
+  const latest = readFileSync(join(ROOT, 'bench', 'results', 'latest.md'), 'utf8').trimEnd();
+  return latest.split('\n').map((l) => (/^#{1,5} /.test(l) ? `#${l}` : l)).join('\n');
+}
+
 interface MetricShape {
   name: string;
   help: string;
@@ -91,6 +100,7 @@ export const BLOCKS: readonly GeneratedBlock[] = [
   { file: 'docs/OPERATIONS.md', name: 'options', render: optionsBlock },
   { file: 'docs/METRICS.md', name: 'metrics', render: metricsBlock },
   { file: 'docs/DEPLOY.md', name: 'webhook-options', render: webhookOptionsBlock },
+  { file: 'docs/BENCHMARK.md', name: 'bench-latest', render: benchLatestBlock },
 ];
 
 const markers = (name: string): [string, string] => [`<!-- ${name}:begin -->`, `<!-- ${name}:end -->`];
