@@ -103,6 +103,9 @@ async function main(): Promise<void> {
       say();
       say(`not shown: ${others.length} other trace(s): ${[...new Set(others.map((t) => t.group.spans[0]!.name))].join(', ')}`);
     }
+    // Bounded: every rpc:// reply queue above shares one name, whatever its id.
+    const names = [...new Set(spans.filter((s) => s.serviceName === 'amqp-trace-proxy').map((s) => s.name))].sort();
+    say(`${names.length} span names of the proxy: ${names.join(', ')}`);
     say();
     // The worker asked for its sub-tasks' results on its own rpc:// reply queue.
     const replyQueues = new Set(spans.filter((s) => s.attributes['amqp_trace_proxy.context'] === 'continued_by_correlation')

@@ -1,11 +1,11 @@
 /**
  * Renders exported spans as one indented tree per trace, for a terminal:
  *
- *   trace 0af7651916cd43dd8448eb211c80319c  (7 spans, 61.2 ms)
- *   POST /shares                          api-gateway         3.0 ms  ok
- *   ├─ publish amq.default:llm            amqp-trace-proxy    0.4 ms  ok
- *   └─ deliver llm                        amqp-trace-proxy    1.1 ms  ok
- *      └─ process llm  llm.summarize      amqp-trace-proxy   52.7 ms  ERROR reject
+ *   trace 0af7651916cd43dd8448eb211c80319c  (4 spans, 61.2 ms)
+ *   POST /shares                                      api-gateway         3.0 ms  ok
+ *   ├─ publish llm  task=llm.summarize  continued     amqp-trace-proxy    0.4 ms  ok
+ *   └─ broker_hop llm  task=llm.summarize             amqp-trace-proxy    1.1 ms  ok
+ *      └─ process llm  task=llm.summarize             amqp-trace-proxy   52.7 ms  ERROR reject
  *
  * Children are ordered by start time. A span whose parent was not received (another
  * service that does not export, or a span still open) is shown as a root of its own,
@@ -26,8 +26,12 @@ export interface TreeSpan {
   readonly attributes: Readonly<Record<string, unknown>>;
 }
 
-/** Attributes worth a glance next to the span name (Celery task, how the proxy found the parent). */
-const NOTES = ['celery.task.name', 'amqp_trace_proxy.context'] as const;
+/**
+ * Attributes worth a glance next to the span name, with the prefix they are shown with: the
+ * Celery task (what a person looks for; not in the span name, see docs/CONVENTIONS.md) and
+ * how the proxy found a publish span's parent.
+ */
+const NOTES = [['celery.task.name', 'task='], ['amqp_trace_proxy.context', '']] as const;
 
 export interface TraceGroup<S extends TreeSpan> {
   readonly traceId: string;
@@ -75,7 +79,8 @@ export function renderTrace(spans: readonly TreeSpan[]): string {
   const rows: [string, string, string, string][] = [];
   const walk = (node: TreeNode<TreeSpan>, prefix: string, branch: string): void => {
     const s = node.span;
-    const notes = NOTES.map((k) => s.attributes[k]).filter((v) => typeof v === 'string' && v !== '');
+    const notes = NOTES.map(([k, prefix]) => (typeof s.attributes[k] === 'string' && s.attributes[k] !== '' ? `${prefix}${s.attributes[k]}` : ''))
+      .filter((v) => v !== '');
     const orphan = node.orphan ? `  (parent ${s.parentSpanId} not received)` : '';
     rows.push([`${prefix}${branch}${[s.name, ...notes].join('  ')}${orphan}`, s.serviceName, duration(s), status(s)]);
     const childPrefix = prefix + (branch === '├─ ' ? '│  ' : branch === '└─ ' ? '   ' : '');

@@ -6,7 +6,10 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { Method } from '../../../src/amqp/constants';
 import { createMetrics } from '../../../src/metrics/metrics';
+import { Attr } from '../../../src/trace/attributes';
+import { tracerHarness } from '../../support/tracerHarness';
 
 const ROOT = resolve(__dirname, '../../..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
@@ -20,7 +23,7 @@ interface Panel {
   title: string;
   datasource: { type: string; uid: string };
   gridPos: { x: number; y: number; w: number; h: number };
-  targets: { refId: string; datasource: { type: string; uid: string }; expr?: string; queryType?: string }[];
+  targets: { refId: string; datasource: { type: string; uid: string }; expr?: string; queryType?: string; query?: string }[];
 }
 const dashboard = JSON.parse(dashboardText) as {
   schemaVersion: number;
@@ -153,6 +156,44 @@ test('the two alerts carry severity, summary, description and the runbook anchor
   for (const a of [p95, failOpen]) {
     assert.ok(a.annotations['summary'] && a.annotations['description'], `${a.alert} lacks summary or description`);
   }
+});
+
+test('span-metrics panels select process and broker_hop spans by the names the proxy makes', () => {
+  // Names from a real ConnectionTracer: a publish, a delivery with its ack, a basic.get.
+  const h = tracerHarness();
+  h.consume('llm', 'c-1');
+  h.publish('', 'llm');
+  h.deliver('c-1', 1, '', 'llm');
+  h.client(Method.BasicAck, { deliveryTag: 1, multiple: false });
+  h.get('jobs', 2, 'events', 'user.1.updated');
+  h.client(Method.BasicAck, { deliveryTag: 2, multiple: false });
+  const spans = h.spans().map((s) => ({ name: s.name, kind: String(s.attributes[Attr.proxySpan]) }));
+  const selector = (title: RegExp, kind: string): void => {
+    const panel = dashboard.panels.find((p) => title.test(p.title));
+    assert.ok(panel, `no panel titled ${title}`);
+    const expr = panel!.targets.map((t) => t.expr ?? '').join('\n');
+    assert.match(expr, /traces_spanmetrics_latency_bucket\{[^}]*service="\$service"/);
+    const regex = /span_name=~"([^"]+)"/.exec(expr)?.[1];
+    assert.ok(regex, `${panel!.title} selects spans by name`);
+    // PromQL anchors label regexes at both ends.
+    const selects = new RegExp(`^(?:${regex})$`);
+    for (const s of spans) assert.is(selects.test(s.name), s.kind === kind, `${panel!.title}: "${s.name}" (${s.kind})`);
+  };
+  assert.ok(spans.length >= 6, spans.map((s) => s.name).join(', '));
+  selector(/^Process spans by destination/, 'process');
+  selector(/^Broker hop spans by destination/, 'broker_hop');
+  assert.ok(dashboard.templating.list.some((v) => v.name === 'service'), 'a $service variable for span metrics');
+});
+
+test('the TraceQL panel filters and selects attributes the proxy writes', () => {
+  const panel = dashboard.panels.find((p) => p.targets.some((t) => t.queryType === 'traceql'));
+  assert.ok(panel, 'no TraceQL panel');
+  const query = panel!.targets[0]!.query ?? '';
+  const used = [...query.matchAll(/span\.([a-z_.]+[a-z_])/g)].map((m) => m[1]!);
+  assert.ok(used.length >= 3, query);
+  const known = new Set<string>(Object.values(Attr));
+  assert.equal(used.filter((a) => !known.has(a)), [], 'attributes the proxy does not write');
+  assert.match(query, /span\.amqp_trace_proxy\.span = "process"/);
 });
 
 test.run();
