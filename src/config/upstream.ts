@@ -27,6 +27,7 @@ export function parseUpstream(raw: string): Upstream {
   if (!url.hostname) throw new OptionError(`no host in "${redact(raw)}"`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = url.port ? Number(url.port) : defaultPort;
+  if (port === 0) throw new OptionError(`port 0 in "${redact(raw)}": a broker needs its real port`);
   return { host, port, tls: url.protocol === 'amqps:', label: `${host.includes(':') ? `[${host}]` : host}:${port}` };
 }
 

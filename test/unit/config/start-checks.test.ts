@@ -73,6 +73,10 @@ test('an upstream that is the proxy itself is refused; a remote broker on the sa
   assert.equal(configProblems(['--listen', '127.0.0.1:5673', '--upstream', 'amqp://127.0.0.2:5673']), []);
 });
 
+test('an upstream on port 0 is refused (every connection would fail)', () => {
+  assert.match(configProblems(['--upstream', 'amqp://rabbit:0'])[0]!, /^--upstream: port 0 in "amqp:\/\/rabbit:0"/);
+});
+
 test('an unparsable listener is reported once, not again as a collision', () => {
   const found = configProblems(['--listen', 'nope', '--metrics-listen', '0.0.0.0:5673']);
   assert.is(found.length, 1, found.join('\n'));
