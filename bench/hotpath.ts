@@ -94,6 +94,7 @@ const sessions = tracingSessions({
   continuation: new Continuation(config.continuationCapacity, metrics),
   rewriteOnDelivery: config.rewriteOnDelivery,
   inflightCapacity: config.inflightCapacity,
+  publishStamp: config.publishStamp,
 });
 const session = sessions({
   id: 1,

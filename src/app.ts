@@ -98,6 +98,7 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
     continuation: config.continuation ? new Continuation(config.continuationCapacity, metrics) : undefined,
     rewriteOnDelivery: config.rewriteOnDelivery,
     inflightCapacity: config.inflightCapacity,
+    publishStamp: config.publishStamp,
   });
   const upstreamTls = config.upstreams.some((u) => u.tls)
     ? new UpstreamTls({ ca: config.upstreamTlsCa, cert: config.upstreamTlsCert, key: config.upstreamTlsKey, insecure: config.upstreamTlsInsecure })

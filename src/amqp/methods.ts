@@ -168,7 +168,13 @@ export class RoutingFields {
   private exchangeText: string | undefined;
   private routingKeyText: string | undefined;
 
-  constructor(private readonly payload: Buffer, private readonly exchangeAt: number, private readonly routingKeyAt: number) {}
+  constructor(
+    private readonly payload: Buffer,
+    private readonly exchangeAt: number,
+    private readonly routingKeyAt: number,
+    /** basic.publish's mandatory bit: an unroutable message comes back as basic.return. */
+    readonly mandatory = false,
+  ) {}
 
   get exchange(): string {
     this.exchangeText ??= shortstrAt(this.payload, this.exchangeAt);
@@ -191,8 +197,8 @@ export function locateBasicPublish(payload: Buffer): RoutingFields {
   args.skip(2);
   const exchangeAt = args.skipShortstr();
   const routingKeyAt = args.skipShortstr();
-  args.octet();
-  return new RoutingFields(payload, exchangeAt, routingKeyAt);
+  const bits = args.octet();
+  return new RoutingFields(payload, exchangeAt, routingKeyAt, bit(bits, 0));
 }
 
 export type BasicDeliverHead = { consumerTag: string; deliveryTag: number; routing: RoutingFields };

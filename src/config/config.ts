@@ -43,6 +43,11 @@ const OPTIONS = {
     flag: '--rewrite-on-delivery', env: 'PROXY_REWRITE_ON_DELIVERY', defaultValue: false, parse: parseBoolean,
     help: 'on delivery, replace traceparent with the broker-hop span so consumers continue from it',
   } as OptionSpec<boolean>,
+  publishStamp: {
+    flag: '--publish-stamp', env: 'PROXY_PUBLISH_STAMP', defaultValue: true, parse: parseBoolean,
+    help: 'add x-trace-proxy-published-us (publish time) to each published message: the broker-hop span starts there and '
+      + 'amqp_trace_proxy_broker_hop_seconds needs it; false adds traceparent alone',
+  } as OptionSpec<boolean>,
   continuation: {
     flag: '--continuation', env: 'PROXY_CONTINUATION', defaultValue: true, parse: parseBoolean,
     help: 'continue traces across hops without trace context (Celery parent_id, RPC reply_to + correlation_id)',

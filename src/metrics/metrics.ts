@@ -27,7 +27,7 @@ export type TraceOutcome =
 export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
 export type RefusalReason = 'max_connections' | 'handshake_timeout' | 'idle_timeout' | 'draining' | 'upstream_unavailable';
 /** `queue`: the queue names known to be temporary or anonymous (trace/queueKinds.ts). */
-export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc' | 'queue';
+export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc' | 'queue' | 'return';
 export type ConfirmOutcome = 'ack' | 'nack';
 export type ProcessOutcome = 'ack' | 'nack' | 'reject' | 'auto_ack' | 'closed';
 
@@ -93,7 +93,7 @@ const FAIL_OPEN_REASONS: readonly FailOpenReason[] = [
 const REFUSAL_REASONS: readonly RefusalReason[] = [
   'max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable',
 ];
-const INFLIGHT_MAPS: readonly InflightMap[] = ['confirm', 'ack', 'task', 'rpc', 'queue'];
+const INFLIGHT_MAPS: readonly InflightMap[] = ['confirm', 'ack', 'task', 'rpc', 'queue', 'return'];
 const CONFIRM_OUTCOMES: readonly ConfirmOutcome[] = ['ack', 'nack'];
 const PROCESS_OUTCOMES: readonly ProcessOutcome[] = ['ack', 'nack', 'reject', 'auto_ack', 'closed'];
 const NO_LABEL = ['all'] as const;
@@ -344,7 +344,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   const spansDropped = new BufferedCounter(registry, n('spans_dropped_total'), undefined, NO_LABEL,
     'Spans lost: export queue full or export failed.');
   const evictions = new BufferedCounter(registry, n('inflight_evictions_total'), 'map', INFLIGHT_MAPS,
-    'Entries pushed out of a full bounded map before they completed, by map (confirm and ack: the span ends with error evicted; task and rpc: a later hop starts a new trace; queue: a temporary queue seen again is learned again, meanwhile its name could reach a span name).');
+    'Entries pushed out of a full bounded map before they completed, by map (confirm and ack: the span ends with error evicted; task and rpc: a later hop starts a new trace; queue: a temporary queue seen again is learned again, meanwhile its name could reach a span name; return: if that publish is returned after all, its publisher gets it with the proxy\'s headers).');
   const overflow = new BufferedCounter(registry, n('destination_labels_overflow_total'), 'label', DESTINATION_LABELS,
     'Histogram observations reported as __other__ because the destination label cap was reached, by label.');
   const telemetryErrors = new Counter({
@@ -360,7 +360,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   for (const map of INFLIGHT_MAPS) inflightSizes[map] = 0;
   new Gauge({
     name: n('inflight_spans'),
-    help: 'Entries held in each bounded map, summed over the process: confirm and ack are open spans awaiting a publisher confirm or a consumer ack (per channel, --inflight-capacity each); task and rpc are the continuation maps of delivered Celery task ids and RPC reply addresses (--continuation-capacity each); queue is the names of queues known to be temporary or server-named, kept out of span names (50,000).',
+    help: 'Entries held in each bounded map, summed over the process: confirm and ack are open spans awaiting a publisher confirm or a consumer ack (per channel, --inflight-capacity each); task and rpc are the continuation maps of delivered Celery task ids and RPC reply addresses (--continuation-capacity each); queue is the names of queues known to be temporary or server-named, kept out of span names (50,000); return holds the original content headers of mandatory publishes until the broker routes or returns them (per channel, --inflight-capacity each; without confirms the oldest are dropped uncounted, nothing says they were routed).',
     labelNames: ['map'],
     registers: [registry],
     collect() {

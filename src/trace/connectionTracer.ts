@@ -21,6 +21,7 @@ import {
 } from './semconv';
 import type { Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
+import { ReturnableCopies } from './returnable';
 import { NewTraceContext, formatTraceParent, randomSpanId } from './traceparent';
 
 /** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
@@ -38,6 +39,8 @@ export interface TracingOptions {
   readonly inflightCapacity: number;
   /** Queue names whose kind (temporary, anonymous) the proxy remembers; default QUEUE_KIND_CAPACITY. */
   readonly queueKindCapacity?: number;
+  /** Add x-trace-proxy-published-us to each publish (--publish-stamp). */
+  readonly publishStamp: boolean;
 }
 
 /**
@@ -65,6 +68,9 @@ const STAMP_ONLY = Object.freeze([Header.publishedAt]);
 /** The additions of the common publishes: a new unsampled trace, a continued one (shared values). */
 const ADD_NEW_TRACE = Object.freeze([[Header.traceparent, NEW_TRACE], [Header.publishedAt, STAMP]] as const);
 const ADD_STAMP = Object.freeze([[Header.publishedAt, STAMP]] as const);
+/** The same without the publish stamp (--publish-stamp false). */
+const ADD_NEW_TRACE_UNSTAMPED = Object.freeze([[Header.traceparent, NEW_TRACE]] as const);
+const ADD_NOTHING = Object.freeze([] as const);
 /** Publish stamps older than this, or in the future, are not trusted for the hop span. */
 const MAX_STAMP_AGE_MS = 7 * 24 * 3600 * 1000;
 
@@ -108,9 +114,11 @@ function kindAttributes(kind: DestinationKind): Record<string, boolean> {
 class ChannelTrace {
   confirm = false;
   nextPublishTag = 1;
-  publish: { routing: Routing; tag: number } | undefined;
+  publish: { routing: Routing; tag: number; mandatory: boolean } | undefined;
   delivery: Delivery | undefined;
   returned: { replyCode: number; replyText: string } | undefined;
+  /** Mandatory publishes the proxy rewrote, kept to give a basic.return back as sent. */
+  returnable: ReturnableCopies | undefined;
   get: BasicGet | undefined;
   pendingConsumes: { queue: string; noAck: boolean }[] = [];
   pendingDeclares: PendingDeclare[] = [];
@@ -211,6 +219,7 @@ export class ConnectionTracer implements ConnectionSession {
     const ch = this.channels.get(id);
     if (ch === undefined) return;
     this.channels.delete(id);
+    ch.returnable?.clear();
     ch.confirms.abandon(reason);
     for (const p of ch.acks.abandon(reason)) {
       this.options.metrics.observeProcess((performance.now() - p.startedAt) / 1000, 'closed', p.destination);
@@ -233,7 +242,7 @@ export class ConnectionTracer implements ConnectionSession {
     const ch = this.channel(channel);
     const routing = locateBasicPublish(payload);
     // In confirm mode the broker numbers publishes per channel from 1 (RabbitMQ confirms doc).
-    ch.publish = { routing, tag: ch.confirm ? ch.nextPublishTag++ : 0 };
+    ch.publish = { routing, tag: ch.confirm ? ch.nextPublishTag++ : 0, mandatory: routing.mandatory };
   }
 
   private onPublishHeader(channel: number, payload: Buffer): Buffer | undefined {
@@ -274,14 +283,20 @@ export class ConnectionTracer implements ConnectionSession {
       if (this.options.telemetry.sampledNewTrace(fresh)) span = this.recordPublish(payload, header, found, routing, outcome, undefined, fresh.traceId);
     }
 
-    STAMP.at(performance.now());
-    const rewritten = spliceHeadersFrame(channel, payload, header, this.publishEdit(found, outcome, span, parent, fresh));
-    if (!this.fits(rewritten)) {
+    if (this.options.publishStamp) STAMP.at(performance.now());
+    const edit = this.publishEdit(found, outcome, span, parent, fresh);
+    // A continued trace without the stamp has nothing to change: the frame goes as it came.
+    const rewritten = edit.add.length === 0 && edit.remove.length === 0 ? undefined : spliceHeadersFrame(channel, payload, header, edit);
+    if (rewritten !== undefined && !this.fits(rewritten)) {
       metrics.traceContext('skipped_frame_max');
       span?.end('frame_max_exceeded');
       return undefined;
     }
     metrics.traceContext(outcome);
+    if (publish?.mandatory && rewritten !== undefined) {
+      ch.returnable ??= new ReturnableCopies(this.options.inflightCapacity, this.totals);
+      ch.returnable.remember(publish.tag, payload, rewritten);
+    }
     if (publish !== undefined && publish.tag > 0) {
       const ids = span ? [span.context.spanId, ...(parent ? [parent.spanId] : [])] : [];
       ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids });
@@ -299,17 +314,20 @@ export class ConnectionTracer implements ConnectionSession {
     found: TraceHeaders, outcome: TraceOutcome, span: OpenSpan | undefined, parent: MessageContext | undefined, fresh: NewTraceContext | undefined,
   ): HeadersEdit {
     const replacing = outcome !== 'continued';
+    const stamp = this.options.publishStamp;
+    // A stamp already in the message is stale (a republished delivery, say) and is removed
+    // even when this proxy adds none: a consumer-side proxy would time the hop from it.
     const remove = found.has(Header.publishedAt) || (replacing && (found.has(Header.traceparent) || found.has(Header.tracestate)))
       ? (replacing ? TRACE_AND_STAMP : STAMP_ONLY).filter((n) => found.has(n))
       : NOTHING;
-    if (!replacing) return { remove, add: ADD_STAMP };
-    if (span === undefined && parent === undefined) return { remove, add: ADD_NEW_TRACE };
+    if (!replacing) return { remove, add: stamp ? ADD_STAMP : ADD_NOTHING };
+    if (span === undefined && parent === undefined) return { remove, add: stamp ? ADD_NEW_TRACE : ADD_NEW_TRACE_UNSTAMPED };
     // The proxy's span is the message's creation context; an invalid incoming one and its
     // tracestate are dropped, as the W3C spec asks of a receiver.
     const ctx = span?.context ?? (parent ? { traceId: parent.traceId, spanId: randomSpanId(), traceFlags: 0, traceState: parent.traceState } : undefined);
     const add: [string, string | AsciiValue][] = [[Header.traceparent, ctx ? formatTraceParent(ctx) : fresh!]];
     if (ctx?.traceState) add.push([Header.tracestate, ctx.traceState]);
-    add.push([Header.publishedAt, STAMP]);
+    if (stamp) add.push([Header.publishedAt, STAMP]);
     return { remove, add };
   }
 
@@ -372,6 +390,7 @@ export class ConnectionTracer implements ConnectionSession {
   private settleConfirms(channel: number, tag: number, multiple: boolean, outcome: 'ack' | 'nack'): void {
     const ch = this.channels.get(channel);
     if (ch === undefined) return;
+    ch.returnable?.settle(tag === 0 && multiple ? Number.MAX_SAFE_INTEGER : tag);
     const now = performance.now();
     for (const p of ch.confirms.settle(tag, multiple)) {
       p.span?.end(outcome === 'nack' ? 'nack' : p.returned !== undefined ? 'unroutable' : undefined);
@@ -379,13 +398,20 @@ export class ConnectionTracer implements ConnectionSession {
     }
   }
 
-  /** basic.return: an event on the publish span when it is still open (confirm channels). */
-  private onReturnHeader(channel: number, payload: Buffer): undefined {
+  /**
+   * basic.return: an event on the publish span when it is still open (confirm channels), and
+   * the message handed back as the publisher sent it (see ReturnableCopies).
+   */
+  private onReturnHeader(channel: number, payload: Buffer): Buffer | undefined {
     this.options.metrics.messageReturned();
     const ch = this.channel(channel);
     const returned = ch.returned;
     ch.returned = undefined;
-    if (!this.options.mode.tracing || returned === undefined) return undefined;
+    if (this.options.mode.tracing && returned !== undefined) this.recordReturn(ch, payload, returned);
+    return ch.returnable?.restore(channel, payload);
+  }
+
+  private recordReturn(ch: ChannelTrace, payload: Buffer, returned: { replyCode: number; replyText: string }): void {
     const header = parseContentHeader(payload);
     const found = new TraceHeaders(payload, header.headersOffset);
     const parsed = found.traceContext;
@@ -398,7 +424,6 @@ export class ConnectionTracer implements ConnectionSession {
       // The publish span already ended (no confirms): record the return as its own span.
       this.spans.publish('return', { ...attrs, [Attr.proxySpan]: 'return' }, parsed)?.end('unroutable');
     }
-    return undefined;
   }
 
   // ----- consuming: broker → client --------------------------------------------------------

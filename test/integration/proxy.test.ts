@@ -152,7 +152,7 @@ proxyTest('basic.get through the proxy sees the injected context', async ({ prox
   });
 });
 
-proxyTest('mandatory publish to nowhere comes back as basic.return, intact', async ({ proxy }) => {
+proxyTest('mandatory publish to nowhere comes back as basic.return, as it was sent (test/integration/returns.test.ts: byte for byte)', async ({ proxy }) => {
   await withConnection(proxy.url, async (conn) => {
     const ch = await conn.createConfirmChannel();
     const returned = new Promise<amqp.Message>((resolve) => ch.once('return', resolve));
@@ -160,8 +160,7 @@ proxyTest('mandatory publish to nowhere comes back as basic.return, intact', asy
     await ch.waitForConfirms();
     const msg = await returned;
     assert.is(msg.content.toString(), 'lost');
-    assert.is(msg.properties.headers?.k, 'v');
-    assert.ok(parseTraceParent(String(msg.properties.headers?.[Header.traceparent])));
+    assert.equal(msg.properties.headers, { k: 'v' });
   });
 });
 

@@ -65,6 +65,7 @@ export function tracerHarness(options: { queueKindCapacity?: number } = {}): Tra
     continuation: new Continuation(1000, metrics),
     rewriteOnDelivery: false,
     inflightCapacity: 1000,
+    publishStamp: true,
     ...(options.queueKindCapacity === undefined ? {} : { queueKindCapacity: options.queueKindCapacity }),
   });
   const session = sessions({

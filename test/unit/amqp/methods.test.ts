@@ -52,6 +52,13 @@ test('decodeBasicPublish', () => {
   });
 });
 
+test('locateBasicPublish reads the mandatory bit, not immediate', () => {
+  for (const [mandatory, immediate] of [[false, false], [true, false], [false, true], [true, true]]) {
+    const payload = referenceMethodPayload(Method.BasicPublish, { exchange: 'e', routingKey: 'r', mandatory, immediate });
+    assert.is(locateBasicPublish(payload).mandatory, mandatory);
+  }
+});
+
 test('decodeBasicReturn', () => {
   const fields = { replyCode: 312, replyText: 'NO_ROUTE', exchange: 'orders', routingKey: 'nowhere' };
   assert.equal(decodeBasicReturn(referenceMethodPayload(Method.BasicReturn, fields)), fields);
@@ -71,6 +78,7 @@ test('locateBasicPublish and locateBasicDeliver decode routing fields on read, e
     assert.is(located.routingKey, decodeBasicPublish(publish).routingKey);
     assert.is(located.exchange, decodeBasicPublish(publish).exchange);
     assert.is(located.exchange, exchange, 'stable on a second read');
+    assert.is(located.mandatory, true);
     const fields = { consumerTag: 'amq.ctag-1', deliveryTag: BIG_TAG, redelivered: true, exchange, routingKey };
     const deliver = locateBasicDeliver(referenceMethodPayload(Method.BasicDeliver, fields));
     assert.equal(

@@ -1,0 +1,100 @@
+import { FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_OVERHEAD } from '../amqp/constants';
+import { encodeFrame } from '../amqp/frame';
+import { BoundedMap } from './boundedMap';
+import type { InflightTotals } from './inflight';
+
+interface Copy {
+  /** Publish sequence number on a confirm channel, 0 otherwise. */
+  readonly tag: number;
+  /** The content header payload as the client sent it. */
+  readonly original: Buffer;
+  /** The content header payload as the proxy forwarded it. */
+  readonly forwarded: Buffer;
+}
+
+/**
+ * A mandatory publish that no queue takes comes back to its publisher as basic.return with
+ * the message as the broker received it: with the proxy's traceparent and publish stamp.
+ * So that the publisher gets back exactly what it sent, one channel's mandatory publishes
+ * that the proxy rewrote are kept here, both versions of the content header, until the
+ * broker has dealt with them:
+ *
+ *  - RabbitMQ routes a channel's publishes in order and sends basic.return while routing,
+ *    so a return for one publish means that the ones before it were routed;
+ *  - on a confirm channel the return comes before the publish's basic.ack, and an ack or
+ *    nack for tag N comes after every publish up to N was routed.
+ *
+ * A returned header equal, byte for byte, to one the proxy forwarded is replaced by the
+ * client's. Anything else (a header the broker changed, a copy no longer kept) goes to the
+ * client as it came: fail open, as the rest of the scanner.
+ */
+export class ReturnableCopies {
+  private readonly copies: BoundedMap<number, Copy>;
+  private nextSeq = 0;
+
+  constructor(capacity: number, private readonly totals: InflightTotals) {
+    this.copies = new BoundedMap(capacity, (_seq, evicted) => {
+      totals.add('return', -1);
+      // Without confirms nothing says a publish was routed, so the oldest copies are dropped
+      // as a matter of course; with confirms, one dropped before its ack may still be returned.
+      if (evicted.tag > 0) totals.metrics.inflightEvicted('return');
+    });
+  }
+
+  get size(): number {
+    return this.copies.size;
+  }
+
+  /** `original` is the client's content header payload; `forwardedFrame` the frame sent instead. */
+  remember(tag: number, original: Buffer, forwardedFrame: Buffer): void {
+    // One allocation outside the pool: the payloads may be views of a socket chunk or of a
+    // pooled slab, which a long-lived reference would keep alive.
+    const forwardedLength = forwardedFrame.length - FRAME_OVERHEAD;
+    const both = Buffer.allocUnsafeSlow(original.length + forwardedLength);
+    original.copy(both, 0);
+    forwardedFrame.copy(both, original.length, FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + forwardedLength);
+    this.copies.set(this.nextSeq++, { tag, original: both.subarray(0, original.length), forwarded: both.subarray(original.length) });
+    this.totals.add('return', 1);
+  }
+
+  /**
+   * The client's own content header frame for a returned header the proxy forwarded, or
+   * undefined to pass the returned one on unchanged. Copies older than the match are dropped:
+   * their publishes were routed.
+   */
+  restore(channel: number, returned: Buffer): Buffer | undefined {
+    let match: Copy | undefined;
+    for (const [, copy] of this.copies.entries()) {
+      if (copy.forwarded.equals(returned)) {
+        match = copy;
+        break;
+      }
+    }
+    if (match === undefined) return undefined;
+    this.dropWhile((copy) => copy !== match, true);
+    return encodeFrame(FRAME_HEADER, channel, match.original);
+  }
+
+  /** A confirm (ack or nack) for `tag`: every publish up to it has been routed or returned. */
+  settle(tag: number): void {
+    this.dropWhile((copy) => copy.tag <= tag, false);
+  }
+
+  clear(): void {
+    this.totals.add('return', -this.copies.size);
+    this.copies.clear();
+  }
+
+  /** Drops copies from the oldest while `older` holds, and the first one after them when `andNext`. */
+  private dropWhile(older: (copy: Copy) => boolean, andNext: boolean): void {
+    let dropped = 0;
+    for (const [seq, copy] of this.copies.entries()) {
+      const isOlder = older(copy);
+      if (!isOlder && !andNext) break;
+      this.copies.delete(seq);
+      dropped++;
+      if (!isOlder) break;
+    }
+    this.totals.add('return', -dropped);
+  }
+}

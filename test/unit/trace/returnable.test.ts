@@ -1,0 +1,101 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FRAME_HEADER } from '../../../src/amqp/constants';
+import { encodeFrame } from '../../../src/amqp/frame';
+import type { InflightMap, ProxyMetrics } from '../../../src/metrics/metrics';
+import { InflightTotals } from '../../../src/trace/inflight';
+import { ReturnableCopies } from '../../../src/trace/returnable';
+
+const CHANNEL = 3;
+
+function setup(capacity = 8) {
+  const sizes: Partial<Record<InflightMap, number>> = {};
+  const evicted: InflightMap[] = [];
+  const metrics = {
+    inflight: (map: InflightMap, size: number) => { sizes[map] = size; },
+    inflightEvicted: (map: InflightMap) => { evicted.push(map); },
+  } as unknown as ProxyMetrics;
+  const copies = new ReturnableCopies(capacity, new InflightTotals(metrics));
+  return { copies, sizes, evicted };
+}
+
+/** A pretend client header and the frame the proxy forwarded for it. */
+function publish(n: number): { original: Buffer; forwardedFrame: Buffer; forwarded: Buffer } {
+  const original = Buffer.from(`original-${n}`);
+  const forwarded = Buffer.from(`original-${n}+traceparent+stamp`);
+  return { original, forwardedFrame: encodeFrame(FRAME_HEADER, CHANNEL, forwarded), forwarded };
+}
+
+test('a returned header equal to one forwarded comes back as the client\'s own frame', () => {
+  const { copies, sizes } = setup();
+  const p = publish(1);
+  copies.remember(0, p.original, p.forwardedFrame);
+  assert.is(sizes.return, 1);
+  const restored = copies.restore(CHANNEL, Buffer.from(p.forwarded));
+  assert.ok(restored);
+  assert.ok(restored!.equals(encodeFrame(FRAME_HEADER, CHANNEL, p.original)));
+  assert.is(copies.size, 0);
+  assert.is(sizes.return, 0);
+});
+
+test('copies are taken: the caller\'s buffers may be reused after remember', () => {
+  const { copies } = setup();
+  const p = publish(1);
+  copies.remember(0, p.original, p.forwardedFrame);
+  const forwarded = Buffer.from(p.forwarded);
+  p.original.fill(0);
+  p.forwardedFrame.fill(0);
+  assert.ok(copies.restore(CHANNEL, forwarded)!.equals(encodeFrame(FRAME_HEADER, CHANNEL, Buffer.from('original-1'))));
+});
+
+test('a return that matches nothing passes unchanged and drops nothing', () => {
+  const { copies } = setup();
+  const p = publish(1);
+  copies.remember(0, p.original, p.forwardedFrame);
+  assert.is(copies.restore(CHANNEL, Buffer.from('changed by the broker')), undefined);
+  assert.is(copies.restore(CHANNEL, p.forwarded.subarray(0, p.forwarded.length - 1)), undefined, 'a prefix is not a match');
+  assert.is(copies.size, 1);
+});
+
+test('a return drops the copies before it (routed), not the ones after', () => {
+  const { copies } = setup();
+  const ps = [1, 2, 3, 4].map(publish);
+  for (const p of ps) copies.remember(0, p.original, p.forwardedFrame);
+  assert.ok(copies.restore(CHANNEL, ps[2]!.forwarded));
+  assert.is(copies.size, 1);
+  assert.ok(copies.restore(CHANNEL, ps[3]!.forwarded));
+  assert.is(copies.restore(CHANNEL, ps[0]!.forwarded), undefined, 'already dropped');
+});
+
+test('a confirm for tag N settles every copy up to N, including earlier ones from before confirm mode', () => {
+  const { copies, sizes } = setup();
+  const ps = [1, 2, 3, 4].map(publish);
+  copies.remember(0, ps[0]!.original, ps[0]!.forwardedFrame);
+  copies.remember(1, ps[1]!.original, ps[1]!.forwardedFrame);
+  copies.remember(2, ps[2]!.original, ps[2]!.forwardedFrame);
+  copies.remember(3, ps[3]!.original, ps[3]!.forwardedFrame);
+  copies.settle(2);
+  assert.is(copies.size, 1);
+  assert.is(sizes.return, 1);
+  assert.ok(copies.restore(CHANNEL, ps[3]!.forwarded));
+});
+
+test('full: the oldest copy goes; counted as an eviction only on a confirm channel (it was still expected)', () => {
+  const { copies, evicted, sizes } = setup(2);
+  for (let i = 1; i <= 3; i++) copies.remember(0, publish(i).original, publish(i).forwardedFrame);
+  assert.equal(evicted, [], 'without confirms nothing says a copy is still needed');
+  assert.is(copies.size, 2);
+  for (let i = 4; i <= 6; i++) copies.remember(i, publish(i).original, publish(i).forwardedFrame);
+  assert.equal(evicted, ['return'], 'the two tag-0 copies went silently, the first confirm-channel one was counted');
+  assert.is(sizes.return, 2);
+});
+
+test('clear releases everything (channel closed)', () => {
+  const { copies, sizes } = setup();
+  for (let i = 1; i <= 3; i++) copies.remember(i, publish(i).original, publish(i).forwardedFrame);
+  copies.clear();
+  assert.is(copies.size, 0);
+  assert.is(sizes.return, 0);
+});
+
+test.run();
