@@ -1,3 +1,4 @@
+import { exporterEnvProblems } from './exporterEnv';
 import { listenerProblems } from './listeners';
 import {
   HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, oneOf, optionalPath, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
@@ -9,6 +10,9 @@ import { Upstream, parseUpstreamList } from './upstream';
 export type SamplerName =
   | 'always_on' | 'always_off' | 'traceidratio'
   | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio';
+
+/** Where spans go when no OTLP endpoint is configured (the exporter's own default). */
+export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4317';
 
 /** The option table. Its keys are the config's field names. */
 const OPTIONS = {
@@ -132,7 +136,7 @@ const OPTIONS = {
     help: 'extra resource attributes, key=value,key=value (values percent-encoded)',
   } as OptionSpec<Record<string, string>>,
   otlpEndpoint: {
-    env: 'OTEL_EXPORTER_OTLP_ENDPOINT', defaultValue: undefined, parse: otlpGrpcEndpoint, shownDefault: 'http://localhost:4317',
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT', defaultValue: undefined, parse: otlpGrpcEndpoint, shownDefault: DEFAULT_OTLP_ENDPOINT,
     help: 'OTLP gRPC endpoint of the collector, a URL: http://host:4317, or https:// for TLS',
   } as OptionSpec<string | undefined>,
   otlpTracesEndpoint: {
@@ -237,6 +241,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   problems.push(...tlsProblems(config as ProxyConfig, failed));
   problems.push(...listenerProblemsOf(config as ProxyConfig, failed));
+  const exporting = config as ProxyConfig;
+  if (exporting.tracesExporter === 'otlp' && !failed.has('tracesExporter') && !failed.has('otlpEndpoint') && !failed.has('otlpTracesEndpoint')) {
+    problems.push(...exporterEnvProblems(env, exporting.otlpTracesEndpoint ?? exporting.otlpEndpoint ?? DEFAULT_OTLP_ENDPOINT));
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config as ProxyConfig;
 }

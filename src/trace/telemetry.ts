@@ -7,7 +7,7 @@ import {
   SamplingDecision, TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-node';
 import type { ReadableSpan, Sampler, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { ProxyConfig, SamplerName } from '../config/config';
+import { DEFAULT_OTLP_ENDPOINT, ProxyConfig, SamplerName } from '../config/config';
 import { redact } from '../config/options';
 import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
@@ -175,7 +175,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   const spanProcessors: SpanProcessor[] = [];
   let pendingSpans = (): number => 0;
   if (config.tracesExporter === 'otlp') {
-    const url = config.otlpTracesEndpoint ?? config.otlpEndpoint ?? 'http://localhost:4317';
+    const url = config.otlpTracesEndpoint ?? config.otlpEndpoint ?? DEFAULT_OTLP_ENDPOINT;
     const exporter = new CountingExporter(
       redact(url),
       new OTLPTraceExporter({ url, timeoutMillis: config.bspExportTimeoutMs }),

@@ -5,6 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as amqp from 'amqplib';
+import { randomBytes } from 'node:crypto';
 import { Attr, Header } from '../../src/trace/attributes';
 import { parseTraceParent } from '../../src/trace/traceparent';
 import { headersOf, withConnection } from '../support/amqp';
@@ -94,16 +95,18 @@ async function hopThrough(proxy: TestProxy, receiver: OtlpReceiver): Promise<{ p
     return Number(/^amqp_trace_proxy_broker_hop_seconds_count (\d+)$/m.exec(text)?.[1] ?? NaN);
   };
   const before = await hopCount();
+  // A trace of its own: spans of earlier tests may still be on their way to the receiver.
+  const traceId = randomBytes(16).toString('hex');
   await withConnection(proxy.url, async (conn) => {
     const ch = await conn.createConfirmChannel();
     const queue = (await ch.assertQueue(uniqueName('stamp-hop'), { exclusive: true })).queue;
-    ch.sendToQueue(queue, Buffer.from('wait'), { headers: { traceparent: SAMPLED } });
+    ch.sendToQueue(queue, Buffer.from('wait'), { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
     await ch.waitForConfirms();
     await new Promise((r) => setTimeout(r, QUEUE_WAIT_MS));
     await getOne(ch, queue);
   });
-  const isHop = (s: ReceivedSpan): boolean => s.attributes[Attr.proxySpan] === 'broker_hop';
-  const isPublish = (s: ReceivedSpan): boolean => s.attributes[Attr.proxySpan] === 'publish';
+  const isHop = (s: ReceivedSpan): boolean => s.traceId === traceId && s.attributes[Attr.proxySpan] === 'broker_hop';
+  const isPublish = (s: ReceivedSpan): boolean => s.traceId === traceId && s.attributes[Attr.proxySpan] === 'publish';
   const spans = await receiver.waitFor((all) => all.some(isHop) && all.some(isPublish));
   return { publish: spans.find(isPublish)!, hop: spans.find(isHop)!, hops: (await hopCount()) - before };
 }
@@ -111,15 +114,16 @@ async function hopThrough(proxy: TestProxy, receiver: OtlpReceiver): Promise<{ p
 stamp('on (default): the broker-hop span starts at the publish and the histogram counts the hop', async ({ stamped, receiver }) => {
   const { publish, hop, hops } = await hopThrough(stamped, receiver);
   assert.is(hops, 1);
-  assert.is(hop.traceId, TRACE);
-  assert.ok(hop.startTimeUnixNano <= publish.endTimeUnixNano, 'the hop starts at the stamp, before the confirm');
+  // The SDK anchors span times to Date.now() (millisecond steps), the stamp to the monotonic
+  // clock: they agree within a millisecond or two, far less than the time in the queue.
+  assert.ok(hop.startTimeUnixNano < publish.endTimeUnixNano + BigInt(50e6),
+    `the hop starts at the publish, not at the delivery: hop ${hop.startTimeUnixNano}, publish ends ${publish.endTimeUnixNano}`);
   assert.ok(hop.endTimeUnixNano - hop.startTimeUnixNano >= BigInt((QUEUE_WAIT_MS - 50) * 1e6), 'it covers the time in the queue');
 });
 
 stamp('off: no broker-hop histogram observation; the hop span is still in the trace, as a point at the delivery', async ({ unstamped, receiver }) => {
   const { publish, hop, hops } = await hopThrough(unstamped, receiver);
   assert.is(hops, 0, 'broker_hop_seconds has nothing to measure from');
-  assert.is(hop.traceId, TRACE);
   assert.ok(hop.startTimeUnixNano >= publish.endTimeUnixNano + BigInt((QUEUE_WAIT_MS - 50) * 1e6), 'it starts at the delivery');
 });
 

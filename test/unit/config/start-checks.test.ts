@@ -2,6 +2,9 @@
  * Configuration that could only fail once the proxy runs (a listener on a taken address, an
  * exporter endpoint that is not a URL) is refused with the other config errors (exit 2).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../../src/config/config';
@@ -134,6 +137,34 @@ test('boolean flags work alone, with a value, or with =value', () => {
   // A value-taking flag at the end still needs its value.
   assert.equal(configProblems(['--rewrite-on-delivery', '--drain-timeout-ms']), ['--drain-timeout-ms: missing value']);
   assert.match(configProblems(['--rewrite-on-delivery=maybe'])[0]!, /^--rewrite-on-delivery: expected true or false/);
+});
+
+test('variables the exporter reads itself: malformed headers, compression and certificate files are config errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atp-exporter-env-'));
+  try {
+    const junk = join(dir, 'junk.pem');
+    writeFileSync(junk, 'not a certificate');
+    const https = { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector:4317' };
+    assert.equal(configProblems([], { ...https, OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc, x-tenant=t1', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' }), []);
+    const headers = configProblems([], { OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer s3cret,x-tenant', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'k=%zz' });
+    assert.equal(headers, [
+      'OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not key=value with a value (the value is not shown)',
+      'OTEL_EXPORTER_OTLP_TRACES_HEADERS: entry 1 is not valid percent-encoding',
+    ]);
+    assert.not.match(headers.join('\n'), /s3cret/);
+    assert.equal(configProblems([], { OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'GZIP' }),
+      ['OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: expected gzip or none, got "GZIP"']);
+    assert.match(configProblems([], { ...https, OTEL_EXPORTER_OTLP_CERTIFICATE: join(dir, 'missing.pem') })[0]!,
+      /^OTEL_EXPORTER_OTLP_CERTIFICATE: cannot read ".*missing\.pem" \(ENOENT\)$/);
+    assert.match(configProblems([], { ...https, OTEL_EXPORTER_OTLP_CERTIFICATE: junk })[0]!, /^OTEL_EXPORTER_OTLP_CERTIFICATE: /);
+    assert.equal(configProblems([], { ...https, OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY: junk }),
+      ['OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY is set but OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is not: both are needed for mutual TLS']);
+    assert.match(configProblems([], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317', OTEL_EXPORTER_OTLP_CERTIFICATE: junk })[0]!,
+      /^OTEL_EXPORTER_OTLP_CERTIFICATE set, but the OTLP endpoint is not https:\/\//);
+    assert.equal(configProblems([], { OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }), [], 'not exporting: not read');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
