@@ -103,6 +103,22 @@ async function main(): Promise<void> {
     console.log(`| ${variant} | ${Math.round(median(list.map((s) => s.rate))).toLocaleString('en-US')} | `
       + `${median(list.map((s) => s.brokerUs)).toFixed(1)} | ${median(list.map((s) => s.clientUs)).toFixed(1)} |`);
   }
+  // Each round runs every variant back to back, so the difference within a round cancels
+  // most of what other load on the machine adds; its median is the figure to quote.
+  const paired = (label: string, base: Variant, plus: Variant): void => {
+    const baseline = samples.get(base)!;
+    const deltas = samples.get(plus)!.map((s, i) => s.brokerUs - baseline[i]!.brokerUs);
+    const shares = samples.get(plus)!.map((s, i) => s.brokerUs / baseline[i]!.brokerUs - 1);
+    console.log(`| ${label} | ${median(deltas).toFixed(1)} | ${(median(shares) * 100).toFixed(1)} % | `
+      + `${deltas.map((d) => d.toFixed(1)).join(', ')} |`);
+  };
+  console.log('\nBroker CPU added, paired within each round (median; then every round):\n');
+  console.log('| what is added | µs/msg | share | per round |');
+  console.log('| --- | ---: | ---: | --- |');
+  paired('traceparent, to { app }', 'app header only', 'plus traceparent');
+  paired('the stamp, to { app }', 'app header only', 'plus stamp');
+  paired('the stamp, to { app, traceparent } (what --publish-stamp costs)', 'plus traceparent', 'plus traceparent + stamp');
+  paired('90 bytes of body instead', 'app header only', 'app only, body 90 bytes longer');
 }
 
 main().catch((err: unknown) => {

@@ -151,6 +151,10 @@ const OPTIONS = {
     env: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', defaultValue: 'grpc', parse: otlpProtocol,
     help: 'as OTEL_EXPORTER_OTLP_PROTOCOL, for traces',
   } as OptionSpec<'grpc'>,
+  sdkDisabled: {
+    env: 'OTEL_SDK_DISABLED', defaultValue: false, parse: parseBoolean,
+    help: 'true: export no spans, as OTEL_TRACES_EXPORTER=none (trace context is still added to messages)',
+  } as OptionSpec<boolean>,
   tracesExporter: {
     env: 'OTEL_TRACES_EXPORTER', defaultValue: 'otlp', parse: oneOf('otlp', 'none'),
     help: '"none" keeps trace context propagation but exports no spans',
@@ -242,6 +246,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   problems.push(...tlsProblems(config as ProxyConfig, failed));
   problems.push(...listenerProblemsOf(config as ProxyConfig, failed));
   const exporting = config as ProxyConfig;
+  // The OpenTelemetry SDK specification's off switch: the proxy's only SDK signal is traces.
+  if (exporting.sdkDisabled) exporting.tracesExporter = 'none';
   if (exporting.tracesExporter === 'otlp' && !failed.has('tracesExporter') && !failed.has('otlpEndpoint') && !failed.has('otlpTracesEndpoint')) {
     problems.push(...exporterEnvProblems(env, exporting.otlpTracesEndpoint ?? exporting.otlpEndpoint ?? DEFAULT_OTLP_ENDPOINT));
   }

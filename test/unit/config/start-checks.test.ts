@@ -167,4 +167,11 @@ test('variables the exporter reads itself: malformed headers, compression and ce
   }
 });
 
+test('OTEL_SDK_DISABLED=true turns span export off (and with it the exporter checks)', () => {
+  assert.is(loadConfig([], { OTEL_SDK_DISABLED: 'true' }).tracesExporter, 'none');
+  assert.is(loadConfig([], { OTEL_SDK_DISABLED: 'false' }).tracesExporter, 'otlp');
+  assert.equal(configProblems([], { OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }), []);
+  assert.match(configProblems([], { OTEL_SDK_DISABLED: 'perhaps' })[0]!, /^OTEL_SDK_DISABLED: expected true or false/);
+});
+
 test.run();
