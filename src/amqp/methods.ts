@@ -49,8 +49,10 @@ export type BasicConsumeArgs = {
   arguments: FieldTable;
 };
 export type BasicConsumeOkArgs = { consumerTag: string };
-/** queue.declare without its `arguments` table, which the proxy does not need. */
-export type QueueDeclareArgs = { queue: string; passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; noWait: boolean };
+/** queue.declare; of its `arguments` only whether `x-expires` (delete when unused) is there. */
+export type QueueDeclareArgs = {
+  queue: string; passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; noWait: boolean; expires: boolean;
+};
 export type QueueDeclareOkArgs = { queue: string; messageCount: number; consumerCount: number };
 export type BasicCancelArgs = { consumerTag: string; noWait: boolean };
 export type ConnectionTuneArgs = { channelMax: number; frameMax: number; heartbeat: number };
@@ -305,7 +307,9 @@ export function decodeQueueDeclare(payload: Buffer): QueueDeclareArgs {
   args.skip(2);
   const queue = args.shortstr();
   const bits = args.octet();
-  return { queue, passive: bit(bits, 0), durable: bit(bits, 1), exclusive: bit(bits, 2), autoDelete: bit(bits, 3), noWait: bit(bits, 4) };
+  // Declarations are rare (not per message), so the table is decoded whole.
+  const expires = args.table()['x-expires'] !== undefined;
+  return { queue, passive: bit(bits, 0), durable: bit(bits, 1), exclusive: bit(bits, 2), autoDelete: bit(bits, 3), noWait: bit(bits, 4), expires };
 }
 
 export function decodeQueueDeclareOk(payload: Buffer): QueueDeclareOkArgs {

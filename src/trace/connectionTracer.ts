@@ -1,3 +1,4 @@
+import type { Attributes } from '@opentelemetry/api';
 import { Method } from '../amqp/constants';
 import { ContentHeader, HeadersEdit, hasProperty, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
 import type { AsciiValue } from '../amqp/fieldTable';
@@ -101,13 +102,54 @@ interface PendingDeclare {
   readonly kind: DestinationKind | undefined;
 }
 
-/** Conditionally required by the conventions only when true, so absent otherwise. */
-function kindAttributes(kind: DestinationKind): Record<string, boolean> {
-  if (kind === NAMED) return {};
-  const attrs: Record<string, boolean> = {};
-  if (kind.temporary) attrs[Attr.destinationTemporary] = true;
-  if (kind.anonymous) attrs[Attr.destinationAnonymous] = true;
-  return attrs;
+/** Message properties and Celery headers on every span of a message, already sanitized. */
+interface MessageFields {
+  readonly messageId: string | undefined;
+  readonly conversationId: string | undefined;
+  readonly taskId: string | undefined;
+  readonly taskName: string | undefined;
+}
+
+/** What a span says, in fixed fields; `spanAttributes` turns them into its attributes. */
+interface SpanFields {
+  operationType: string | undefined;
+  operationName: string;
+  proxySpan: string;
+  readonly destination: string;
+  readonly kind: DestinationKind;
+  /** Consumer side only, '' when unknown. */
+  readonly queue: string;
+  readonly routingKey: string;
+  readonly deliveryTag: number | undefined;
+  readonly bodySize: number;
+  readonly context: TraceOutcome | undefined;
+  readonly message: MessageFields;
+}
+
+/**
+ * A fresh attributes object, filled by assignment: object spreads of these dotted keys,
+ * once per sampled span, cost more CPU than the span itself (bench/hotpath.ts). Empty
+ * values and false flags are left out, as the conventions ask of conditional attributes.
+ */
+function spanAttributes(f: SpanFields): Attributes {
+  const a: Attributes = {};
+  if (f.operationType !== undefined) a[Attr.operationType] = f.operationType;
+  a[Attr.operationName] = f.operationName;
+  a[Attr.destinationName] = f.destination;
+  if (f.kind.temporary) a[Attr.destinationTemporary] = true;
+  if (f.kind.anonymous) a[Attr.destinationAnonymous] = true;
+  if (f.queue !== '') a[Attr.subscriptionName] = f.queue;
+  if (f.routingKey !== '') a[Attr.routingKey] = f.routingKey;
+  if (f.deliveryTag !== undefined) a[Attr.deliveryTag] = f.deliveryTag;
+  a[Attr.bodySize] = f.bodySize;
+  a[Attr.proxySpan] = f.proxySpan;
+  if (f.context !== undefined) a[Attr.proxyContext] = f.context;
+  const m = f.message;
+  if (m.messageId) a[Attr.messageId] = m.messageId;
+  if (m.conversationId) a[Attr.conversationId] = m.conversationId;
+  if (m.taskId) a[Attr.celeryTaskId] = m.taskId;
+  if (m.taskName) a[Attr.celeryTaskName] = m.taskName;
+  return a;
 }
 
 /** What the proxy tracks per channel; created on first use, dropped on channel.close. */
@@ -339,17 +381,19 @@ export class ConnectionTracer implements ConnectionSession {
     const { exchange, routingKey } = routing;
     // Through the default exchange, the routing key is the queue's name.
     const kind = exchange === '' ? this.queueKinds.kindOf(routingKey) : NAMED;
-    const attributes = {
-      [Attr.operationType]: 'send',
-      [Attr.operationName]: 'publish',
-      [Attr.destinationName]: sanitize(producerDestination(exchange, routingKey)),
-      ...kindAttributes(kind),
-      ...(routingKey === '' ? {} : { [Attr.routingKey]: sanitize(routingKey) }),
-      [Attr.bodySize]: header.bodySize,
-      [Attr.proxySpan]: 'publish',
-      [Attr.proxyContext]: outcome,
-      ...this.messageAttributes(payload, header, found),
-    };
+    const attributes = spanAttributes({
+      operationType: 'send',
+      operationName: 'publish',
+      proxySpan: 'publish',
+      destination: sanitize(producerDestination(exchange, routingKey)),
+      kind,
+      queue: '',
+      routingKey: sanitize(routingKey),
+      deliveryTag: undefined,
+      bodySize: header.bodySize,
+      context: outcome,
+      message: this.messageFields(payload, header, found),
+    });
     const name = spanName('publish', sanitize(producerSpanDestination(exchange, routingKey, kind)));
     // A continued traceparent is the publisher's creation context, not this span's.
     return this.spans.publish(name, attributes, parent, traceId, outcome !== 'continued');
@@ -372,19 +416,18 @@ export class ConnectionTracer implements ConnectionSession {
     return { parent: undefined, outcome: 'injected' };
   }
 
-  private messageAttributes(payload: Buffer, header: ContentHeader, found: TraceHeaders): Record<string, string> {
-    const attrs: Record<string, string> = {};
+  private messageFields(payload: Buffer, header: ContentHeader, found: TraceHeaders): MessageFields {
     const messageId = readShortStrProperty(payload, header, 'messageId');
     const correlationId = readShortStrProperty(payload, header, 'correlationId');
-    if (messageId) attrs[Attr.messageId] = sanitize(messageId);
-    if (correlationId) attrs[Attr.conversationId] = sanitize(correlationId);
     // A Celery task id is what people have in hand (logs, Flower, AsyncResult): on every
     // span of a task message so a trace can be found from it.
-    if (found.taskId && found.taskName) {
-      attrs[Attr.celeryTaskId] = sanitize(found.taskId);
-      attrs[Attr.celeryTaskName] = sanitize(found.taskName);
-    }
-    return attrs;
+    const celery = found.taskId !== undefined && found.taskName !== undefined && found.taskId !== '' && found.taskName !== '';
+    return {
+      messageId: messageId ? sanitize(messageId) : undefined,
+      conversationId: correlationId ? sanitize(correlationId) : undefined,
+      taskId: celery ? sanitize(found.taskId!) : undefined,
+      taskName: celery ? sanitize(found.taskName!) : undefined,
+    };
   }
 
   private settleConfirms(channel: number, tag: number, multiple: boolean, outcome: 'ack' | 'nack'): void {
@@ -430,7 +473,8 @@ export class ConnectionTracer implements ConnectionSession {
 
   private onQueueDeclare(channel: number, payload: Buffer): void {
     const args = decodeQueueDeclare(payload);
-    const kind: DestinationKind | undefined = args.passive ? undefined : { temporary: args.exclusive || args.autoDelete, anonymous: args.queue === '' };
+    const temporary = args.exclusive || args.autoDelete || args.expires;
+    const kind: DestinationKind | undefined = args.passive ? undefined : { temporary, anonymous: args.queue === '' };
     if (args.noWait) {
       // No declare-ok will come: a named queue is known now (a server-named one cannot be no-wait).
       if (kind !== undefined) this.queueKinds.declared(args.queue, kind);
@@ -555,27 +599,32 @@ export class ConnectionTracer implements ConnectionSession {
     const { routing: { exchange, routingKey }, queue } = delivery;
     const kind = this.queueKinds.kindOf(queue);
     const destination = sanitize(consumerSpanDestination(exchange, queue, kind));
-    const common = {
-      [Attr.destinationName]: sanitize(consumerDestination(exchange, routingKey, queue)),
-      ...kindAttributes(kind),
-      ...(queue === '' ? {} : { [Attr.subscriptionName]: sanitize(queue) }),
-      ...(routingKey === '' ? {} : { [Attr.routingKey]: sanitize(routingKey) }),
-      [Attr.deliveryTag]: delivery.tag,
-      [Attr.bodySize]: header.bodySize,
-      ...this.messageAttributes(payload, header, found),
+    // One set of fields; each span gets its own attributes object with its operation.
+    const fields: SpanFields = {
+      // No operation type: the time in the broker is none of the conventions' operations.
+      operationType: undefined,
+      operationName: BROKER_HOP,
+      proxySpan: BROKER_HOP,
+      destination: sanitize(consumerDestination(exchange, routingKey, queue)),
+      kind,
+      queue: sanitize(queue),
+      routingKey: sanitize(routingKey),
+      deliveryTag: delivery.tag,
+      bodySize: header.bodySize,
+      context: undefined,
+      message: this.messageFields(payload, header, found),
     };
-    // No operation type: the time in the broker is none of the conventions' operations.
-    const hop = this.spans.brokerHop(spanName(BROKER_HOP, destination), {
-      ...common, [Attr.operationName]: BROKER_HOP, [Attr.proxySpan]: BROKER_HOP,
-    }, parent, publishedAt, traceId);
+    const hop = this.spans.brokerHop(spanName(BROKER_HOP, destination), spanAttributes(fields), parent, publishedAt, traceId);
     if (delivery.operation === 'get') {
-      this.spans.receive(spanName('get', destination), {
-        ...common, [Attr.operationType]: 'receive', [Attr.operationName]: 'get', [Attr.proxySpan]: 'receive',
-      }, hop ?? parent, delivery.requestedAt);
+      fields.operationType = 'receive';
+      fields.operationName = 'get';
+      fields.proxySpan = 'receive';
+      this.spans.receive(spanName('get', destination), spanAttributes(fields), hop ?? parent, delivery.requestedAt);
     }
-    const process = this.spans.process(spanName('process', destination), {
-      ...common, [Attr.operationType]: 'process', [Attr.operationName]: 'process', [Attr.proxySpan]: 'process',
-    }, hop ?? parent);
+    fields.operationType = 'process';
+    fields.operationName = 'process';
+    fields.proxySpan = 'process';
+    const process = this.spans.process(spanName('process', destination), spanAttributes(fields), hop ?? parent);
     return { hop, process };
   }
 

@@ -8,7 +8,7 @@ import type { Telemetry } from './telemetry';
 import { TraceParent, randomSpanId, randomTraceId } from './traceparent';
 
 /**
- * Attributes, or a function that builds them. Spans are mostly unsampled (10 % by default),
+ * Attributes (a fresh object: the span start adds to it), or a function that builds them. Spans are mostly unsampled (10 % by default),
  * so attribute objects are only built for spans that record: building them for every
  * message cost more CPU than everything else the proxy does per message.
  */
@@ -33,17 +33,15 @@ export interface OpenSpan {
  * guarded: a telemetry failure is counted and the message goes on as if spans were off.
  */
 export class MessageSpans {
-  private readonly base: Attributes;
 
   private readonly tracer: Tracer;
 
   constructor(
     private readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'useTraceIdOnce'>,
     private readonly metrics: ProxyMetrics,
-    server: { host: string; port: number },
+    private readonly server: { host: string; port: number },
   ) {
     this.tracer = telemetry.tracer;
-    this.base = { [Attr.messagingSystem]: MESSAGING_SYSTEM, [Attr.serverAddress]: server.host, [Attr.serverPort]: server.port };
   }
 
   /**
@@ -113,7 +111,11 @@ export class MessageSpans {
       // Attributes go in at span start, where a sampler sees them (the conventions ask this
       // of the destination, operation and server attributes). They are built only here, for
       // spans the decision above already let through.
-      const all = { ...this.base, ...(typeof attributes === 'function' ? attributes() : attributes) };
+      // Assigned, not spread (see spanAttributes in connectionTracer.ts): the object is the caller's fresh one.
+      const all = typeof attributes === 'function' ? attributes() : attributes;
+      all[Attr.messagingSystem] = MESSAGING_SYSTEM;
+      all[Attr.serverAddress] = this.server.host;
+      all[Attr.serverPort] = this.server.port;
       const span = this.tracer.startSpan(typeof name === 'function' ? name() : name, { kind, startTime, attributes: all }, parentContext);
       return this.wrap(span, parent?.traceState);
     } catch {

@@ -152,7 +152,7 @@ test('decodeBasicConsume decodes each flag bit and the arguments table', () => {
   }
 });
 
-test('decodeQueueDeclare decodes each flag bit and skips the arguments table', () => {
+test('decodeQueueDeclare decodes each flag bit and whether the arguments ask for x-expires', () => {
   const flags = ['passive', 'durable', 'exclusive', 'autoDelete', 'noWait'] as const;
   for (const set of flags) {
     const payload = referenceMethodPayload(Method.QueueDeclare, {
@@ -162,7 +162,7 @@ test('decodeQueueDeclare decodes each flag bit and skips the arguments table', (
       exclusive: set === 'exclusive',
       autoDelete: set === 'autoDelete',
       nowait: set === 'noWait',
-      arguments: { 'x-expires': 60_000 },
+      arguments: set === 'durable' ? { 'x-queue-type': 'quorum' } : { 'x-expires': 60_000 },
     });
     assert.equal(decodeQueueDeclare(payload), {
       queue: set === 'passive' ? '' : 'replies',
@@ -171,6 +171,7 @@ test('decodeQueueDeclare decodes each flag bit and skips the arguments table', (
       exclusive: set === 'exclusive',
       autoDelete: set === 'autoDelete',
       noWait: set === 'noWait',
+      expires: set !== 'durable',
     });
   }
   expectDecodeError(() => decodeQueueDeclare(referenceMethodPayload(Method.QueueDeclare, { queue: 'q', arguments: {} }).subarray(0, 8)), 'TRUNCATED');

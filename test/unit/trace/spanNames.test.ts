@@ -10,9 +10,10 @@ import { Method } from '../../../src/amqp/constants';
 import { Attr } from '../../../src/trace/attributes';
 import { tracerHarness } from '../../support/tracerHarness';
 
-const declare = (queue: string, flags: { exclusive?: boolean; autoDelete?: boolean; passive?: boolean; nowait?: boolean } = {}) => ({
+type DeclareFlags = { exclusive?: boolean; autoDelete?: boolean; passive?: boolean; nowait?: boolean; expires?: boolean };
+const declare = (queue: string, flags: DeclareFlags = {}) => ({
   ticket: 0, queue, passive: flags.passive ?? false, durable: false, exclusive: flags.exclusive ?? false,
-  autoDelete: flags.autoDelete ?? false, nowait: flags.nowait ?? false, arguments: {},
+  autoDelete: flags.autoDelete ?? false, nowait: flags.nowait ?? false, arguments: flags.expires ? { 'x-expires': 86_400_000 } : {},
 });
 const declareOk = (queue: string) => ({ queue, messageCount: 0, consumerCount: 0 });
 
@@ -96,17 +97,20 @@ test('server-named queues: learned from declare-ok, the name in attributes, a wo
   assert.match(String(hop.attributes[Attr.subscriptionName]), /^amq\.gen-/, 'the consumer on "" was bound to the declared queue');
 });
 
-test('exclusive and auto-delete declarations make a queue temporary; durable ones and passive checks do not', () => {
+test('exclusive, auto-delete and x-expires declarations make a queue temporary; durable ones and passive checks do not', () => {
   const h = tracerHarness();
   h.client(Method.QueueDeclare, declare('excl', { exclusive: true }));
   h.client(Method.QueueDeclare, declare('auto', { autoDelete: true }));
+  h.client(Method.QueueDeclare, declare('expiring', { expires: true }));
   h.client(Method.QueueDeclare, declare('durable'));
   h.client(Method.QueueDeclare, declare('checked', { passive: true }));
   h.client(Method.QueueDeclare, declare('fast', { autoDelete: true, nowait: true }));
   // Declare-oks come back in order, after the no-wait one (which gets none).
-  for (const q of ['excl', 'auto', 'durable', 'checked']) h.server(Method.QueueDeclareOk, declareOk(q));
-  for (const q of ['excl', 'auto', 'durable', 'checked', 'fast']) h.publish('', q);
-  assert.equal(h.names(), ['publish (temporary)', 'publish (temporary)', 'publish durable', 'publish checked', 'publish (temporary)']);
+  for (const q of ['excl', 'auto', 'expiring', 'durable', 'checked']) h.server(Method.QueueDeclareOk, declareOk(q));
+  for (const q of ['excl', 'auto', 'expiring', 'durable', 'checked', 'fast']) h.publish('', q);
+  assert.equal(h.names(), [
+    'publish (temporary)', 'publish (temporary)', 'publish (temporary)', 'publish durable', 'publish checked', 'publish (temporary)',
+  ]);
 });
 
 test('reply_to teaches the worker side: the reply publish is named by a word, the reply queue kept in attributes', () => {
