@@ -451,7 +451,9 @@ export class ConnectionTracer implements ConnectionSession {
     const returned = ch.returned;
     ch.returned = undefined;
     if (this.options.mode.tracing && returned !== undefined) this.recordReturn(ch, payload, returned);
-    return ch.returnable?.restore(channel, payload);
+    // The client's own frame fitted frame_max on the way in; checked again all the same.
+    const restored = ch.returnable?.restore(channel, payload);
+    return restored !== undefined && this.fits(restored) ? restored : undefined;
   }
 
   private recordReturn(ch: ChannelTrace, payload: Buffer, returned: { replyCode: number; replyText: string }): void {
