@@ -11,6 +11,7 @@ import { DEFAULT_OTLP_ENDPOINT, ProxyConfig, SamplerName } from '../config/confi
 import { redact } from '../config/options';
 import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
+import { DeferredExporter } from './deferredExporter';
 import { SEMCONV_SCHEMA_URL } from './semconv';
 import { NewTraceContext, randomSpanId, randomTraceId } from './traceparent';
 
@@ -178,7 +179,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     const url = config.otlpTracesEndpoint ?? config.otlpEndpoint ?? DEFAULT_OTLP_ENDPOINT;
     const exporter = new CountingExporter(
       redact(url),
-      new OTLPTraceExporter({ url, timeoutMillis: config.bspExportTimeoutMs }),
+      new DeferredExporter(new OTLPTraceExporter({ url, timeoutMillis: config.bspExportTimeoutMs })),
       metrics,
       new RateLimitedLog(logger, 30_000),
     );
