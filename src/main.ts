@@ -2,6 +2,7 @@
 import { App, StartupAborted, startApp } from './app';
 import { ConfigError, HelpRequested, loadConfig } from './config/config';
 import { createLogger } from './log/logger';
+import { disableIncrementalMarking } from './proxy/gcTuning';
 import { runWebhookCommand } from './webhook/cli';
 
 /** Process concerns only: arguments, signals, exit codes. Everything else is in app.ts. */
@@ -64,6 +65,8 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Before the proxy allocates anything: see gcTuning.ts for why and what it measured.
+disableIncrementalMarking();
 main(process.argv.slice(2)).catch((err: Error) => {
   process.stderr.write(`amqp-trace-proxy: ${err.stack ?? err.message}\n`);
   process.exit(1);
