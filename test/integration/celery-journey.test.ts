@@ -361,7 +361,7 @@ test('make demo (demo/run.ts): prints the traces, forwards every span to OTEL_EX
     const traceLines = stdout.split('\n').filter((l) => l.startsWith('trace '));
     assert.ok(traceLines.length >= 3, stdout);
     assert.match(stdout, /POST \/shares\s+api-gateway/);
-    assert.match(stdout, /process demo-llm-\S+\s+llm\.summarize\s+amqp-trace-proxy/);
+    assert.match(stdout, /process demo-llm-\S+\s+task=llm\.summarize\s+amqp-trace-proxy/);
     assert.match(stdout, /continued_by_parent_task/);
     assert.match(stdout, /continued_by_correlation/);
     // Every printed trace reached the collector whole (the worker's shutdown event may come after the print).
