@@ -2,8 +2,8 @@
  * Consumers continuing the proxy's trace, client by client, as docs/CLIENTS.md describes:
  * an amqplib service with the OpenTelemetry amqplib instrumentation (as consumer, with and
  * without --rewrite-on-delivery, and as an already-instrumented publisher), pika (Debian's
- * python3-pika), and amqp-connection-manager configured like NestJS's RMQ transport
- * (noAck, prefetch 0). Celery is covered by celery-direct and celery-journey.
+ * python3-pika), @cloudamqp/amqp-client, and amqp-connection-manager configured like NestJS's
+ * RMQ transport (noAck, prefetch 0). Celery is covered by celery-direct and celery-journey.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as amqp from 'amqplib';
 import amqpManager from 'amqp-connection-manager';
+import { AMQPClient, type AMQPMessage } from '@cloudamqp/amqp-client';
 import { Attr, Header } from '../../src/trace/attributes';
 import { consumeN, headersOf, withConnection } from '../support/amqp';
 import { BROKER_HOST, BROKER_PORT, BROKER_URL, requireBroker, uniqueName } from '../support/broker';
@@ -147,6 +148,33 @@ clients('an already-instrumented publisher: the proxy keeps its traceparent (one
       assert.is(header!.toString('latin1').split(Header.traceparent).length - 1, 1, 'one traceparent entry in the delivered content header');
     } finally {
       await relay.close();
+    }
+  });
+});
+
+clients('@cloudamqp/amqp-client: publishes with confirms and consumes through the proxy; a nack ends the process span as an error', async ({ proxy, receiver }) => {
+  await withQueue('cloudamqp', async (queue) => {
+    const conn = await new AMQPClient(proxy.url).connect();
+    try {
+      const ch = await conn.channel();
+      await ch.confirmSelect();
+      await ch.basicPublish('', queue, 'x', { headers: { app: 'cloudamqp' } });
+      const delivered = new Promise<AMQPMessage>((resolve) => {
+        void ch.basicConsume(queue, { noAck: false }, async (msg) => {
+          await msg.nack(false);
+          resolve(msg);
+        });
+      });
+      const msg = await delivered;
+      const all = await receiver.waitFor((xs) => proxySpan(xs, 'process', queue) !== undefined);
+      const publish = proxySpan(all, 'publish', queue)!;
+      const process_ = proxySpan(all, 'process', queue)!;
+      assert.is(msg.properties.headers?.['app'], 'cloudamqp');
+      assert.is(msg.properties.headers?.[Header.traceparent], traceparentOf(publish));
+      assert.is(process_.status.code, 'ERROR');
+      assert.is(process_.attributes['error.type'], 'nack');
+    } finally {
+      await conn.close();
     }
   });
 });
