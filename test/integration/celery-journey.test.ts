@@ -362,6 +362,11 @@ test('make demo (demo/run.ts): prints the traces, forwards every span to OTEL_EX
     assert.ok(traceLines.length >= 3, stdout);
     assert.match(stdout, /POST \/shares\s+api-gateway/);
     assert.match(stdout, /process demo-llm-\S+\s+task=llm\.summarize\s+amqp-trace-proxy/);
+    assert.match(stdout, /publish \(temporary\)\s+continued_by_correlation\s+amqp-trace-proxy/, 'rpc:// replies by the fixed word');
+    // The proxy's whole set of span names: three services × three spans, three for replies, Celery's events.
+    const names = /^(\d+) span names of the proxy: (.*)$/m.exec(stdout);
+    assert.ok(names && Number(names[1]) <= 13, `the demo lists the proxy's span names, few of them:\n${stdout}`);
+    assert.not.match(names![2]!, /[0-9a-f]{8}-[0-9a-f]{4}-/, 'no reply queue id in a span name');
     assert.match(stdout, /continued_by_parent_task/);
     assert.match(stdout, /continued_by_correlation/);
     // Every printed trace reached the collector whole (the worker's shutdown event may come after the print).
