@@ -118,6 +118,18 @@ test('docs/CLIENTS.md states the npm client versions package-lock.json pins', ()
   }
 });
 
+test('the addresses the README quotes are the options\' defaults', () => {
+  const defaults = new Map([...helpText().matchAll(/^  (\S+)(?: \/ \S+)?\n.*\(default: (.*)\)$/gm)].map((m) => [m[1]!, m[2]!]));
+  const port = (flag: string): string => defaults.get(flag)!.split(':').pop()!;
+  assert.match(readme, new RegExp(`make run .*on ${defaults.get('--listen')} in front of ${defaults.get('--upstream')!.replace('amqp://', '')}`));
+  assert.ok(readme.includes(`amqp://guest:guest@127.0.0.1:${port('--listen')}`), '--listen');
+  assert.ok(readme.includes(`http://127.0.0.1:${port('--metrics-listen')}/metrics`), '--metrics-listen');
+  assert.ok(readme.includes(`http://127.0.0.1:${port('--admin-listen')}/mode`), '--admin-listen');
+  assert.ok(readme.includes(`:${port('--listen')}  (+:${port('--metrics-listen')})`), 'the diagram');
+  const otlp = new URL(defaults.get('OTEL_EXPORTER_OTLP_ENDPOINT')!);
+  assert.ok(readme.includes(`collector at \`${otlp.host}\``), 'OTEL_EXPORTER_OTLP_ENDPOINT');
+});
+
 test('every alert links to a runbook heading that exists', () => {
   const rules = read('observability/prometheus-rules.yml');
   const urls = [...rules.matchAll(/runbook_url: "[^"]*\/blob\/main\/([^"#]+)#([a-z0-9-]+)"/g)];
