@@ -360,7 +360,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   for (const map of INFLIGHT_MAPS) inflightSizes[map] = 0;
   new Gauge({
     name: n('inflight_spans'),
-    help: 'Entries held in each bounded map, summed over the process: confirm and ack are open spans awaiting a publisher confirm or a consumer ack (per channel, --inflight-capacity each); task and rpc are the continuation maps of delivered Celery task ids and RPC reply addresses (--continuation-capacity each); queue is the names of queues known to be temporary or server-named, kept out of span names (50,000); return holds the original content headers of mandatory publishes until the broker routes or returns them (per channel, --inflight-capacity each; without confirms the oldest are dropped uncounted, nothing says they were routed).',
+    help: 'Entries held in each bounded map, summed over the process: confirm and ack are open spans awaiting a publisher confirm or a consumer ack (per channel, --inflight-capacity each); task and rpc are the continuation maps of delivered Celery task ids and RPC reply addresses (--continuation-capacity each); queue is the names of queues known to be temporary or server-named, kept out of span names (50,000); return holds the original content headers of mandatory publishes until the broker routes or returns them (per channel, --inflight-capacity each and at most 4 MiB; without confirms the oldest are dropped uncounted, nothing says they were routed).',
     labelNames: ['map'],
     registers: [registry],
     collect() {

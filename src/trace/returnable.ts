@@ -3,6 +3,13 @@ import { encodeFrame } from '../amqp/frame';
 import { BoundedMap } from './boundedMap';
 import type { InflightTotals } from './inflight';
 
+/**
+ * Bytes of copies kept per channel, whatever --inflight-capacity allows: headers can be large
+ * (up to frame_max each), and a channel publishing mandatory messages without confirms gives
+ * no sign that its copies are no longer needed.
+ */
+export const MAX_RETURNABLE_BYTES = 4 * 1024 * 1024;
+
 interface Copy {
   /** Publish sequence number on a confirm channel, 0 otherwise. */
   readonly tag: number;
@@ -31,14 +38,10 @@ interface Copy {
 export class ReturnableCopies {
   private readonly copies: BoundedMap<number, Copy>;
   private nextSeq = 0;
+  private bytes = 0;
 
-  constructor(capacity: number, private readonly totals: InflightTotals) {
-    this.copies = new BoundedMap(capacity, (_seq, evicted) => {
-      totals.add('return', -1);
-      // Without confirms nothing says a publish was routed, so the oldest copies are dropped
-      // as a matter of course; with confirms, one dropped before its ack may still be returned.
-      if (evicted.tag > 0) totals.metrics.inflightEvicted('return');
-    });
+  constructor(capacity: number, private readonly totals: InflightTotals, private readonly maxBytes = MAX_RETURNABLE_BYTES) {
+    this.copies = new BoundedMap(capacity, (_seq, evicted) => this.evicted(evicted));
   }
 
   get size(): number {
@@ -55,6 +58,12 @@ export class ReturnableCopies {
     forwardedFrame.copy(both, original.length, FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + forwardedLength);
     this.copies.set(this.nextSeq++, { tag, original: both.subarray(0, original.length), forwarded: both.subarray(original.length) });
     this.totals.add('return', 1);
+    this.bytes += both.length;
+    for (const [seq, oldest] of this.copies.entries()) {
+      if (this.bytes <= this.maxBytes || this.copies.size === 1) break;
+      this.copies.delete(seq);
+      this.evicted(oldest);
+    }
   }
 
   /**
@@ -83,6 +92,15 @@ export class ReturnableCopies {
   clear(): void {
     this.totals.add('return', -this.copies.size);
     this.copies.clear();
+    this.bytes = 0;
+  }
+
+  private evicted(copy: Copy): void {
+    this.bytes -= copy.original.length + copy.forwarded.length;
+    this.totals.add('return', -1);
+    // Without confirms nothing says a publish was routed, so the oldest copies are dropped
+    // as a matter of course; with confirms, one dropped before its ack may still be returned.
+    if (copy.tag > 0) this.totals.metrics.inflightEvicted('return');
   }
 
   /** Drops copies from the oldest while `older` holds, and the first one after them when `andNext`. */
@@ -92,6 +110,7 @@ export class ReturnableCopies {
       const isOlder = older(copy);
       if (!isOlder && !andNext) break;
       this.copies.delete(seq);
+      this.bytes -= copy.original.length + copy.forwarded.length;
       dropped++;
       if (!isOlder) break;
     }

@@ -8,14 +8,14 @@ import { ReturnableCopies } from '../../../src/trace/returnable';
 
 const CHANNEL = 3;
 
-function setup(capacity = 8) {
+function setup(capacity = 8, maxBytes?: number) {
   const sizes: Partial<Record<InflightMap, number>> = {};
   const evicted: InflightMap[] = [];
   const metrics = {
     inflight: (map: InflightMap, size: number) => { sizes[map] = size; },
     inflightEvicted: (map: InflightMap) => { evicted.push(map); },
   } as unknown as ProxyMetrics;
-  const copies = new ReturnableCopies(capacity, new InflightTotals(metrics));
+  const copies = new ReturnableCopies(capacity, new InflightTotals(metrics), maxBytes);
   return { copies, sizes, evicted };
 }
 
@@ -88,6 +88,20 @@ test('full: the oldest copy goes; counted as an eviction only on a confirm chann
   for (let i = 4; i <= 6; i++) copies.remember(i, publish(i).original, publish(i).forwardedFrame);
   assert.equal(evicted, ['return'], 'the two tag-0 copies went silently, the first confirm-channel one was counted');
   assert.is(sizes.return, 2);
+});
+
+test('bounded by bytes too: large headers push the oldest copies out', () => {
+  const { copies, evicted, sizes } = setup(100, 3 * 64);
+  const big = (n: number) => ({ original: Buffer.alloc(32, n), frame: encodeFrame(FRAME_HEADER, CHANNEL, Buffer.alloc(32, n + 100)) });
+  for (let i = 1; i <= 5; i++) copies.remember(i, big(i).original, big(i).frame);
+  assert.is(copies.size, 3, 'three copies of 64 bytes fit');
+  assert.equal(evicted, ['return', 'return']);
+  assert.is(sizes.return, 3);
+  assert.ok(copies.restore(CHANNEL, Buffer.alloc(32, 105)), 'the newest is kept');
+  assert.is(copies.restore(CHANNEL, Buffer.alloc(32, 101)), undefined, 'the oldest went');
+  const one = setup(100, 10);
+  one.copies.remember(1, big(1).original, big(1).frame);
+  assert.is(one.copies.size, 1, 'a single copy larger than the budget is still kept');
 });
 
 test('clear releases everything (channel closed)', () => {
