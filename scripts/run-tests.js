@@ -16,7 +16,7 @@ const SUITES = [
   { dir: 'bench/test' },
   { dir: 'test/integration' },
   // The suites that pin down transparency and tracing, parametrised by test/support/broker.ts.
-  { dir: 'test/integration', pattern: '^(proxy|spans)\\.test\\.ts$', broker: 'rabbitmq4', docker: true },
+  { dir: 'test/integration', pattern: '^(proxy|spans|returns|publish-stamp)\\.test\\.ts$', broker: 'rabbitmq4', docker: true },
   { dir: 'test/docker', docker: true },
 ];
 

@@ -214,6 +214,27 @@ export function spliceHeadersFrame(channel: number, payload: Buffer, header: Con
   return frame;
 }
 
+/**
+ * A new payload whose headers table holds exactly `entries` (whole encoded entries: name,
+ * tag and value, copied as they are), or that has no headers table when `entries` is
+ * undefined (flag bit 13 cleared). Everything outside the table is copied verbatim.
+ */
+export function replaceHeadersTable(payload: Buffer, header: ContentHeader, entries: readonly Buffer[] | undefined): Buffer {
+  const from = header.headersOffset ?? header.headersInsertAt;
+  const to = header.headersOffset === undefined ? from : skipTable(payload, header.headersOffset);
+  const table = entries === undefined ? [] : [u32(entries.reduce((n, e) => n + e.length, 0)), ...entries];
+  const out = Buffer.concat([payload.subarray(0, from), ...table, payload.subarray(to)]);
+  const flags = entries === undefined ? header.flags & ~FLAG_HEADERS : header.flags | FLAG_HEADERS;
+  out.writeUInt16BE(flags, PROPERTY_FLAGS_OFFSET);
+  return out;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
 /** The edited payload at `base` in a buffer with room for a frame's header and end octet when base > 0. */
 function splice(payload: Buffer, header: ContentHeader, edit: HeadersEdit, base: number): Buffer {
   if (header.headersOffset !== undefined) {

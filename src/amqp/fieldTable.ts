@@ -225,6 +225,23 @@ export function findTableEntries(buf: Buffer, tableOffset: number, names: readon
   return { end, entries };
 }
 
+/** One entry of a table: [start, end) of the whole entry, and where its name ends (the tag's offset). */
+export type EntryRange = { start: number; nameEnd: number; end: number };
+
+/** Every entry of the table at `tableOffset` in wire order, with the same checks as findTableEntries. */
+export function listTableEntries(buf: Buffer, tableOffset: number): EntryRange[] {
+  const end = skipTable(buf, tableOffset);
+  const entries: EntryRange[] = [];
+  let offset = tableOffset + 4;
+  while (offset < end) {
+    const tagOffset = skipShortStr(buf, offset, end);
+    const entryEnd = skipFieldValue(buf, tagOffset, end);
+    entries.push({ start: offset, nameEnd: tagOffset, end: entryEnd });
+    offset = entryEnd;
+  }
+  return entries;
+}
+
 /** In `locateStringValues` results: the name is absent, or present with a value that is not a string. */
 export const ABSENT = -1;
 export const NOT_A_STRING = -2;

@@ -1,5 +1,8 @@
 import { FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_OVERHEAD } from '../amqp/constants';
+import { parseContentHeader, replaceHeadersTable } from '../amqp/contentHeader';
+import { listTableEntries } from '../amqp/fieldTable';
 import { encodeFrame } from '../amqp/frame';
+import { Header } from './attributes';
 import { BoundedMap } from './boundedMap';
 import type { InflightTotals } from './inflight';
 
@@ -10,6 +13,9 @@ import type { InflightTotals } from './inflight';
  */
 export const MAX_RETURNABLE_BYTES = 4 * 1024 * 1024;
 
+/** The headers the proxy adds or removes on a publish: whatever else a table holds is the client's. */
+const PROXY_HEADERS = [Header.traceparent, Header.tracestate, Header.publishedAt];
+
 interface Copy {
   /** Publish sequence number on a confirm channel, 0 otherwise. */
   readonly tag: number;
@@ -17,6 +23,8 @@ interface Copy {
   readonly original: Buffer;
   /** The content header payload as the proxy forwarded it. */
   readonly forwarded: Buffer;
+  /** What the proxy's edit added and removed, as whole table entries; worked out when first needed. */
+  edit?: { added: Buffer[]; removed: Buffer[]; hadHeaders: boolean };
 }
 
 /**
@@ -32,8 +40,13 @@ interface Copy {
  *    nack for tag N comes after every publish up to N was routed.
  *
  * A returned header equal, byte for byte, to one the proxy forwarded is replaced by the
- * client's. Anything else (a header the broker changed, a copy no longer kept) goes to the
- * client as it came: fail open, as the rest of the scanner.
+ * client's (RabbitMQ 3.x returns the bytes it received). A broker that re-encodes the headers
+ * table (RabbitMQ 4.0 returns its entries sorted by name) gets the edit undone instead, on
+ * the returned bytes: the entries the proxy added, recognised byte for byte, are taken out,
+ * the ones it removed are put back (in name order when the returned table is in name order,
+ * else at its end), and a table the proxy inserted goes again when nothing else is in it.
+ * Anything else (a copy no longer kept, bytes that do not parse) goes to the client as it
+ * came: fail open, as the rest of the scanner.
  */
 export class ReturnableCopies {
   private readonly copies: BoundedMap<number, Copy>;
@@ -73,15 +86,26 @@ export class ReturnableCopies {
    */
   restore(channel: number, returned: Buffer): Buffer | undefined {
     let match: Copy | undefined;
+    let payload: Buffer | undefined;
     for (const [, copy] of this.copies.entries()) {
       if (copy.forwarded.equals(returned)) {
         match = copy;
+        payload = copy.original;
         break;
       }
     }
-    if (match === undefined) return undefined;
+    if (match === undefined) {
+      for (const [, copy] of this.copies.entries()) {
+        payload = undoEdit(copy, returned);
+        if (payload !== undefined) {
+          match = copy;
+          break;
+        }
+      }
+    }
+    if (match === undefined || payload === undefined) return undefined;
     this.dropWhile((copy) => copy !== match, true);
-    return encodeFrame(FRAME_HEADER, channel, match.original);
+    return encodeFrame(FRAME_HEADER, channel, payload);
   }
 
   /** A confirm (ack or nack) for `tag`: every publish up to it has been routed or returned. */
@@ -115,5 +139,55 @@ export class ReturnableCopies {
       if (!isOlder) break;
     }
     this.totals.add('return', -dropped);
+  }
+}
+
+/** The whole entries of `payload`'s headers table, optionally only those named in `names`. */
+function entriesOf(payload: Buffer, names?: readonly string[]): Buffer[] {
+  const header = parseContentHeader(payload);
+  if (header.headersOffset === undefined) return [];
+  return listTableEntries(payload, header.headersOffset)
+    .filter((e) => names === undefined || names.includes(payload.toString('latin1', e.start + 1, e.nameEnd)))
+    .map((e) => payload.subarray(e.start, e.end));
+}
+
+function editOf(copy: Copy): NonNullable<Copy['edit']> {
+  if (copy.edit === undefined) {
+    const before = entriesOf(copy.original, PROXY_HEADERS);
+    const after = entriesOf(copy.forwarded, PROXY_HEADERS);
+    copy.edit = {
+      added: after.filter((entry) => !before.some((b) => b.equals(entry))),
+      removed: before.filter((entry) => !after.some((a) => a.equals(entry))),
+      hadHeaders: parseContentHeader(copy.original).headersOffset !== undefined,
+    };
+  }
+  return copy.edit;
+}
+
+/** An entry's name bytes (after its length octet), for name order. */
+function nameOf(entry: Buffer): Buffer {
+  return entry.subarray(1, 1 + entry[0]!);
+}
+
+/** `returned` with `copy`'s edit undone, or undefined when it does not carry every entry that edit added. */
+function undoEdit(copy: Copy, returned: Buffer): Buffer | undefined {
+  try {
+    const { added, removed, hadHeaders } = editOf(copy);
+    if (added.length === 0) return undefined;
+    const entries = entriesOf(returned);
+    for (const entry of added) {
+      const at = entries.findIndex((e) => e.equals(entry));
+      if (at < 0) return undefined;
+      entries.splice(at, 1);
+    }
+    const sorted = entries.every((e, i) => i === 0 || Buffer.compare(nameOf(entries[i - 1]!), nameOf(e)) <= 0);
+    for (const entry of removed) {
+      const at = sorted ? entries.findIndex((e) => Buffer.compare(nameOf(e), nameOf(entry)) > 0) : -1;
+      entries.splice(at < 0 ? entries.length : at, 0, entry);
+    }
+    const header = parseContentHeader(returned);
+    return replaceHeadersTable(returned, header, !hadHeaders && entries.length === 0 ? undefined : entries);
+  } catch {
+    return undefined;
   }
 }

@@ -4,6 +4,7 @@ import {
   PROPERTY_FLAG,
   parseContentHeader,
   readShortStrProperty,
+  replaceHeadersTable,
   spliceHeaders,
   spliceHeadersFrame,
   type PropertyName,
@@ -11,7 +12,7 @@ import {
 } from '../../../src/amqp/contentHeader';
 import { FRAME_HEADER } from '../../../src/amqp/constants';
 import { encodeFrame } from '../../../src/amqp/frame';
-import { decodeTable, encodeStringEntry, findTableEntries, readStringValue } from '../../../src/amqp/fieldTable';
+import { decodeTable, encodeStringEntry, findTableEntries, listTableEntries, readStringValue } from '../../../src/amqp/fieldTable';
 import {
   EVERY_FIELD_TYPE,
   contentHeaderPayload,
@@ -368,6 +369,32 @@ test('spliceHeaders appends after entries it cannot read, leaving them byte for 
   assert.ok(spliced.subarray(tableStart, tableStart + unknown.length).equals(unknown), 'the unknown entry survives');
   assert.is(spliced.readUInt32BE(header.headersOffset!), unknown.length + ADD_TRACE.reduce((n, [k, v]) => n + 2 + k.length + 4 + v.length, 0));
   expectDecodeError(() => spliceHeaders(original, header, { remove: ['traceparent'], add: ADD_TRACE }), 'UNKNOWN_FIELD_TYPE');
+});
+
+test('listTableEntries: every entry in wire order, whole (name, tag, value)', () => {
+  const payload = referenceContentHeader({ headers: everyFieldTypeInput(), contentType: 'a/b' });
+  const header = parseContentHeader(payload);
+  const entries = listTableEntries(payload, header.headersOffset!);
+  assert.equal(entries.map((e) => payload.toString('latin1', e.start + 1, e.nameEnd)), Object.keys(everyFieldTypeInput()));
+  assert.is(entries[entries.length - 1]!.end, header.headersOffset! + 4 + payload.readUInt32BE(header.headersOffset!));
+  for (let i = 1; i < entries.length; i++) assert.is(entries[i]!.start, entries[i - 1]!.end);
+  expectDecodeError(() => listTableEntries(table([entry('k', 'Z', u8(1))]), 0), 'UNKNOWN_FIELD_TYPE');
+});
+
+test('replaceHeadersTable: new entries, no table at all, or a table inserted; other properties untouched', () => {
+  const props = { contentType: 'text/plain', deliveryMode: 2, messageId: 'm', appId: 'app' };
+  const withHeaders = referenceContentHeader({ ...props, headers: { a: 'x', b: 7 } }, 42);
+  const header = parseContentHeader(withHeaders);
+  const entries = listTableEntries(withHeaders, header.headersOffset!).map((e) => withHeaders.subarray(e.start, e.end));
+
+  assert.equal(replaceHeadersTable(withHeaders, header, [entries[1]!]), referenceContentHeader({ ...props, headers: { b: 7 } }, 42));
+  assert.equal(replaceHeadersTable(withHeaders, header, [entries[1]!, entries[0]!]), referenceContentHeader({ ...props, headers: { b: 7, a: 'x' } }, 42));
+  assert.equal(replaceHeadersTable(withHeaders, header, []), referenceContentHeader({ ...props, headers: {} }, 42));
+  assert.equal(replaceHeadersTable(withHeaders, header, undefined), referenceContentHeader(props, 42));
+
+  const without = referenceContentHeader(props, 42);
+  assert.equal(replaceHeadersTable(without, parseContentHeader(without), entries), withHeaders);
+  assert.equal(replaceHeadersTable(without, parseContentHeader(without), undefined), without);
 });
 
 test.run();

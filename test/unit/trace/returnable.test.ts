@@ -1,10 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FRAME_HEADER } from '../../../src/amqp/constants';
+import { parseContentHeader, spliceHeadersFrame } from '../../../src/amqp/contentHeader';
 import { encodeFrame } from '../../../src/amqp/frame';
 import type { InflightMap, ProxyMetrics } from '../../../src/metrics/metrics';
 import { InflightTotals } from '../../../src/trace/inflight';
 import { ReturnableCopies } from '../../../src/trace/returnable';
+import { referenceContentHeader } from '../../support/amqpVectors';
 
 const CHANNEL = 3;
 
@@ -110,6 +112,65 @@ test('clear releases everything (channel closed)', () => {
   copies.clear();
   assert.is(copies.size, 0);
   assert.is(sizes.return, 0);
+});
+
+// A broker that re-encodes what it returns (RabbitMQ 4.0 sorts the headers table by name).
+const NEW_TP = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+const BAD_TP = '00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01';
+const STAMP = 'x-trace-proxy-published-us';
+
+/** The client's header, the frame the proxy forwarded for it, and what the broker returns. */
+function reencoded(original: Record<string, unknown>, remove: string[], add: [string, string][], returnedHeaders: Record<string, unknown> | undefined) {
+  const props = { contentType: 'text/plain', deliveryMode: 2 };
+  const payload = referenceContentHeader(original['headers'] === undefined ? props : { ...props, headers: original['headers'] }, 5);
+  const forwardedFrame = spliceHeadersFrame(CHANNEL, payload, parseContentHeader(payload), { remove, add });
+  const returned = referenceContentHeader(returnedHeaders === undefined ? props : { ...props, headers: returnedHeaders }, 5);
+  return { payload, forwardedFrame, returned, props };
+}
+
+test('re-encoded return, replaced context: the proxy\'s entries out, the client\'s back in name order', () => {
+  const { copies } = setup();
+  const { payload, forwardedFrame, returned, props } = reencoded(
+    { headers: { z: '1', a: '2', traceparent: BAD_TP, tracestate: 'v=1' } },
+    ['traceparent', 'tracestate'], [['traceparent', NEW_TP], [STAMP, '1796180000000000']],
+    { a: '2', traceparent: NEW_TP, [STAMP]: '1796180000000000', z: '1' },
+  );
+  copies.remember(1, payload, forwardedFrame);
+  const restored = copies.restore(CHANNEL, returned);
+  assert.ok(restored);
+  const expected = referenceContentHeader({ ...props, headers: { a: '2', traceparent: BAD_TP, tracestate: 'v=1', z: '1' } }, 5);
+  assert.equal(restored, encodeFrame(FRAME_HEADER, CHANNEL, expected));
+  assert.is(copies.size, 0);
+});
+
+test('re-encoded return, a table the proxy inserted: no headers property again', () => {
+  const { copies } = setup();
+  const { payload, forwardedFrame, returned, props } = reencoded(
+    {}, [], [['traceparent', NEW_TP], [STAMP, '1796180000000001']], { traceparent: NEW_TP, [STAMP]: '1796180000000001' },
+  );
+  copies.remember(0, payload, forwardedFrame);
+  assert.equal(copies.restore(CHANNEL, returned), encodeFrame(FRAME_HEADER, CHANNEL, referenceContentHeader(props, 5)));
+});
+
+test('re-encoded return, unsorted by the broker: what the proxy removed goes back at the end', () => {
+  const { copies } = setup();
+  const { payload, forwardedFrame, returned, props } = reencoded(
+    { headers: { traceparent: NEW_TP, [STAMP]: '1' } }, [STAMP], [[STAMP, '1796180000000002']],
+    { [STAMP]: '1796180000000002', z: 'broker', traceparent: NEW_TP },
+  );
+  copies.remember(0, payload, forwardedFrame);
+  const expected = referenceContentHeader({ ...props, headers: { z: 'broker', traceparent: NEW_TP, [STAMP]: '1' } }, 5);
+  assert.equal(copies.restore(CHANNEL, returned), encodeFrame(FRAME_HEADER, CHANNEL, expected));
+});
+
+test('re-encoded return that lacks an entry the proxy added is no match: passed on unchanged', () => {
+  const { copies } = setup();
+  const { payload, forwardedFrame, returned } = reencoded(
+    { headers: { a: '1' } }, [], [['traceparent', NEW_TP], [STAMP, '1796180000000003']], { a: '1', [STAMP]: '1796180000000003' },
+  );
+  copies.remember(0, payload, forwardedFrame);
+  assert.is(copies.restore(CHANNEL, returned), undefined);
+  assert.is(copies.size, 1);
 });
 
 test.run();
