@@ -38,6 +38,11 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
+/**
+ * The SDK sampler a sampler name stands for: the reference createDecider and
+ * createNewTraceDecider are checked against (sampling.test.ts). The proxy decides with
+ * those, before a span is started (see the provider in startTelemetry).
+ */
 export function createSampler(name: SamplerName, ratio: number): Sampler {
   const table: Record<SamplerName, () => Sampler> = {
     always_on: () => new AlwaysOnSampler(),
@@ -201,7 +206,11 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   let nextTraceId: string | undefined;
   const provider = new NodeTracerProvider({
     resource,
-    sampler: createSampler(config.sampler, config.samplerArg),
+    // MessageSpans asks `sampled` (the configured sampler's decision, computed the SDK's way:
+    // sampling.test.ts) before it starts a span, and starts only spans that record. The
+    // SDK sampling again would repeat that work for every span (2-3 % of the proxy's CPU at
+    // 100 % sampling), so the provider's own sampler just says yes.
+    sampler: new AlwaysOnSampler(),
     spanProcessors,
     idGenerator: {
       generateTraceId: () => {

@@ -1,0 +1,62 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AlwaysOnSampler, InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { createMetrics } from '../../../src/metrics/metrics';
+import { MessageSpans, type MessageContext } from '../../../src/trace/messageSpans';
+import { randomSpanId, randomTraceId } from '../../../src/trace/traceparent';
+
+/**
+ * The provider samples nothing itself (startTelemetry gives it an always-on sampler): the
+ * proxy's own decision is the only gate, so a span the decision rejects must never reach
+ * the SDK, and one it accepts must record.
+ */
+function harness(decision: boolean): { spans: MessageSpans; exporter: InMemorySpanExporter; decisions: number[] } {
+  const exporter = new InMemorySpanExporter();
+  const provider = new NodeTracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const decisions: number[] = [];
+  const telemetry = {
+    tracer: provider.getTracer('test'),
+    sampled: (flags: number | undefined) => {
+      decisions.push(flags ?? -1);
+      return decision;
+    },
+    useTraceIdOnce: () => undefined,
+  };
+  const spans = new MessageSpans(telemetry, createMetrics({ destinationLabels: false, maxDestinationLabels: 0 }), { host: 'rabbit', port: 5672 });
+  return { spans, exporter, decisions };
+}
+
+const parent = (flags: number): MessageContext => ({ traceId: randomTraceId(), spanId: randomSpanId(), traceFlags: flags });
+
+function everySpan(spans: MessageSpans, from: MessageContext): void {
+  spans.publish('publish q', {}, from)?.end();
+  spans.brokerHop('broker_hop q', {}, from, Date.now() - 5);
+  spans.receive('get q', {}, from, Date.now() - 1);
+  spans.process('process q', {}, from)?.end();
+}
+
+test('a message the decision does not sample builds no SDK span, and its contexts stay unsampled', () => {
+  const { spans, exporter, decisions } = harness(false);
+  const from = parent(0);
+  everySpan(spans, from);
+  assert.is(exporter.getFinishedSpans().length, 0);
+  assert.is(decisions.length, 4, 'decided once per span');
+  const hop = spans.brokerHop('broker_hop q', {}, from, undefined);
+  assert.is(hop?.traceId, from.traceId);
+  assert.is(hop?.traceFlags, 0);
+});
+
+test('a message the decision samples records every span in its parent trace', () => {
+  const { spans, exporter } = harness(true);
+  const from = parent(1);
+  everySpan(spans, from);
+  const finished = exporter.getFinishedSpans();
+  assert.equal(finished.map((s) => s.name), ['publish q', 'broker_hop q', 'get q', 'process q']);
+  for (const s of finished) {
+    assert.is(s.spanContext().traceId, from.traceId);
+    assert.is(s.parentSpanContext?.spanId, from.spanId);
+    assert.is(s.attributes['messaging.system'], 'rabbitmq');
+  }
+});
+
+test.run();
