@@ -222,7 +222,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   };
   for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
     const raw = spec.env ? env[spec.env] : undefined;
-    if (raw !== undefined) apply(key, raw, spec.env!);
+    // The OpenTelemetry SDK specification: an empty OTEL_* variable means the same as an unset one.
+    if (raw === undefined || (raw.trim() === '' && spec.env!.startsWith('OTEL_'))) continue;
+    apply(key, raw, spec.env!);
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;

@@ -174,4 +174,13 @@ test('OTEL_SDK_DISABLED=true turns span export off (and with it the exporter che
   assert.match(configProblems([], { OTEL_SDK_DISABLED: 'perhaps' })[0]!, /^OTEL_SDK_DISABLED: expected true or false/);
 });
 
+test('an empty OTEL_* variable is the same as an unset one (OTel SDK specification); an empty PROXY_* one is still an error', () => {
+  const empty = Object.fromEntries(['OTEL_SERVICE_NAME', 'OTEL_TRACES_EXPORTER', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG',
+    'OTEL_BSP_SCHEDULE_DELAY', 'OTEL_SDK_DISABLED', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_RESOURCE_ATTRIBUTES'].map((name) => [name, ' ']));
+  const c = loadConfig([], empty);
+  const defaults = loadConfig([], {});
+  assert.equal(c, defaults);
+  assert.match(configProblems([], { PROXY_LISTEN: '' })[0]!, /^PROXY_LISTEN: expected host:port/);
+});
+
 test.run();
