@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { helpText } from '../src/config/config';
 import { METRIC_PREFIX, createMetrics } from '../src/metrics/metrics';
 import { WEBHOOK_HELP } from '../src/webhook/cli';
+import { verdictLines } from '../bench/lib/report';
+import type { BenchResults } from '../bench/lib/results';
 
 export const ROOT = join(__dirname, '..');
 
@@ -40,6 +42,22 @@ export function webhookOptionsBlock(): string {
 export function benchLatestBlock(): string {
   const latest = readFileSync(join(ROOT, 'bench', 'results', 'latest.md'), 'utf8').trimEnd();
   return latest.split('\n').map((l) => (/^#{1,5} /.test(l) ? `#${l}` : l)).join('\n');
+}
+
+/**
+ * The latest benchmark run's verdicts on the issues' targets (bench/results/latest.json), as
+ * the benchmark printed them, with the run they come from: the README states each target met
+ * or not from this block only.
+ */
+export function benchVerdictsBlock(): string {
+  const results = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', 'latest.json'), 'utf8')) as BenchResults;
+  const m = results.machine;
+  const rounds = results.config.rounds === 1 ? 'one round' : `medians of ${results.config.rounds} rounds`;
+  return [
+    `Run of ${results.startedAt.slice(0, 10)} (${rounds}, scale ${results.config.scale}, proxy at ${m.gitCommit}; ${m.cpuModel}, ${m.cores} cores, shared): \`${results.command}\``,
+    '',
+    verdictLines(results.verdicts),
+  ].join('\n');
 }
 
 interface MetricShape {
@@ -101,6 +119,7 @@ export const BLOCKS: readonly GeneratedBlock[] = [
   { file: 'docs/METRICS.md', name: 'metrics', render: metricsBlock },
   { file: 'docs/DEPLOY.md', name: 'webhook-options', render: webhookOptionsBlock },
   { file: 'docs/BENCHMARK.md', name: 'bench-latest', render: benchLatestBlock },
+  { file: 'README.md', name: 'bench-verdicts', render: benchVerdictsBlock },
 ];
 
 const markers = (name: string): [string, string] => [`<!-- ${name}:begin -->`, `<!-- ${name}:end -->`];
