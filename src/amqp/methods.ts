@@ -55,6 +55,7 @@ export type QueueDeclareArgs = {
 };
 export type QueueDeclareOkArgs = { queue: string; messageCount: number; consumerCount: number };
 export type BasicCancelArgs = { consumerTag: string; noWait: boolean };
+export type BasicCancelOkArgs = { consumerTag: string };
 export type ConnectionTuneArgs = { channelMax: number; frameMax: number; heartbeat: number };
 export type CloseArgs = { replyCode: number; replyText: string; classId: number; methodId: number };
 
@@ -294,6 +295,10 @@ export function decodeBasicConsume(payload: Buffer): BasicConsumeArgs {
 
 export function decodeBasicConsumeOk(payload: Buffer): BasicConsumeOkArgs {
   return { consumerTag: argumentsOf(payload, Method.BasicConsumeOk).shortstr() };
+}
+
+export function decodeBasicCancelOk(payload: Buffer): BasicCancelOkArgs {
+  return { consumerTag: argumentsOf(payload, Method.BasicCancelOk).shortstr() };
 }
 
 export function decodeBasicCancel(payload: Buffer): BasicCancelArgs {

@@ -3,7 +3,7 @@ import { Method } from '../amqp/constants';
 import { ContentHeader, HeadersEdit, hasProperty, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
 import type { AsciiValue } from '../amqp/fieldTable';
 import {
-  decodeBasicAck, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
+  decodeBasicAck, decodeBasicCancel, decodeBasicCancelOk, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
   decodeBasicReject, decodeBasicReturn, decodeConnectionTune, decodeQueueDeclare, decodeQueueDeclareOk, locateBasicDeliver,
   locateBasicPublish,
 } from '../amqp/methods';
@@ -91,6 +91,11 @@ interface Delivery {
   readonly requestedAt?: number;
 }
 
+interface Consumer {
+  readonly queue: string;
+  readonly noAck: boolean;
+}
+
 interface BasicGet {
   readonly queue: string;
   readonly noAck: boolean;
@@ -162,7 +167,12 @@ class ChannelTrace {
   /** Mandatory publishes the proxy rewrote, kept to give a basic.return back as sent. */
   returnable: ReturnableCopies | undefined;
   get: BasicGet | undefined;
-  pendingConsumes: { queue: string; noAck: boolean }[] = [];
+  /**
+   * Consumers by tag: tags are unique per channel only (spec, basic.consume), and closing
+   * the channel ends them, so they live here. Removed at basic.cancel-ok.
+   */
+  readonly consumers = new Map<string, Consumer>();
+  pendingConsumes: Consumer[] = [];
   pendingDeclares: PendingDeclare[] = [];
   /** The last queue declared on the channel: an empty queue name in consume or get means it (spec, queue-name domain). */
   lastQueue = '';
@@ -195,7 +205,6 @@ export class ConnectionTracer implements ConnectionSession {
   readonly clientHooks: ScannerHooks;
   readonly serverHooks: ScannerHooks;
   private readonly channels = new Map<number, ChannelTrace>();
-  private readonly consumers = new Map<string, { queue: string; noAck: boolean }>();
   private readonly spans: MessageSpans;
   private frameMax = 0;
   /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
@@ -215,6 +224,7 @@ export class ConnectionTracer implements ConnectionSession {
       [Method.BasicConsume, (c, p) => this.onConsume(c, p)],
       [Method.QueueDeclare, (c, p) => this.onQueueDeclare(c, p)],
       [Method.BasicGet, (c, p) => this.onGet(c, p)],
+      [Method.BasicCancel, (c, p) => this.onCancel(c, p, true)],
       [Method.BasicAck, (c, p) => { const a = decodeBasicAck(p); this.settleDeliveries(c, a.deliveryTag, a.multiple, 'ack'); }],
       [Method.BasicNack, (c, p) => { const a = decodeBasicNack(p); this.settleDeliveries(c, a.deliveryTag, a.multiple, 'nack'); }],
       [Method.BasicReject, (c, p) => { const a = decodeBasicReject(p); this.settleDeliveries(c, a.deliveryTag, false, 'reject'); }],
@@ -223,6 +233,9 @@ export class ConnectionTracer implements ConnectionSession {
     const server = new Map<number, (channel: number, payload: Buffer) => void>([
       [Method.QueueDeclareOk, (c, p) => this.onQueueDeclareOk(c, p)],
       [Method.BasicConsumeOk, (c, p) => this.onConsumeOk(c, p)],
+      // The server cancels a consumer itself when its queue goes (consumer cancel notification).
+      [Method.BasicCancel, (c, p) => this.onCancel(c, p, false)],
+      [Method.BasicCancelOk, (c, p) => this.channels.get(c)?.consumers.delete(decodeBasicCancelOk(p).consumerTag)],
       [Method.BasicDeliver, (c, p) => this.onDeliver(c, p)],
       [Method.BasicGetOk, (c, p) => this.onGetOk(c, p)],
       [Method.BasicReturn, (c, p) => { this.channel(c).returned = decodeBasicReturn(p); }],
@@ -245,7 +258,6 @@ export class ConnectionTracer implements ConnectionSession {
 
   close(reason: string): void {
     for (const channel of this.channels.keys()) this.closeChannel(channel, reason);
-    this.consumers.clear();
   }
 
   private channel(id: number): ChannelTrace {
@@ -483,7 +495,10 @@ export class ConnectionTracer implements ConnectionSession {
       return;
     }
     const pending = this.channel(channel).pendingDeclares;
-    if (pending.length >= MAX_PENDING_DECLARES) pending.shift();
+    if (pending.length >= MAX_PENDING_DECLARES) {
+      pending.shift();
+      this.options.metrics.inflightEvicted('queue');
+    }
     pending.push({ kind });
   }
 
@@ -504,23 +519,36 @@ export class ConnectionTracer implements ConnectionSession {
 
   private onConsume(channel: number, payload: Buffer): void {
     const args = decodeBasicConsume(payload);
-    const consumer = { queue: args.queue || this.channels.get(channel)?.lastQueue || '', noAck: args.noAck };
-    if (args.consumerTag !== '') this.consumers.set(args.consumerTag, consumer);
-    else this.channel(channel).pendingConsumes.push(consumer);
+    const ch = this.channel(channel);
+    const consumer = { queue: args.queue || ch.lastQueue, noAck: args.noAck };
+    if (args.consumerTag !== '') ch.consumers.set(args.consumerTag, consumer);
+    else ch.pendingConsumes.push(consumer);
   }
 
   private onConsumeOk(channel: number, payload: Buffer): void {
     const { consumerTag } = decodeBasicConsumeOk(payload);
-    if (this.consumers.has(consumerTag)) return;
-    const consumer = this.channel(channel).pendingConsumes.shift();
-    if (consumer) this.consumers.set(consumerTag, consumer);
+    const ch = this.channel(channel);
+    if (ch.consumers.has(consumerTag)) return;
+    const consumer = ch.pendingConsumes.shift();
+    if (consumer) ch.consumers.set(consumerTag, consumer);
+  }
+
+  /**
+   * A client's basic.cancel: deliveries may still arrive until its cancel-ok, so the consumer
+   * is forgotten then, or now when no cancel-ok will come (no-wait). The server's own cancel
+   * ends the consumer at once.
+   */
+  private onCancel(channel: number, payload: Buffer, fromClient: boolean): void {
+    const { consumerTag, noWait } = decodeBasicCancel(payload);
+    if (!fromClient || noWait) this.channels.get(channel)?.consumers.delete(consumerTag);
   }
 
   private onDeliver(channel: number, payload: Buffer): void {
     const args = locateBasicDeliver(payload, this.lastConsumerTag);
     this.lastConsumerTag = args.consumerTag;
-    const consumer = this.consumers.get(args.consumerTag);
-    this.channel(channel).delivery = {
+    const ch = this.channel(channel);
+    const consumer = ch.consumers.get(args.consumerTag);
+    ch.delivery = {
       tag: args.deliveryTag, routing: args.routing,
       queue: consumer?.queue ?? '', noAck: consumer?.noAck ?? false, operation: 'deliver',
     };

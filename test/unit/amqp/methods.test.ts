@@ -6,6 +6,7 @@ import { readFrameHead } from '../../../src/amqp/frame';
 import {
   decodeBasicAck,
   decodeBasicCancel,
+  decodeBasicCancelOk,
   decodeBasicConsume,
   decodeBasicConsumeOk,
   decodeBasicDeliver,
@@ -184,8 +185,10 @@ test('decodeQueueDeclareOk returns the name the server chose', () => {
   expectDecodeError(() => decodeQueueDeclareOk(referenceMethodPayload(Method.BasicConsumeOk, { consumerTag: 'x' })), 'UNEXPECTED_METHOD');
 });
 
-test('decodeBasicConsumeOk and decodeBasicCancel', () => {
+test('decodeBasicConsumeOk, decodeBasicCancel and decodeBasicCancelOk', () => {
   assert.equal(decodeBasicConsumeOk(referenceMethodPayload(Method.BasicConsumeOk, { consumerTag: 'amq.ctag-x' })), { consumerTag: 'amq.ctag-x' });
+  assert.equal(decodeBasicCancelOk(referenceMethodPayload(Method.BasicCancelOk, { consumerTag: 'amq.ctag-x' })), { consumerTag: 'amq.ctag-x' });
+  expectDecodeError(() => decodeBasicCancelOk(referenceMethodPayload(Method.BasicConsumeOk, { consumerTag: 'x' })), 'UNEXPECTED_METHOD');
   for (const nowait of [false, true]) {
     assert.equal(decodeBasicCancel(referenceMethodPayload(Method.BasicCancel, { consumerTag: 'c-1', nowait })), { consumerTag: 'c-1', noWait: nowait });
   }

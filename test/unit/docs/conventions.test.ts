@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Attr } from '../../../src/trace/attributes';
+import { QUEUE_KIND_CAPACITY } from '../../../src/trace/connectionTracer';
 import { SEMCONV_SCHEMA_URL, SEMCONV_VERSION } from '../../../src/trace/semconv';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -75,6 +76,12 @@ test('every span attribute the docs name is one the proxy writes', () => {
     const unknown = [...new Set(named(text))].filter((n) => !known.has(n));
     assert.equal(unknown, [], `${file} names attributes the proxy does not write`);
   }
+});
+
+test('the size of the temporary-queue map is stated as the code has it', () => {
+  const stated = QUEUE_KIND_CAPACITY.toLocaleString('en-US');
+  assert.ok(conventions.includes(`(${stated} names`), `CONVENTIONS.md says ${stated}`);
+  assert.ok(read('docs/METRICS.md').includes(`kept out of span names (${stated})`), `METRICS.md (from the metric's help) says ${stated}`);
 });
 
 test.run();

@@ -149,4 +149,24 @@ test('basic.get: broker_hop, a CLIENT receive span `get {destination}` from the 
   assert.is(byName.get('process jobs')!.parentSpanContext?.spanId, byName.get('broker_hop jobs')!.spanContext().spanId);
 });
 
+test('consumers are per channel: the same tag on two channels, forgotten at cancel-ok or channel close', () => {
+  const h = tracerHarness();
+  h.consume('orders', 'worker', 1);
+  h.consume('audit', 'worker', 2);
+  h.deliver('worker', 1, 'shop', 'order.created', {}, 1);
+  h.deliver('worker', 1, 'shop', 'order.created', {}, 2);
+  h.client(Method.BasicAck, { deliveryTag: 1, multiple: false }, 1);
+  h.client(Method.BasicAck, { deliveryTag: 1, multiple: false }, 2);
+  h.client(Method.BasicCancel, { consumerTag: 'worker', nowait: false }, 1);
+  h.deliver('worker', 2, 'shop', 'order.created', {}, 1); // still before cancel-ok: still its queue
+  h.server(Method.BasicCancelOk, { consumerTag: 'worker' }, 1);
+  h.deliver('worker', 3, 'shop', 'order.created', {}, 1); // after: the proxy no longer knows the queue
+  h.client(Method.BasicAck, { deliveryTag: 3, multiple: true }, 1);
+  h.client(Method.ChannelClose, { replyCode: 200, replyText: 'bye', classId: 0, methodId: 0 }, 2);
+  h.deliver('worker', 2, 'shop', 'order.created', {}, 2);
+  h.client(Method.BasicAck, { deliveryTag: 2, multiple: false }, 2);
+  assert.equal(h.names().filter((n) => n.startsWith('process')),
+    ['process shop:orders', 'process shop:audit', 'process shop:orders', 'process shop', 'process shop']);
+});
+
 test.run();
