@@ -10,6 +10,7 @@ import { UpstreamTls, watchCertificates } from './proxy/tls';
 import { UpstreamConnector, anyUpstreamReachable } from './proxy/upstreamConnector';
 import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
 import { Continuation } from './trace/continuation';
+import { OutcomeRules, outcomeOptions } from './trace/outcome';
 import { Telemetry, startTelemetry } from './trace/telemetry';
 import { startAdminServer } from './admin/adminServer';
 import { watchModeFile } from './admin/modeFile';
@@ -99,6 +100,10 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
     rewriteOnDelivery: config.rewriteOnDelivery,
     inflightCapacity: config.inflightCapacity,
     publishStamp: config.publishStamp,
+    // Nothing to keep when no spans are exported (telemetry.keep is then undefined).
+    outcome: config.outcomeExport && telemetry.keep
+      ? { rules: new OutcomeRules(outcomeOptions(config), metrics), tracer: telemetry.keep }
+      : undefined,
   });
   const upstreamTls = config.upstreams.some((u) => u.tls)
     ? new UpstreamTls({ ca: config.upstreamTlsCa, cert: config.upstreamTlsCert, key: config.upstreamTlsKey, insecure: config.upstreamTlsInsecure })
@@ -163,6 +168,7 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
     metrics: http ? `${config.metricsListen!.host}:${http.port}` : 'off',
     admin: admin ? `${config.adminListen!.host}:${admin.port}` : 'off',
     mode: mode.tracing ? 'tracing' : 'bypass',
+    outcomeExport: config.outcomeExport && telemetry.keep !== undefined,
   }, 'amqp-trace-proxy listening');
 
   const closeRest = async (): Promise<void> => {

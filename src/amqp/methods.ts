@@ -204,7 +204,7 @@ export function locateBasicPublish(payload: Buffer): RoutingFields {
   return new RoutingFields(payload, exchangeAt, routingKeyAt, bit(bits, 0));
 }
 
-export type BasicDeliverHead = { consumerTag: string; deliveryTag: number; routing: RoutingFields };
+export type BasicDeliverHead = { consumerTag: string; deliveryTag: number; redelivered: boolean; routing: RoutingFields };
 
 /**
  * decodeBasicDeliver's checks, with the exchange and routing key left undecoded; the
@@ -214,10 +214,10 @@ export function locateBasicDeliver(payload: Buffer, previousTag = ''): BasicDeli
   const args = argumentsOf(payload, Method.BasicDeliver);
   const consumerTag = args.shortstrLike(previousTag);
   const deliveryTag = args.longlong();
-  args.octet();
+  const redelivered = bit(args.octet(), 0);
   const exchangeAt = args.skipShortstr();
   const routingKeyAt = args.skipShortstr();
-  return { consumerTag, deliveryTag, routing: new RoutingFields(payload, exchangeAt, routingKeyAt) };
+  return { consumerTag, deliveryTag, redelivered, routing: new RoutingFields(payload, exchangeAt, routingKeyAt) };
 }
 
 export function decodeBasicReturn(payload: Buffer): BasicReturnArgs {

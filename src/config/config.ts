@@ -1,7 +1,8 @@
+import { OUTCOME_RULES, OutcomeRule } from '../trace/outcome';
 import { exporterEnvProblems } from './exporterEnv';
 import { listenerProblems } from './listeners';
 import {
-  HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, oneOf, optionalPath, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
+  HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, listOf, oneOf, optionalPath, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
   parseHostPort, ratio, readableFile, resourceAttributes, text,
 } from './options';
 import { tlsProblems } from './tlsCheck';
@@ -63,6 +64,30 @@ const OPTIONS = {
   inflightCapacity: {
     flag: '--inflight-capacity', env: 'PROXY_INFLIGHT_CAPACITY', defaultValue: 10_000,
     parse: integerIn(1, 10_000_000), help: 'open spans kept per channel, for each of publishes awaiting a confirm and deliveries awaiting an ack; when full the oldest span ends as evicted',
+  } as OptionSpec<number>,
+  outcomeExport: {
+    flag: '--outcome-export', env: 'PROXY_OUTCOME_EXPORT', defaultValue: true, parse: parseBoolean,
+    help: 'export the spans of unsampled messages that fail or are slow (docs/DEBUGGING.md); needs OTEL_TRACES_EXPORTER=otlp',
+  } as OptionSpec<boolean>,
+  outcomeRulesOff: {
+    flag: '--outcome-rules-off', env: 'PROXY_OUTCOME_RULES_OFF', defaultValue: [] as OutcomeRule[], parse: listOf(OUTCOME_RULES),
+    shownDefault: '(none)', help: `outcome rules switched off, comma-separated: ${OUTCOME_RULES.join(', ')}`,
+  } as OptionSpec<OutcomeRule[]>,
+  outcomeConfirmOverMs: {
+    flag: '--outcome-confirm-over-ms', env: 'PROXY_OUTCOME_CONFIRM_OVER_MS', defaultValue: 1000, parse: integerIn(0, 86_400_000),
+    help: 'keep an unsampled publish whose broker confirm takes longer (confirm_latency)',
+  } as OptionSpec<number>,
+  outcomeBrokerHopOverMs: {
+    flag: '--outcome-broker-hop-over-ms', env: 'PROXY_OUTCOME_BROKER_HOP_OVER_MS', defaultValue: 5000, parse: integerIn(0, 86_400_000),
+    help: 'keep an unsampled delivery that spent longer from publish to delivery (broker_hop_latency)',
+  } as OptionSpec<number>,
+  outcomeProcessOverMs: {
+    flag: '--outcome-process-over-ms', env: 'PROXY_OUTCOME_PROCESS_OVER_MS', defaultValue: 5000, parse: integerIn(0, 86_400_000),
+    help: "keep an unsampled delivery whose consumer took longer to settle it (process_latency; the ADR's 5 s)",
+  } as OptionSpec<number>,
+  outcomeRateLimit: {
+    flag: '--outcome-rate-limit', env: 'PROXY_OUTCOME_RATE_LIMIT', defaultValue: 100, parse: integerIn(1, 1_000_000),
+    help: 'messages per second whose spans outcome rules may keep (bursts up to as many); the rest are counted as dropped',
   } as OptionSpec<number>,
   destinationLabels: {
     flag: '--destination-labels', env: 'METRICS_DESTINATION_LABELS', defaultValue: false, parse: parseBoolean,

@@ -80,6 +80,17 @@ export function oneOf<T extends string>(...values: T[]): Parser<T> {
   };
 }
 
+/** A comma-separated list of distinct values from a fixed set; "" or "none" is the empty list. */
+export function listOf<T extends string>(values: readonly T[]): Parser<T[]> {
+  return (raw) => {
+    const items = raw.split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== '');
+    if (items.length === 1 && items[0] === 'none') return [];
+    const unknown = items.filter((v) => !(values as readonly string[]).includes(v));
+    if (unknown.length > 0) throw new OptionError(`unknown ${unknown.map((v) => `"${v}"`).join(', ')}; expected any of ${values.join(', ')}`);
+    return [...new Set(items)] as T[];
+  };
+}
+
 export function text(raw: string): string {
   return raw;
 }

@@ -14,6 +14,7 @@
  * buckets in typed arrays and are exported by `LocalHistogram` in prom-client's own format.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { OUTCOME_RULES, OutcomeMetrics, REASON_OF } from '../trace/outcome';
 
 export type Direction = 'client_to_broker' | 'broker_to_client';
 export type TraceOutcome =
@@ -40,7 +41,7 @@ export interface MetricsOptions {
   collectDefault?: boolean;
 }
 
-export interface ProxyMetrics {
+export interface ProxyMetrics extends OutcomeMetrics {
   readonly registry: Registry;
   connectionAccepted(): void;
   connectionClosed(): void;
@@ -356,6 +357,20 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     help: '1 while the proxy injects trace context and emits spans, 0 in bypass mode.',
   });
 
+  // Keeps are rare (rate-limited), so plain prom-client counters; every series starts at 0.
+  const outcomeKept = new Counter({
+    name: n('outcome_kept_total'), labelNames: ['reason', 'rule'], registers: [registry],
+    help: 'Unsampled messages whose spans were exported for their outcome, by reason (error, latency) and rule.',
+  });
+  const outcomeDropped = new Counter({
+    name: n('outcome_dropped_total'), labelNames: ['rule'], registers: [registry],
+    help: 'Unsampled messages whose outcome would have kept their spans, refused by the rate limit, by rule.',
+  });
+  for (const rule of OUTCOME_RULES) {
+    outcomeKept.inc({ reason: REASON_OF[rule], rule }, 0);
+    outcomeDropped.inc({ rule }, 0);
+  }
+
   const inflightSizes = {} as Record<InflightMap, number>;
   for (const map of INFLIGHT_MAPS) inflightSizes[map] = 0;
   new Gauge({
@@ -418,6 +433,8 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
       observe(publishConfirm, seconds, outcome, exchange === '' ? DEFAULT_EXCHANGE_LABEL_VALUE : exchange),
     observeProcess: (seconds, outcome, queue) => observe(processing, seconds, outcome, queue || undefined),
     setMode: (mode) => tracingEnabled.set(mode === 'tracing' ? 1 : 0),
+    outcomeKept: (reason, rule) => outcomeKept.inc({ reason, rule }),
+    outcomeDropped: (rule) => outcomeDropped.inc({ rule }),
     telemetryError: countTelemetryError,
   };
 }

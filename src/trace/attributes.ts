@@ -27,6 +27,10 @@ export const Attr = {
   proxySpan: 'amqp_trace_proxy.span',
   /** How the publish span found its parent (TraceOutcome). */
   proxyContext: 'amqp_trace_proxy.context',
+  /** On spans of an unsampled message exported for its outcome: `error` or `latency` (src/trace/outcome.ts). */
+  kept: 'amqp_trace_proxy.kept',
+  /** The rule that kept them, e.g. `delivery_reject` or `process_latency`. */
+  keptRule: 'amqp_trace_proxy.kept_rule',
 } as const;
 
 export const MESSAGING_SYSTEM = 'rabbitmq';

@@ -15,12 +15,14 @@ import { Attr, Header, sanitize } from './attributes';
 import { MicrosStamp, TIME_ORIGIN_MS } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
-import { MessageContext, MessageSpans, OpenSpan, UnsampledContext } from './messageSpans';
+import { MessageContext, MessageSpans, OpenSpan, SpanFactory, UnsampledContext } from './messageSpans';
+import { DeliveryHead, DeliveryRecord, OutcomeRule, OutcomeRules, PublishRecord } from './outcome';
+import { KeepShape, KeptSpans } from './outcomeSpans';
 import { QueueKinds } from './queueKinds';
 import {
   DestinationKind, NAMED, consumerDestination, consumerSpanDestination, producerDestination, producerSpanDestination, spanName, wordFor,
 } from './semconv';
-import type { Telemetry } from './telemetry';
+import type { KeepTracer, Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
 import { ReturnableCopies } from './returnable';
 import { NewTraceContext, formatTraceParent, randomSpanId } from './traceparent';
@@ -42,7 +44,17 @@ export interface TracingOptions {
   readonly queueKindCapacity?: number;
   /** Add x-trace-proxy-published-us to each publish (--publish-stamp). */
   readonly publishStamp: boolean;
+  /** Outcome-based export of unsampled messages (outcome.ts); undefined = off. */
+  readonly outcome?: OutcomeExport;
 }
+
+export interface OutcomeExport {
+  readonly rules: OutcomeRules;
+  readonly tracer: KeepTracer;
+}
+
+/** The channel or connection went away: a message still in flight ended badly. */
+const CLOSE_REASONS: ReadonlySet<string> = new Set(['channel_closed', 'connection_closed']);
 
 /**
  * Enough for every temporary queue alive at once on a busy broker (one per RPC client
@@ -81,14 +93,9 @@ interface Routing {
   readonly routingKey: string;
 }
 
-interface Delivery {
-  readonly tag: number;
-  readonly routing: Routing;
-  readonly queue: string;
+interface Delivery extends DeliveryHead {
   readonly noAck: boolean;
-  readonly operation: 'deliver' | 'get';
-  /** basic.get only: when the client asked, in ms since the epoch (the receive span's start). */
-  readonly requestedAt?: number;
+  readonly redelivered: boolean;
 }
 
 interface Consumer {
@@ -274,10 +281,20 @@ export class ConnectionTracer implements ConnectionSession {
     if (ch === undefined) return;
     this.channels.delete(id);
     ch.returnable?.clear();
-    ch.confirms.abandon(reason);
-    for (const p of ch.acks.abandon(reason)) {
-      this.options.metrics.observeProcess((performance.now() - p.startedAt) / 1000, 'closed', p.destination);
+    const now = performance.now();
+    // A connection that went opaque (fail_open) has not failed its messages: only a close keeps them.
+    const keeps = this.outcome !== undefined && CLOSE_REASONS.has(reason);
+    for (const p of ch.confirms.abandon(reason)) {
+      if (keeps && p.publishRecord) this.keptPublish(p, 'publish_closed')?.end(reason);
     }
+    for (const p of ch.acks.abandon(reason)) {
+      this.options.metrics.observeProcess((now - p.startedAt) / 1000, 'closed', p.destination);
+      if (keeps && p.deliveryRecord) this.keptDelivery(p.deliveryRecord, this.outcome!.rules.atSettle('closed', now - p.startedAt))?.end(reason);
+    }
+  }
+
+  private get outcome(): OutcomeExport | undefined {
+    return this.options.outcome;
   }
 
   private onTuneOk(payload: Buffer): void {
@@ -353,7 +370,11 @@ export class ConnectionTracer implements ConnectionSession {
     }
     if (publish !== undefined && publish.tag > 0) {
       const ids = span ? [span.context.spanId, ...(parent ? [parent.spanId] : [])] : [];
-      ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids });
+      // Unsampled: what was forwarded is all a kept publish span needs (outcome.ts).
+      const publishRecord = span === undefined && this.outcome !== undefined
+        ? new PublishRecord(rewritten ?? payload, rewritten !== undefined, outcome, parent, routing)
+        : undefined;
+      ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids, publishRecord });
     } else {
       span?.end();
     }
@@ -387,7 +408,7 @@ export class ConnectionTracer implements ConnectionSession {
 
   private recordPublish(
     payload: Buffer, header: ContentHeader, found: TraceHeaders, routing: Routing, outcome: TraceOutcome, parent: MessageContext | undefined,
-    traceId: string | undefined,
+    traceId: string | undefined, spans: SpanFactory = this.spans,
   ): OpenSpan | undefined {
     // Only called for a span that records, so the name and attributes are built at once.
     const { exchange, routingKey } = routing;
@@ -408,7 +429,7 @@ export class ConnectionTracer implements ConnectionSession {
     });
     const name = spanName('publish', sanitize(producerSpanDestination(exchange, routingKey, kind)));
     // A continued traceparent is the publisher's creation context, not this span's.
-    return this.spans.publish(name, attributes, parent, traceId, outcome !== 'continued');
+    return spans.publish(name, attributes, parent, traceId, outcome !== 'continued');
   }
 
   private continuationFor(
@@ -448,9 +469,36 @@ export class ConnectionTracer implements ConnectionSession {
     ch.returnable?.settle(tag === 0 && multiple ? Number.MAX_SAFE_INTEGER : tag);
     const now = performance.now();
     for (const p of ch.confirms.settle(tag, multiple)) {
-      p.span?.end(outcome === 'nack' ? 'nack' : p.returned !== undefined ? 'unroutable' : undefined);
+      const span = p.span ?? (p.publishRecord && this.keptPublish(p, this.outcome!.rules.atConfirm(outcome, p.returned !== undefined, now - p.startedAt)));
+      span?.end(outcome === 'nack' ? 'nack' : p.returned !== undefined ? 'unroutable' : undefined);
       this.options.metrics.observePublishConfirm((now - p.startedAt) / 1000, outcome, p.destination);
     }
+  }
+
+  /**
+   * The publish span of an unsampled message whose outcome keeps it, made from its record
+   * with its real start; the caller ends it. A context the proxy created (injected,
+   * continued_by_*) is the traceparent it forwarded, so the span takes that id; under a
+   * publisher's own traceparent it is a child, as when sampled.
+   */
+  private keptPublish(p: Pending, rule: OutcomeRule | undefined): OpenSpan | undefined {
+    const record = p.publishRecord!;
+    if (rule === undefined || !this.outcome!.rules.admit(rule)) return undefined;
+    const payload = record.payload;
+    const header = parseContentHeader(payload);
+    const found = new TraceHeaders(payload, header.headersOffset);
+    const forwarded = record.traceparent;
+    const continued = record.context === 'continued';
+    const span = this.recordPublish(
+      payload, header, found, record.routing, record.context, continued ? forwarded : record.parent, forwarded.traceId,
+      this.keptSpans({ rule, publishStart: TIME_ORIGIN_MS + p.startedAt, publishSpanId: continued ? undefined : forwarded.spanId }),
+    );
+    if (p.returned !== undefined) span?.event('basic.return', p.returned);
+    return span;
+  }
+
+  private keptSpans(shape: KeepShape): KeptSpans {
+    return new KeptSpans(this.outcome!.tracer, this.options.metrics, this.info.upstream, shape);
   }
 
   /**
@@ -476,11 +524,19 @@ export class ConnectionTracer implements ConnectionSession {
     const pending = parsed ? ch.confirms.find(parsed.spanId) : undefined;
     if (pending) {
       pending.span?.event('basic.return', attrs);
-      pending.returned = returned.replyText;
+      pending.returned = attrs;
     } else if (parsed) {
       // The publish span already ended (no confirms): record the return as its own span.
-      this.spans.publish('return', { ...attrs, [Attr.proxySpan]: 'return' }, parsed)?.end('unroutable');
+      const spans = this.spans.records(parsed, parsed.traceId) ? this.spans : this.keptReturn();
+      spans?.publish('return', { ...attrs, [Attr.proxySpan]: 'return' }, parsed)?.end('unroutable');
     }
+  }
+
+  /** An unsampled publish returned without confirms: its return span, if kept. */
+  private keptReturn(): SpanFactory | undefined {
+    const rules = this.outcome?.rules;
+    const rule = rules?.atConfirm('ack', true, 0);
+    return rule !== undefined && rules!.admit(rule) ? this.keptSpans({ rule }) : undefined;
   }
 
   // ----- consuming: broker → client --------------------------------------------------------
@@ -550,7 +606,7 @@ export class ConnectionTracer implements ConnectionSession {
     const consumer = ch.consumers.get(args.consumerTag);
     ch.delivery = {
       tag: args.deliveryTag, routing: args.routing,
-      queue: consumer?.queue ?? '', noAck: consumer?.noAck ?? false, operation: 'deliver',
+      queue: consumer?.queue ?? '', noAck: consumer?.noAck ?? false, operation: 'deliver', redelivered: args.redelivered,
     };
   }
 
@@ -560,6 +616,7 @@ export class ConnectionTracer implements ConnectionSession {
     ch.delivery = {
       tag: args.deliveryTag, routing: { exchange: args.exchange, routingKey: args.routingKey },
       queue: ch.get?.queue ?? '', noAck: ch.get?.noAck ?? false, operation: 'get', requestedAt: ch.get?.requestedAt,
+      redelivered: args.redelivered,
     };
     ch.get = undefined;
   }
@@ -583,23 +640,29 @@ export class ConnectionTracer implements ConnectionSession {
     const flags = found.traceFlags;
     const fresh = flags >= 0 ? undefined : NEW_TRACE.draw();
     const records = fresh ? this.options.telemetry.sampledNewTrace(fresh) : this.parentRecords(flags, found);
-    const needsContexts = !records && this.needsContexts(found, header);
-    const parent = flags >= 0 && (records || needsContexts) ? incomingContext(found) : undefined;
+    // An unsampled delivery whose outcome is known now (redelivered, a slow hop) records as if sampled.
+    const kept = records ? undefined : this.keptAtDelivery(delivery, publishedAt, wallNow);
+    const needsContexts = !records && !kept && this.needsContexts(found, header);
+    const parent = flags >= 0 && (records || kept || needsContexts) ? incomingContext(found) : undefined;
     let hop: MessageContext | undefined;
     let process: MessageContext | undefined;
-    if (records) {
-      const span = this.recordDelivery(payload, header, found, delivery, parent, publishedAt, fresh?.traceId);
+    if (records || kept) {
+      const span = this.recordDelivery(payload, header, found, delivery, parent, publishedAt, fresh?.traceId, kept);
       hop = span.hop;
       process = span.process?.context;
       this.track(ch, delivery, span.process, now);
     } else {
       // Most messages: nothing records, so contexts are made only for what reads them.
-      this.track(ch, delivery, undefined, now);
       if (needsContexts) {
         const traceId = parent?.traceId ?? fresh!.traceId;
         if (this.options.rewriteOnDelivery) hop = new UnsampledContext(traceId, parent?.traceState);
         if (continuation) process = new UnsampledContext(traceId, parent?.traceState);
       }
+      // What kept spans would be made from, should the consumer's answer keep them (outcome.ts).
+      const deliveryRecord: DeliveryRecord | undefined = this.outcome === undefined || delivery.noAck ? undefined : {
+        head: delivery, payload, publishedAt, deliveredAt: wallNow, hop, process, traceId: fresh?.traceId,
+      };
+      this.track(ch, delivery, undefined, now, deliveryRecord);
     }
 
     if (continuation && process) {
@@ -623,8 +686,8 @@ export class ConnectionTracer implements ConnectionSession {
    * record, so names and attributes are built at once.
    */
   private recordDelivery(
-    payload: Buffer, header: ContentHeader, found: TraceHeaders, delivery: Delivery, parent: MessageContext | undefined,
-    publishedAt: number | undefined, traceId: string | undefined,
+    payload: Buffer, header: ContentHeader, found: TraceHeaders, delivery: DeliveryHead, parent: MessageContext | undefined,
+    publishedAt: number | undefined, traceId: string | undefined, spans: SpanFactory = this.spans,
   ): { hop: MessageContext | undefined; process: OpenSpan | undefined } {
     const { routing: { exchange, routingKey }, queue } = delivery;
     const kind = this.queueKinds.kindOf(queue);
@@ -644,17 +707,17 @@ export class ConnectionTracer implements ConnectionSession {
       context: undefined,
       message: this.messageFields(payload, header, found),
     };
-    const hop = this.spans.brokerHop(spanName(BROKER_HOP, destination), spanAttributes(fields), parent, publishedAt, traceId);
+    const hop = spans.brokerHop(spanName(BROKER_HOP, destination), spanAttributes(fields), parent, publishedAt, traceId);
     if (delivery.operation === 'get') {
       fields.operationType = 'receive';
       fields.operationName = 'get';
       fields.proxySpan = 'receive';
-      this.spans.receive(spanName('get', destination), spanAttributes(fields), hop ?? parent, delivery.requestedAt);
+      spans.receive(spanName('get', destination), spanAttributes(fields), hop ?? parent, delivery.requestedAt);
     }
     fields.operationType = 'process';
     fields.operationName = 'process';
     fields.proxySpan = 'process';
-    const process = this.spans.process(spanName('process', destination), spanAttributes(fields), hop ?? parent);
+    const process = spans.process(spanName('process', destination), spanAttributes(fields), hop ?? parent);
     return { hop, process };
   }
 
@@ -683,13 +746,38 @@ export class ConnectionTracer implements ConnectionSession {
       || (this.options.continuation !== undefined && (found.has(Header.celeryTaskId) || hasProperty(header, 'replyTo')));
   }
 
-  private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined, now: number): void {
+  private track(ch: ChannelTrace, delivery: Delivery, process: OpenSpan | undefined, now: number, deliveryRecord?: DeliveryRecord): void {
     if (delivery.noAck) {
       process?.end();
       this.options.metrics.observeProcess(0, 'auto_ack', this.queueLabel(delivery.queue));
       return;
     }
-    ch.acks.add(delivery.tag, { span: process, startedAt: now, destination: this.queueLabel(delivery.queue) });
+    ch.acks.add(delivery.tag, { span: process, startedAt: now, destination: this.queueLabel(delivery.queue), deliveryRecord });
+  }
+
+  /** Spans for an unsampled delivery whose outcome already keeps it; undefined for most. */
+  private keptAtDelivery(delivery: Delivery, publishedAt: number | undefined, wallNow: number): SpanFactory | undefined {
+    const rules = this.outcome?.rules;
+    if (rules === undefined) return undefined;
+    const rule = rules.atDelivery(delivery.redelivered, publishedAt === undefined ? undefined : wallNow - publishedAt);
+    return rule !== undefined && rules.admit(rule) ? this.keptSpans({ rule }) : undefined;
+  }
+
+  /**
+   * The spans of an unsampled delivery whose settling keeps it, made from its record: real
+   * times, and the ids a consumer or a continuation was given. The process span is
+   * returned open; the caller ends it.
+   */
+  private keptDelivery(record: DeliveryRecord, rule: OutcomeRule | undefined): OpenSpan | undefined {
+    if (rule === undefined || !this.outcome!.rules.admit(rule)) return undefined;
+    const payload = record.payload;
+    const header = parseContentHeader(payload);
+    const found = new TraceHeaders(payload, header.headersOffset);
+    const parent = found.traceFlags >= 0 ? incomingContext(found) : undefined;
+    const spans = this.keptSpans({
+      rule, deliveredAt: record.deliveredAt, hopSpanId: record.hop?.spanId, processSpanId: record.process?.spanId,
+    });
+    return this.recordDelivery(payload, header, found, record.head, parent, record.publishedAt, record.traceId, spans).process;
   }
 
   private settleDeliveries(channel: number, tag: number, multiple: boolean, outcome: ProcessOutcome): void {
@@ -698,7 +786,8 @@ export class ConnectionTracer implements ConnectionSession {
     const now = performance.now();
     const settled: Pending[] = ch.acks.settle(tag, multiple);
     for (const p of settled) {
-      p.span?.end(outcome === 'ack' ? undefined : outcome);
+      const span = p.span ?? (p.deliveryRecord && this.keptDelivery(p.deliveryRecord, this.outcome!.rules.atSettle(outcome, now - p.startedAt)));
+      span?.end(outcome === 'ack' ? undefined : outcome);
       this.options.metrics.observeProcess((now - p.startedAt) / 1000, outcome, p.destination);
     }
   }

@@ -1,6 +1,8 @@
+import type { Attributes } from '@opentelemetry/api';
 import type { InflightMap, ProxyMetrics } from '../metrics/metrics';
 import { BoundedMap } from './boundedMap';
 import type { OpenSpan } from './messageSpans';
+import type { DeliveryRecord, PublishRecord } from './outcome';
 
 export interface Pending {
   readonly span: OpenSpan | undefined;
@@ -9,7 +11,11 @@ export interface Pending {
   readonly destination: string;
   /** Span ids a basic.return may quote in its traceparent (publishes only). */
   readonly ids?: readonly string[];
-  returned?: string;
+  /** The basic.return of a publish, as the attributes of its span event. */
+  returned?: Attributes;
+  /** What an unsampled message's spans are made from if its outcome keeps them (outcome.ts). */
+  readonly publishRecord?: PublishRecord;
+  readonly deliveryRecord?: DeliveryRecord;
 }
 
 /** Process-wide sizes of the per-channel maps, reported as gauges. */
@@ -64,7 +70,9 @@ export class PendingByTag {
   }
 
   find(spanId: string): Pending | undefined {
-    for (const [, p] of this.map.entries()) if (p.ids?.includes(spanId)) return p;
+    for (const [, p] of this.map.entries()) {
+      if (p.ids?.includes(spanId) || p.publishRecord?.traceparent.spanId === spanId) return p;
+    }
     return undefined;
   }
 

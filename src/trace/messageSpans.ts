@@ -1,5 +1,5 @@
 import {
-  Attributes, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, TraceFlags, Tracer, trace,
+  Attributes, Context, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, TraceFlags, Tracer, trace,
 } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import type { ProxyMetrics } from '../metrics/metrics';
@@ -28,11 +28,80 @@ export interface OpenSpan {
 }
 
 /**
+ * Makes the spans of a message. MessageSpans makes the sampled ones; a message kept for its
+ * outcome gets its spans from KeptSpans (outcomeSpans.ts) through the same calls, so both
+ * carry the same names, kinds and attributes.
+ */
+export interface SpanFactory {
+  publish(
+    name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, traceId?: string, creationContext?: boolean,
+  ): OpenSpan | undefined;
+  brokerHop(
+    name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, publishedAtMs: number | undefined, traceId?: string,
+  ): MessageContext | undefined;
+  receive(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined): void;
+  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined;
+}
+
+/** The SDK context of a message's parent: always remote, since it came in a message. */
+export function remoteParent(parent: MessageContext | undefined): Context {
+  return parent ? trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: parent.traceId,
+    spanId: parent.spanId,
+    traceFlags: parent.traceFlags & TraceFlags.SAMPLED,
+    isRemote: true,
+    traceState: parent.traceState ? new TraceState(parent.traceState) : undefined,
+  }) : ROOT_CONTEXT;
+}
+
+export const nameOf = (name: LazyName): string => (typeof name === 'function' ? name() : name);
+
+/**
+ * A span's attributes with the ones every span of the proxy carries. Assigned, not spread
+ * (see spanAttributes in connectionTracer.ts): the object is the caller's fresh one.
+ */
+export function withServer(attributes: LazyAttributes, server: { host: string; port: number }): Attributes {
+  const all = typeof attributes === 'function' ? attributes() : attributes;
+  all[Attr.messagingSystem] = MESSAGING_SYSTEM;
+  all[Attr.serverAddress] = server.host;
+  all[Attr.serverPort] = server.port;
+  return all;
+}
+
+/**
+ * An SDK span as an OpenSpan whose calls never throw. `endTime` (epoch ms), when given,
+ * is read at the end: kept spans carry times taken on the proxy's own clock.
+ */
+export function guardSpan(span: Span, context: MessageContext, metrics: ProxyMetrics, endTime?: () => number): OpenSpan {
+  return {
+    context,
+    end(errorType?: string): void {
+      try {
+        if (errorType !== undefined) {
+          span.setAttribute(Attr.errorType, errorType);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorType });
+        }
+        span.end(endTime?.());
+      } catch {
+        metrics.telemetryError('span_end');
+      }
+    },
+    event(name: string, attributes: Attributes): void {
+      try {
+        span.addEvent(name, attributes);
+      } catch {
+        metrics.telemetryError('span_event');
+      }
+    },
+  };
+}
+
+/**
  * The spans of a message's journey (publish, broker hop, receive for `basic.get`, process),
  * built on an OpenTelemetry tracer. Every call is
  * guarded: a telemetry failure is counted and the message goes on as if spans were off.
  */
-export class MessageSpans {
+export class MessageSpans implements SpanFactory {
 
   private readonly tracer: Tracer;
 
@@ -101,53 +170,17 @@ export class MessageSpans {
         return unsampled(new UnsampledContext(traceId, parent?.traceState));
       }
       if (parent === undefined) this.telemetry.useTraceIdOnce(traceId);
-      const parentContext = parent ? trace.setSpanContext(ROOT_CONTEXT, {
-        traceId: parent.traceId,
-        spanId: parent.spanId,
-        traceFlags: parent.traceFlags & TraceFlags.SAMPLED,
-        isRemote: true,
-        traceState: parent.traceState ? new TraceState(parent.traceState) : undefined,
-      }) : ROOT_CONTEXT;
       // Attributes go in at span start, where a sampler sees them (the conventions ask this
       // of the destination, operation and server attributes). They are built only here, for
       // spans the decision above already let through.
-      // Assigned, not spread (see spanAttributes in connectionTracer.ts): the object is the caller's fresh one.
-      const all = typeof attributes === 'function' ? attributes() : attributes;
-      all[Attr.messagingSystem] = MESSAGING_SYSTEM;
-      all[Attr.serverAddress] = this.server.host;
-      all[Attr.serverPort] = this.server.port;
-      const span = this.tracer.startSpan(typeof name === 'function' ? name() : name, { kind, startTime, attributes: all }, parentContext);
-      return this.wrap(span, parent?.traceState);
+      const attributesAtStart = withServer(attributes, this.server);
+      const span = this.tracer.startSpan(nameOf(name), { kind, startTime, attributes: attributesAtStart }, remoteParent(parent));
+      const sc = span.spanContext();
+      return guardSpan(span, { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags, traceState: parent?.traceState }, this.metrics);
     } catch {
       this.metrics.telemetryError('span_start');
       return undefined;
     }
-  }
-
-  private wrap(span: Span, traceState: string | undefined): OpenSpan {
-    const sc = span.spanContext();
-    const metrics = this.metrics;
-    return {
-      context: { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags, traceState },
-      end(errorType?: string): void {
-        try {
-          if (errorType !== undefined) {
-            span.setAttribute(Attr.errorType, errorType);
-            span.setStatus({ code: SpanStatusCode.ERROR, message: errorType });
-          }
-          span.end();
-        } catch {
-          metrics.telemetryError('span_end');
-        }
-      },
-      event(name: string, attributes: Attributes): void {
-        try {
-          span.addEvent(name, attributes);
-        } catch {
-          metrics.telemetryError('span_event');
-        }
-      },
-    };
   }
 }
 

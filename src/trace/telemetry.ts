@@ -1,4 +1,4 @@
-import { Context, ROOT_CONTEXT, Tracer } from '@opentelemetry/api';
+import { Context, ROOT_CONTEXT, Span as ApiSpan, SpanOptions, Tracer } from '@opentelemetry/api';
 import { ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
@@ -23,8 +23,22 @@ import { NewTraceContext, randomSpanId, randomTraceId } from './traceparent';
  */
 export type SampleDecider = (parentFlags: number | undefined, traceId: string) => boolean;
 
+/**
+ * Starts spans of unsampled messages kept for their outcome (src/trace/outcome.ts), with
+ * the ids their messages already carry. They go through the same provider, resource,
+ * processors and exporter as sampled spans; the provider records whatever it is asked to
+ * start (MessageSpans asks the configured sampler first), so the sampler's decisions for
+ * everything else stay what they were.
+ */
+export interface KeepTracer {
+  /** `ids.traceId` is used only for a root span (a child takes its parent's). */
+  startSpan(name: string, options: SpanOptions, parent: Context, ids: { traceId?: string; spanId?: string }): ApiSpan;
+}
+
 export interface Telemetry {
   readonly tracer: Tracer;
+  /** Undefined when no spans are exported (OTEL_TRACES_EXPORTER=none): nothing would be kept. */
+  readonly keep: KeepTracer | undefined;
   readonly sampled: SampleDecider;
   /** True when a parent's flags alone decide (every sampler but the plain trace-id ratio one). */
   readonly parentDecides: boolean;
@@ -205,6 +219,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     logger.info({ endpoint: redact(url), sampler: config.sampler, ratio: config.samplerArg }, 'exporting spans over OTLP gRPC');
   }
   let nextTraceId: string | undefined;
+  let nextSpanId: string | undefined;
   const provider = new NodeTracerProvider({
     resource,
     // MessageSpans asks `sampled` (the configured sampler's decision, computed the SDK's way:
@@ -219,11 +234,30 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
         nextTraceId = undefined;
         return id;
       },
-      generateSpanId: randomSpanId,
+      generateSpanId: () => {
+        const id = nextSpanId ?? randomSpanId();
+        nextSpanId = undefined;
+        return id;
+      },
     },
   });
+  const tracer = provider.getTracer('amqp-trace-proxy', undefined, { schemaUrl: SEMCONV_SCHEMA_URL });
+  // The provider records every span it starts, so kept spans need only their ids set.
+  const keep: KeepTracer | undefined = spanProcessors.length === 0 ? undefined : {
+    startSpan(name, options, parent, ids) {
+      nextTraceId = ids.traceId;
+      nextSpanId = ids.spanId;
+      try {
+        return tracer.startSpan(name, options, parent);
+      } finally {
+        nextTraceId = undefined;
+        nextSpanId = undefined;
+      }
+    },
+  };
   return {
-    tracer: provider.getTracer('amqp-trace-proxy', undefined, { schemaUrl: SEMCONV_SCHEMA_URL }),
+    tracer,
+    keep,
     sampled: createDecider(config.sampler, config.samplerArg),
     sampledNewTrace: createNewTraceDecider(config.sampler, config.samplerArg),
     parentDecides: config.sampler !== 'traceidratio',

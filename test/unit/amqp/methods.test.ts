@@ -80,12 +80,14 @@ test('locateBasicPublish and locateBasicDeliver decode routing fields on read, e
     assert.is(located.exchange, decodeBasicPublish(publish).exchange);
     assert.is(located.exchange, exchange, 'stable on a second read');
     assert.is(located.mandatory, true);
-    const fields = { consumerTag: 'amq.ctag-1', deliveryTag: BIG_TAG, redelivered: true, exchange, routingKey };
-    const deliver = locateBasicDeliver(referenceMethodPayload(Method.BasicDeliver, fields));
-    assert.equal(
-      { consumerTag: deliver.consumerTag, deliveryTag: deliver.deliveryTag, exchange: deliver.routing.exchange, routingKey: deliver.routing.routingKey },
-      { consumerTag: fields.consumerTag, deliveryTag: BIG_TAG, exchange, routingKey },
-    );
+    for (const redelivered of [true, false]) {
+      const fields = { consumerTag: 'amq.ctag-1', deliveryTag: BIG_TAG, redelivered, exchange, routingKey };
+      const deliver = locateBasicDeliver(referenceMethodPayload(Method.BasicDeliver, fields));
+      assert.equal({
+        consumerTag: deliver.consumerTag, deliveryTag: deliver.deliveryTag, redelivered: deliver.redelivered,
+        exchange: deliver.routing.exchange, routingKey: deliver.routing.routingKey,
+      }, fields);
+    }
   }
 });
 

@@ -95,7 +95,7 @@ test('dashboard layout: unique panel ids, panels inside 24 columns and not overl
   }
 });
 
-test('dashboard has the ADR panels: P50/P95 latencies, errors, throughput, connections, fail-open, mode, service map', () => {
+test('dashboard has the ADR panels: P50/P95 latencies, errors, throughput, connections, fail-open, mode, outcome keeps, service map', () => {
   const exprsOf = (title: RegExp): string => {
     const panel = dashboard.panels.find((p) => title.test(p.title));
     assert.ok(panel, `no panel titled ${title}`);
@@ -114,6 +114,18 @@ test('dashboard has the ADR panels: P50/P95 latencies, errors, throughput, conne
   assert.match(exprsOf(/^Client connections$/), /amqp_trace_proxy_client_connections\{/);
   assert.match(exprsOf(/^Fail-open and dropped spans$/), /fail_open_total[\s\S]*spans_dropped_total/);
   assert.match(exprsOf(/^Tracing mode$/), /amqp_trace_proxy_tracing_enabled\{/);
+
+  const kept = exprsOf(/^Kept by outcome \(/);
+  assert.match(kept, /sum by \(job, reason\) \(rate\(amqp_trace_proxy_outcome_kept_total\{/);
+  assert.match(kept, /amqp_trace_proxy_outcome_dropped_total\{/);
+  assert.match(exprsOf(/^Kept by outcome rule$/), /sum by \(job, rule\) \(increase\(amqp_trace_proxy_outcome_kept_total\{/);
+  const failed = dashboard.panels.find((p) => /^Failed messages/.test(p.title));
+  assert.ok(failed, 'no Failed messages panel');
+  assert.equal(failed!.datasource, { type: 'tempo', uid: '${DS_TEMPO}' });
+  const traceql = failed!.targets.map((t) => `${t.queryType} ${t.query ?? ''}`).join('\n');
+  assert.match(traceql, /^traceql \{ resource\.service\.name = "\$service" && span\.amqp_trace_proxy\.kept = "error" \}/);
+  const known = new Set<string>(Object.values(Attr));
+  assert.equal([...traceql.matchAll(/span\.([a-z_.]+[a-z_])/g)].map((m) => m[1]!).filter((a) => !known.has(a)), [], 'attributes the proxy does not write');
 
   const map = dashboard.panels.find((p) => p.type === 'nodeGraph');
   assert.ok(map, 'no Node Graph panel');

@@ -38,6 +38,8 @@ function exerciseEveryMetric(m: ProxyMetrics): void {
     observeProcess: () => m.observeProcess(1.5, 'nack', 'orders'),
     setMode: () => m.setMode('tracing'),
     telemetryError: () => m.telemetryError('span_export'),
+    outcomeKept: () => m.outcomeKept('error', 'delivery_reject'),
+    outcomeDropped: () => m.outcomeDropped('process_latency'),
   };
   for (const call of Object.values(calls)) call();
   // Past the destination cap of 1, so __other__ and the overflow counter show up too.
