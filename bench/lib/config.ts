@@ -3,7 +3,7 @@
  * at once, so a typo in BENCH_TARGETS does not cost a run.
  */
 
-export const TARGET_IDS = ['direct', 'otel10', 'otel100', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100'] as const;
+export const TARGET_IDS = ['direct', 'otel10', 'otel100', 'relay', 'haproxy', 'bypass', 'trace10', 'trace10-no-outcome', 'trace100'] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
 /** Targets where the clients talk to RabbitMQ itself: no process in the middle to measure. */

@@ -109,6 +109,7 @@ const COLORS: Record<TargetId, string> = {
   haproxy: '#2ca02c',
   bypass: '#9467bd',
   trace10: '#ff7f0e',
+  'trace10-no-outcome': '#ffbb78',
   trace100: '#d62728',
 };
 

@@ -107,7 +107,7 @@ function experimentEnv(): Record<string, string> {
   return env;
 }
 
-function proxyTarget(id: TargetId, label: string, describe: string, trace: boolean, ratio: string | undefined): TargetSpec {
+function proxyTarget(id: TargetId, label: string, describe: string, trace: boolean, ratio: string | undefined, extra: Record<string, string> = {}): TargetSpec {
   return {
     id,
     label,
@@ -129,6 +129,7 @@ function proxyTarget(id: TargetId, label: string, describe: string, trace: boole
         ADMIN_LISTEN: 'off',
         ...(ratio !== undefined ? { OTEL_TRACES_SAMPLER_ARG: ratio } : {}),
         ...(options?.exportSpans === false ? { OTEL_TRACES_EXPORTER: 'none' } : {}),
+        ...extra,
         ...experimentEnv(),
       });
       const args = [...nodeArgs(ctx, instance), ctx.proxyMain];
@@ -210,9 +211,14 @@ export const TARGETS: Record<TargetId, TargetSpec> = {
   },
   bypass: proxyTarget('bypass', 'proxy bypass', 'node dist/main.js, ENABLE_TRACE_PROPAGATION=false', false, undefined),
   trace10: proxyTarget('trace10', 'proxy trace 10%', 'node dist/main.js, tracing, parentbased_traceidratio 0.1, spans to the OTLP sink', true, '0.1'),
+  // Issue 15's outcome-based export is on by default; this row shows what it costs.
+  'trace10-no-outcome': proxyTarget(
+    'trace10-no-outcome', 'proxy trace 10%, no outcome export', 'as trace10, with PROXY_OUTCOME_EXPORT=false (head sampling only)', true, '0.1',
+    { PROXY_OUTCOME_EXPORT: 'false' },
+  ),
   trace100: proxyTarget('trace100', 'proxy trace 100%', 'node dist/main.js, tracing, parentbased_traceidratio 1.0, spans to the OTLP sink', true, '1.0'),
 };
 
 export function isProxyTarget(id: TargetId): boolean {
-  return id === 'bypass' || id === 'trace10' || id === 'trace100';
+  return id === 'bypass' || id === 'trace10' || id === 'trace10-no-outcome' || id === 'trace100';
 }

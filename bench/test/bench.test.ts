@@ -39,7 +39,7 @@ test('linearFit recovers a line, for extrapolating RSS to 1,000 connections', ()
 test('readConfig: defaults are the issue sizes and every target', () => {
   const cfg = readConfig({}, '/repo');
   assert.is(cfg.scale, 1);
-  assert.equal(cfg.targets, ['direct', 'otel10', 'otel100', 'relay', 'haproxy', 'bypass', 'trace10', 'trace100']);
+  assert.equal(cfg.targets, ['direct', 'otel10', 'otel100', 'relay', 'haproxy', 'bypass', 'trace10', 'trace10-no-outcome', 'trace100']);
   assert.is(cfg.mixedRate, 2000);
   assert.is(cfg.idleBroker, 'private');
   assert.is(cfg.idleConnections, 1000);
