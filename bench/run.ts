@@ -152,6 +152,33 @@ async function main(): Promise<number> {
     if (brokerPid === undefined) log(`bench: no beam.smp listening on port ${cfg.broker.port} found: broker and system CPU will be missing`);
     const env: RunEnv = { cfg, buildDir, runDir, runId, admin, brokerPid, sink, idleBrokerIsPrivate: idleNode !== undefined };
     const rows: ResultRow[] = [];
+    const machine = machineInfo(repoRoot, admin.version, haproxy?.version ?? 'haproxy not installed');
+    /**
+     * Results so far, written after every round: a multi-round run that is stopped (or runs
+     * out of time) still leaves the medians of the rounds it completed.
+     */
+    const writeResults = (roundsCompleted: number): BenchResults => {
+      const finished = new Date();
+      const results: BenchResults = {
+        schema: 1,
+        startedAt: started.toISOString(),
+        finishedAt: finished.toISOString(),
+        durationSeconds: (finished.getTime() - started.getTime()) / 1000,
+        command: commandLine(),
+        config: cfg,
+        roundsCompleted,
+        machine,
+        targets,
+        workloads: Object.fromEntries(cfg.workloads.map((w) => [w, { title: WORKLOADS[w].title, describe: WORKLOADS[w].describe(WORKLOADS[w].plan(cfg)) }])),
+        rows,
+        verdicts: verdicts(rows),
+      };
+      mkdirSync(cfg.outDir, { recursive: true });
+      writeFileSync(join(cfg.outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+      writeFileSync(join(cfg.outDir, 'latest.svg'), chartSvg(results));
+      writeFileSync(join(cfg.outDir, 'latest.md'), markdownReport(results));
+      return results;
+    };
     for (let round = 1; round <= cfg.rounds; round++) {
       for (const w of cfg.workloads) {
         const spec = WORKLOADS[w];
@@ -191,27 +218,14 @@ async function main(): Promise<number> {
           }
         }
       }
+      if (round < cfg.rounds) {
+        writeResults(round);
+        log(`bench: round ${round} done; results so far in ${join(cfg.outDir, 'latest.{json,svg,md}')}`);
+      }
     }
 
-    const finished = new Date();
-    const results: BenchResults = {
-      schema: 1,
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationSeconds: (finished.getTime() - started.getTime()) / 1000,
-      command: commandLine(),
-      config: cfg,
-      machine: machineInfo(repoRoot, admin.version, haproxy?.version ?? 'haproxy not installed'),
-      targets,
-      workloads: Object.fromEntries(cfg.workloads.map((w) => [w, { title: WORKLOADS[w].title, describe: WORKLOADS[w].describe(WORKLOADS[w].plan(cfg)) }])),
-      rows,
-      verdicts: verdicts(rows),
-    };
-    mkdirSync(cfg.outDir, { recursive: true });
+    const results = writeResults(cfg.rounds);
     const report = markdownReport(results);
-    writeFileSync(join(cfg.outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(join(cfg.outDir, 'latest.svg'), chartSvg(results));
-    writeFileSync(join(cfg.outDir, 'latest.md'), report);
     process.stdout.write(report);
     log(`\nbench: done in ${Math.round(results.durationSeconds)} s; wrote ${join(cfg.outDir, 'latest.{json,svg,md}')}`);
     log(verdictLines(results.verdicts));

@@ -52,7 +52,8 @@ export function benchLatestBlock(): string {
 export function benchVerdictsBlock(): string {
   const results = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', 'latest.json'), 'utf8')) as BenchResults;
   const m = results.machine;
-  const rounds = results.config.rounds === 1 ? 'one round' : `medians of ${results.config.rounds} rounds`;
+  const done = results.roundsCompleted ?? results.config.rounds;
+  const rounds = done === 1 ? 'one round' : `medians of ${done} rounds`;
   return [
     `Run of ${results.startedAt.slice(0, 10)} (${rounds}, scale ${results.config.scale}, proxy at ${m.gitCommit}; ${m.cpuModel}, ${m.cores} cores, shared): \`${results.command}\``,
     '',

@@ -229,13 +229,18 @@ export function verdictLines(vs: readonly Verdict[]): string {
   return vs.map((v) => `- ${v.status === 'met' ? 'MET' : v.status === 'not met' ? 'NOT MET' : 'NOT MEASURED'}: ${v.target}: ${v.detail}`).join('\n');
 }
 
+export function roundsText(results: BenchResults): string {
+  const done = results.roundsCompleted ?? results.config.rounds;
+  return done < results.config.rounds ? `${done} of ${results.config.rounds} rounds (the run was still going)` : `${results.config.rounds} round(s)`;
+}
+
 export function markdownReport(results: BenchResults): string {
   const targets = TARGET_IDS.filter((t) => results.targets[t] !== undefined);
   const ctx: Ctx = { results, targets, cell: (w, t) => cellOf(results.rows, w, t, results.machine.cores) };
   const m = results.machine;
   const parts: string[] = [
     `Run ${results.startedAt} · ${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB · Node ${m.node} · RabbitMQ ${m.rabbitmq} · ${m.haproxy} · proxy at ${m.gitCommit}`,
-    `Command: \`${results.command}\` · scale ${results.config.scale} · ${results.config.rounds} round(s) · ${Math.round(results.durationSeconds)} s`,
+    `Command: \`${results.command}\` · scale ${results.config.scale} · ${roundsText(results)} · ${Math.round(results.durationSeconds)} s`,
   ];
   const workloads = WORKLOAD_IDS.filter((w) => results.workloads[w] !== undefined);
   for (const w of workloads) {

@@ -38,6 +38,8 @@ export interface BenchResults {
   durationSeconds: number;
   command: string;
   config: BenchConfig;
+  /** Rounds finished when this was written (a run writes its results after every round); absent: all. */
+  roundsCompleted?: number;
   machine: MachineInfo;
   targets: Partial<Record<TargetId, TargetInfo>>;
   workloads: Partial<Record<WorkloadId, { title: string; describe: string }>>;
