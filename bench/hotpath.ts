@@ -15,6 +15,9 @@
  *   HOTPATH_MESSAGES=400000 ...                   messages measured (after a quarter as warm-up)
  *   HOTPATH_RATIO=1 ...                           the sampler's ratio (default 0.1)
  *   HOTPATH_BATCH=512 ...                         spans per export request (OTEL_BSP_MAX_EXPORT_BATCH_SIZE)
+ *   HOTPATH_CONFIRMS=1 ...                        the channel in confirm mode, each round confirmed by the broker
+ *   PROXY_OUTCOME_EXPORT=false ...                outcome-based export off (it is on, as in the proxy, whenever
+ *                                                 spans are exported: HOTPATH_MODE=export)
  *   HOTPATH_DIST=/tmp/before/dist ...             another build, to compare two commits side by side
  *
  * Each round: 8 × (basic.publish + content header + 1 KiB body) towards the broker, the
@@ -41,6 +44,7 @@ const { createMetrics } = load<typeof import('../src/metrics/metrics')>('metrics
 const { tracingSessions } = load<typeof import('../src/trace/connectionTracer')>('trace/connectionTracer');
 const { Continuation } = load<typeof import('../src/trace/continuation')>('trace/continuation');
 const { startTelemetry } = load<typeof import('../src/trace/telemetry')>('trace/telemetry');
+const { outcomeExport } = load<typeof import('../src/trace/outcome')>('trace/outcome');
 type FrameScanner = InstanceType<typeof FrameScanner>;
 
 type AmqplibDefs = {
@@ -85,6 +89,10 @@ const config = loadConfig([], {
   OTEL_TRACES_SAMPLER_ARG: process.env.HOTPATH_RATIO ?? '0.1',
   ...(process.env.HOTPATH_BATCH ? { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: process.env.HOTPATH_BATCH } : {}),
   LOG_LEVEL: 'error',
+  PROXY_OUTCOME_EXPORT: process.env.PROXY_OUTCOME_EXPORT ?? 'true',
+  // The delivered headers are replayed with the stamps of their setup: without this the
+  // hop would look ever older and every delivery would be a broker_hop_latency keep.
+  PROXY_OUTCOME_BROKER_HOP_OVER_MS: '86400000',
 });
 const logger = createLogger('error');
 const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0 });
@@ -98,6 +106,7 @@ const sessions = tracingSessions({
   rewriteOnDelivery: config.rewriteOnDelivery,
   inflightCapacity: config.inflightCapacity,
   publishStamp: config.publishStamp,
+  outcome: outcomeExport(config, telemetry, metrics),
 });
 const session = sessions({
   id: 1,
@@ -124,6 +133,18 @@ push(toBroker, defs.encodeMethod(Method.BasicConsume, CHANNEL, {
   ticket: 0, queue: 'hotpath', consumerTag: CONSUMER_TAG, noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {},
 }));
 push(toClient, defs.encodeMethod(Method.BasicConsumeOk, CHANNEL, { consumerTag: CONSUMER_TAG }));
+const confirms = process.env.HOTPATH_CONFIRMS === '1';
+if (confirms) push(toBroker, defs.encodeMethod(Method.ConfirmSelect, CHANNEL, { nowait: false }));
+/** With HOTPATH_CONFIRMS=1: the broker's basic.ack (multiple) of every publish so far. */
+const confirmFrame = defs.encodeMethod(Method.BasicAck, CHANNEL, { deliveryTag: 1, multiple: true });
+let published = 0;
+function publishRound(): void {
+  push(toBroker, publishChunk);
+  published += BATCH;
+  if (!confirms) return;
+  confirmFrame.writeBigUInt64BE(BigInt(published), 11);
+  push(toClient, confirmFrame);
+}
 
 const body = bodyFrame(BODY_SIZE);
 const publishFrames: Buffer[] = [];
@@ -144,6 +165,7 @@ const publishChunk = Buffer.concat(publishFrames);
  */
 const written: Buffer[] = [];
 while (written.length < 1024) {
+  published += BATCH;
   for (const b of push(toBroker, publishChunk)) {
     if (b[0] === 2) written.push(Buffer.from(b));
   }
@@ -182,7 +204,7 @@ const ackFrameSize = ackChunk.length / BATCH;
 
 let nextTag = 1;
 function round(k: number): void {
-  push(toBroker, publishChunk);
+  publishRound();
   const chunk = deliverChunks[k % deliverChunks.length]!;
   const offsets = deliverTagOffsets[k % deliverChunks.length]!;
   const first = nextTag;

@@ -10,7 +10,7 @@ import { UpstreamTls, watchCertificates } from './proxy/tls';
 import { UpstreamConnector, anyUpstreamReachable } from './proxy/upstreamConnector';
 import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
 import { Continuation } from './trace/continuation';
-import { OutcomeRules, outcomeOptions } from './trace/outcome';
+import { outcomeExport } from './trace/outcome';
 import { Telemetry, startTelemetry } from './trace/telemetry';
 import { startAdminServer } from './admin/adminServer';
 import { watchModeFile } from './admin/modeFile';
@@ -100,10 +100,7 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
     rewriteOnDelivery: config.rewriteOnDelivery,
     inflightCapacity: config.inflightCapacity,
     publishStamp: config.publishStamp,
-    // Nothing to keep when no spans are exported (telemetry.keep is then undefined).
-    outcome: config.outcomeExport && telemetry.keep
-      ? { rules: new OutcomeRules(outcomeOptions(config), metrics), tracer: telemetry.keep }
-      : undefined,
+    outcome: outcomeExport(config, telemetry, metrics),
   });
   const upstreamTls = config.upstreams.some((u) => u.tls)
     ? new UpstreamTls({ ca: config.upstreamTlsCa, cert: config.upstreamTlsCert, key: config.upstreamTlsKey, insecure: config.upstreamTlsInsecure })

@@ -1,6 +1,8 @@
 import { parseContentHeader } from '../amqp/contentHeader';
-import type { ProcessOutcome, TraceOutcome } from '../metrics/metrics';
+import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
+import type { OutcomeExport } from './connectionTracer';
 import type { MessageContext } from './messageSpans';
+import type { Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
 
 /**
@@ -208,11 +210,18 @@ export interface DeliveryRecord {
   readonly traceId: string | undefined;
 }
 
-/** The outcome options of the config, as the rules take them. */
-export function outcomeOptions(config: {
-  outcomeRulesOff: readonly OutcomeRule[]; outcomeConfirmOverMs: number; outcomeBrokerHopOverMs: number;
+interface OutcomeConfig {
+  outcomeExport: boolean; outcomeRulesOff: readonly OutcomeRule[]; outcomeConfirmOverMs: number; outcomeBrokerHopOverMs: number;
   outcomeProcessOverMs: number; outcomeRateLimit: number;
-}): OutcomeOptions {
+}
+
+/** What ConnectionTracer needs for outcome-based export; undefined when it is off or no spans are exported. */
+export function outcomeExport(config: OutcomeConfig, telemetry: Pick<Telemetry, 'keep'>, metrics: ProxyMetrics): OutcomeExport | undefined {
+  return config.outcomeExport && telemetry.keep ? { rules: new OutcomeRules(outcomeOptions(config), metrics), tracer: telemetry.keep } : undefined;
+}
+
+/** The outcome options of the config, as the rules take them. */
+export function outcomeOptions(config: OutcomeConfig): OutcomeOptions {
   return {
     rules: new Set(OUTCOME_RULES.filter((r) => !config.outcomeRulesOff.includes(r))),
     confirmOverMs: config.outcomeConfirmOverMs,

@@ -8,12 +8,16 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type * as amqp from 'amqplib';
+import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, Method } from '../../src/amqp/constants';
+import { encodeFrame } from '../../src/amqp/frame';
 import { Attr, Header } from '../../src/trace/attributes';
 import { TraceParent, parseTraceParent } from '../../src/trace/traceparent';
 import * as amqplib from 'amqplib';
 import { Message, headersOf, withConnection } from '../support/amqp';
 import { BROKER_URL, requireBroker, uniqueName } from '../support/broker';
+import { referenceContentHeader, referenceMethodPayload } from '../support/amqpVectors';
 import { prerunOf, runCeleryPython, startCeleryWorker, uniqueQueues } from '../support/celery';
+import { RawClient } from './hardening/rawClient';
 import { OtlpReceiver, ReceivedSpan, startOtlpReceiver } from '../support/otlpReceiver';
 import { TestProxy, startTestProxy } from '../support/proxy';
 
@@ -200,6 +204,40 @@ outcome('returned unroutable: with confirms the publish span is kept with its ba
     assert.is(ret.parentSpanId, UNSAMPLED_SPAN, 'under the traceparent it was published with');
     assert.is(ret.attributes[Attr.keptRule], 'publish_returned');
     assert.is(ret.attributes[Attr.errorType], 'unroutable');
+  });
+});
+
+outcome('closed before the confirm: the publish span is kept with error.type channel_closed', async ({ proxy, receiver }) => {
+  const queue = uniqueName('unconfirmed');
+  await withConnection(proxy.url, async (conn) => {
+    const setup = await conn.createChannel();
+    await setup.assertQueue(queue, { durable: false });
+    // A hand-written client sends the publish and channel.close in one write: the proxy sees
+    // the close before the broker can have confirmed anything.
+    const raw = await RawClient.open(proxy.port);
+    try {
+      raw.sendMethod(1, Method.ConfirmSelect, { nowait: false });
+      await raw.method(Method.ConfirmSelectOk);
+      const body = Buffer.from('x');
+      raw.socket.write(Buffer.concat([
+        encodeFrame(FRAME_METHOD, 1, referenceMethodPayload(Method.BasicPublish, { exchange: '', routingKey: queue, mandatory: false, immediate: false })),
+        encodeFrame(FRAME_HEADER, 1, referenceContentHeader({ messageId: 'm-unconfirmed' }, body.length)),
+        encodeFrame(FRAME_BODY, 1, body),
+        encodeFrame(FRAME_METHOD, 1, referenceMethodPayload(Method.ChannelClose, { replyCode: 200, replyText: 'bye', classId: 0, methodId: 0 })),
+      ]));
+      await raw.method(Method.ChannelCloseOk);
+    } finally {
+      raw.socket.destroy();
+    }
+    const all = await receiver.waitFor((x) => x.some((y) => y.attributes[Attr.messageId] === 'm-unconfirmed'));
+    const publish = all.find((x) => x.attributes[Attr.messageId] === 'm-unconfirmed')!;
+    assert.is(publish.attributes[Attr.keptRule], 'publish_closed');
+    assert.is(publish.attributes[Attr.errorType], 'channel_closed');
+    assert.is(publish.parentSpanId, '');
+    const msg = await setup.get(queue, { noAck: true });
+    assert.ok(msg, 'the message itself went through');
+    assert.is(seen(msg as amqp.GetMessage).spanId, publish.spanId, 'the span the consumer\'s traceparent names');
+    await setup.deleteQueue(queue);
   });
 });
 
