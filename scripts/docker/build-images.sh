@@ -23,7 +23,7 @@ build() {
   local log
   log=$(mktemp)
   local started=$SECONDS
-  if ! DOCKER_BUILDKIT=0 docker build -f "$dockerfile" -t "$tag" "$@" "$context" >"$log" 2>&1; then
+  if ! DOCKER_BUILDKIT=0 docker build --force-rm -f "$dockerfile" -t "$tag" "$@" "$context" >"$log" 2>&1; then
     tail -30 "$log" >&2
     rm -f "$log"
     echo "building $tag from $dockerfile failed" >&2
