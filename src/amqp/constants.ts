@@ -24,6 +24,21 @@ export const FRAME_OVERHEAD = 8;
 export const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0x00, 0x00, 0x09, 0x01]);
 export const PROTOCOL_HEADER_SIZE = 8;
 
+/**
+ * What an 8-byte protocol header that is not AMQP 0-9-1's says it is, for the log. AMQP 1.0
+ * (OASIS, part 2.2 and 5.1/5.2) sends "AMQP" then a protocol id (0 AMQP, 2 TLS, 3 SASL) and
+ * version 1.0.0; RabbitMQ 4 serves it on the 0-9-1 port, so such clients do arrive here.
+ */
+export function describeProtocolHeader(header: Buffer): string {
+  if (header.length < PROTOCOL_HEADER_SIZE || header.toString('latin1', 0, 4) !== 'AMQP') return 'not AMQP';
+  const [id, major, minor, revision] = [header[4], header[5], header[6], header[7]];
+  if (major === 1 && minor === 0 && revision === 0) {
+    const layer = id === 0 ? '' : id === 2 ? ', TLS layer' : id === 3 ? ', SASL layer' : `, protocol id ${id}`;
+    return `AMQP 1.0${layer}`;
+  }
+  return `AMQP protocol id ${id} version ${major}-${minor}-${revision}, not 0-9-1`;
+}
+
 /** One switchable key per method: (classId << 16) | methodId. */
 export function methodKey(classId: number, methodId: number): number {
   return (classId << 16) | methodId;

@@ -1,7 +1,7 @@
 import { ChannelState, IDLE, afterBody, afterHeader, afterMethod } from './channelState';
 import {
   FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD,
-  PROTOCOL_HEADER, PROTOCOL_HEADER_SIZE,
+  PROTOCOL_HEADER, PROTOCOL_HEADER_SIZE, describeProtocolHeader,
 } from './constants';
 
 export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
@@ -177,7 +177,7 @@ export class FrameScanner {
       if (this.phase === 'protocol') {
         if (len - pos < PROTOCOL_HEADER_SIZE) return this.hold(buf, flushFrom, pos, PROTOCOL_HEADER_SIZE, out);
         if (!buf.subarray(pos, pos + PROTOCOL_HEADER_SIZE).equals(PROTOCOL_HEADER)) {
-          return this.giveUp('unknown_protocol', 'not AMQP 0-9-1', buf, flushFrom, out);
+          return this.giveUp('unknown_protocol', describeProtocolHeader(buf.subarray(pos, pos + PROTOCOL_HEADER_SIZE)), buf, flushFrom, out);
         }
         this.phase = 'frames';
         pos += PROTOCOL_HEADER_SIZE;

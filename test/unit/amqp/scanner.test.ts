@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, Method, PROTOCOL_HEADER } from '../../../src/amqp/constants';
+import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, Method, PROTOCOL_HEADER, describeProtocolHeader } from '../../../src/amqp/constants';
 import { encodeFrame } from '../../../src/amqp/frame';
 import { FailOpenReason, FrameScanner, ScannerHooks } from '../../../src/amqp/scanner';
 import { referenceContentHeader, referenceMethodPayload } from '../../support/amqpVectors';
@@ -134,6 +134,18 @@ test('unknown protocol header: opaque from the first byte', () => {
   const { out, rec } = run(splitAt(input, [3, 9]), true);
   assert.ok(out.equals(input));
   assert.equal(rec.failures, ['unknown_protocol']);
+});
+
+test('a protocol header that is not 0-9-1 is named in the fail-open detail', () => {
+  for (const [header, detail] of [
+    ['AMQP\x03\x01\x00\x00', 'AMQP 1.0, SASL layer'],
+    ['AMQP\x00\x01\x00\x00', 'AMQP 1.0'],
+    ['AMQP\x02\x01\x00\x00', 'AMQP 1.0, TLS layer'],
+    ['AMQP\x01\x01\x00\x0a', 'AMQP protocol id 1 version 1-0-10, not 0-9-1'],
+    ['GET / HTTP/1.1\r\n', 'not AMQP'],
+  ] as const) {
+    assert.is(describeProtocolHeader(Buffer.from(header, 'latin1')), detail, JSON.stringify(header));
+  }
 });
 
 test('garbage after the protocol header fails open and passes everything after it', () => {
