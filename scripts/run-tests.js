@@ -18,7 +18,7 @@ const SUITES = [
   { dir: 'test/integration' },
   // The suites that pin down transparency and tracing, parametrised by test/support/broker.ts.
   { dir: 'test/integration', pattern: '^(proxy|spans|returns|publish-stamp)\\.test\\.ts$', broker: 'rabbitmq4', docker: true },
-  { dir: 'test/docker', docker: true },
+  { dir: 'test/docker', pattern: '\\.test\\.ts$', docker: true },
 ];
 
 /** Runs one uvu directory, echoing its stdout live; resolves with that stdout and the exit status. */

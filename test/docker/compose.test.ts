@@ -89,7 +89,7 @@ stack('gateway → rabbitmq:5672 → worker goes through the proxy: the worker s
 stack('rollback gives the alias to the broker while confirms flow, forward takes it back; no confirmed message lost', async ({ project }) => {
   const publisher = await runContainer(`${project}-publisher`, IMAGES.gateway, [
     '--network', `${project}_amqp`, '--entrypoint', 'node', '-e', 'NODE_PATH=/app/node_modules',
-    '-v', `${join(REPO_ROOT, 'test/docker/confirmPublisher.cjs')}:/publisher.cjs:ro`,
+    '-v', `${join(REPO_ROOT, 'test/support/confirmPublisher.cjs')}:/publisher.cjs:ro`,
   ], ['/publisher.cjs']);
   try {
     await waitFor(async () => (await confirms(publisher)).length >= 50, 30_000, 'the publisher gets confirms through the proxy');

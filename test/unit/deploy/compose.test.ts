@@ -65,7 +65,7 @@ test('applications keep amqp://guest:guest@rabbitmq:5672 in both modes', () => {
 
 test('the broker is health-checked and the apps wait for a healthy proxy', () => {
   assert.ok(base.services[BROKER]!.healthcheck?.test, 'broker healthcheck');
-  assert.is(base.services[BROKER]!.image, 'rabbitmq:3-management');
+  assert.is(base.services[BROKER]!.image, 'rabbitmq:4.0-management');
   for (const app of APPS) {
     const deps = base.services[app]!.depends_on as Record<string, { condition?: string }>;
     assert.is(deps[PROXY]?.condition, 'service_healthy', app);

@@ -69,8 +69,9 @@ test('every kustomization lists resources that exist, and every object file is i
 });
 
 test('kustomize patch targets in the openssl overlay exist in the base', () => {
-  const overlay = readManifests(join(K8S, 'webhook', 'openssl')).find((m) => m.doc['kind'] === 'Kustomization')!.doc;
-  const base = readManifests(join(K8S, 'webhook')).filter((m) => !m.file.startsWith('openssl') && m.doc['kind'] !== 'Kustomization');
+  const overlay = readManifests(join(K8S, 'webhook-openssl')).find((m) => m.doc['kind'] === 'Kustomization')!.doc;
+  assert.equal(overlay['resources'], ['../webhook']);
+  const base = readManifests(join(K8S, 'webhook')).filter((m) => m.doc['kind'] !== 'Kustomization');
   for (const p of overlay['patches'] as { target: { kind: string; name: string }; patch: string }[]) {
     const hit = base.find((m) => m.doc['kind'] === p.target.kind && (m.doc['metadata'] as { name: string }).name === p.target.name);
     assert.ok(hit, `${p.target.kind}/${p.target.name}`);

@@ -1,6 +1,7 @@
 'use strict';
 /**
- * A publisher that must not lose a confirmed message, for the compose rollback test. It runs
+ * A publisher that must not lose a confirmed message, for the compose rollback test
+ * (test/docker/compose.test.ts; kept out of test/docker, where uvu would load it as a test). It runs
  * in the gateway's image on the compose network and dials amqp://guest:guest@rabbitmq:5672
  * like the applications do, so the network alias decides whether it goes through the proxy.
  *
