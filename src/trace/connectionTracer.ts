@@ -482,8 +482,12 @@ export class ConnectionTracer implements ConnectionSession {
    * publisher's own traceparent it is a child, as when sampled.
    */
   private keptPublish(p: Pending, rule: OutcomeRule | undefined): OpenSpan | undefined {
-    const record = p.publishRecord!;
     if (rule === undefined || !this.outcome!.rules.admit(rule)) return undefined;
+    return this.guarded(() => this.makeKeptPublish(p, rule));
+  }
+
+  private makeKeptPublish(p: Pending, rule: OutcomeRule): OpenSpan | undefined {
+    const record = p.publishRecord!;
     const payload = record.payload;
     const header = parseContentHeader(payload);
     const found = new TraceHeaders(payload, header.headersOffset);
@@ -495,6 +499,16 @@ export class ConnectionTracer implements ConnectionSession {
     );
     if (p.returned !== undefined) span?.event('basic.return', p.returned);
     return span;
+  }
+
+  /** Kept spans are telemetry: whatever goes wrong making them is counted, never thrown into forwarding. */
+  private guarded<T>(make: () => T): T | undefined {
+    try {
+      return make();
+    } catch {
+      this.options.metrics.telemetryError('outcome_keep');
+      return undefined;
+    }
   }
 
   private keptSpans(shape: KeepShape): KeptSpans {
@@ -770,6 +784,10 @@ export class ConnectionTracer implements ConnectionSession {
    */
   private keptDelivery(record: DeliveryRecord, rule: OutcomeRule | undefined): OpenSpan | undefined {
     if (rule === undefined || !this.outcome!.rules.admit(rule)) return undefined;
+    return this.guarded(() => this.makeKeptDelivery(record, rule));
+  }
+
+  private makeKeptDelivery(record: DeliveryRecord, rule: OutcomeRule): OpenSpan | undefined {
     const payload = record.payload;
     const header = parseContentHeader(payload);
     const found = new TraceHeaders(payload, header.headersOffset);

@@ -71,7 +71,7 @@ export class PendingByTag {
 
   find(spanId: string): Pending | undefined {
     for (const [, p] of this.map.entries()) {
-      if (p.ids?.includes(spanId) || p.publishRecord?.traceparent.spanId === spanId) return p;
+      if (p.ids?.includes(spanId) || p.publishRecord?.quotes(spanId) === true) return p;
     }
     return undefined;
   }

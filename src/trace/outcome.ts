@@ -176,6 +176,15 @@ export class PublishRecord {
     }
     return this.written;
   }
+
+  /** Whether a basic.return quoting this span id is this publish's (never throws: it runs on forwarding). */
+  quotes(spanId: string): boolean {
+    try {
+      return this.traceparent.spanId === spanId;
+    } catch {
+      return false;
+    }
+  }
 }
 
 /** What the proxy knows of a delivery from its basic.deliver or basic.get-ok. */

@@ -2,8 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../../src/config/config';
 import {
-  KeepLimiter, KeepReason, OUTCOME_RULES, OutcomeOptions, OutcomeRule, OutcomeRules, REASON_OF, outcomeOptions,
+  KeepLimiter, KeepReason, OUTCOME_RULES, OutcomeOptions, OutcomeRule, OutcomeRules, PublishRecord, REASON_OF, outcomeOptions,
 } from '../../../src/trace/outcome';
+import { referenceContentHeader } from '../../support/amqpVectors';
 
 /** A clock the test moves by hand, in ms. */
 function clock(): { now: () => number; advance(ms: number): void } {
@@ -95,5 +96,18 @@ test('options: defaults (5 s processing as in the ADR), rules switched off by na
   assert.is(loadConfig(['--outcome-export', 'false'], {}).outcomeExport, false);
 });
 
+
+test('a publish record reads the traceparent it forwarded; bytes it cannot read match no return instead of throwing', () => {
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
+  const payload = referenceContentHeader({ headers: { traceparent, tracestate: 'k=v' } }, 1);
+  const frame = Buffer.concat([Buffer.from([2, 0, 1, 0, 0, 0, payload.length]), payload, Buffer.from([0xce])]);
+  for (const record of [new PublishRecord(frame, true, 'injected', undefined, { exchange: '', routingKey: 'q' }),
+    new PublishRecord(payload, false, 'continued', undefined, { exchange: '', routingKey: 'q' })]) {
+    assert.equal(record.traceparent, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 0, traceState: 'k=v' });
+    assert.ok(record.quotes('b7ad6b7169203331'));
+    assert.not.ok(record.quotes('00f067aa0ba902b7'));
+  }
+  assert.not.ok(new PublishRecord(Buffer.from([0, 60, 0]), false, 'injected', undefined, { exchange: '', routingKey: 'q' }).quotes('b7ad6b7169203331'));
+});
 
 test.run();
