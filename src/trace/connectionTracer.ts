@@ -726,12 +726,13 @@ export class ConnectionTracer implements ConnectionSession {
       fields.operationType = 'receive';
       fields.operationName = 'get';
       fields.proxySpan = 'receive';
-      spans.receive(spanName('get', destination), spanAttributes(fields), hop ?? parent, delivery.requestedAt);
+      spans.receive(spanName('get', destination), spanAttributes(fields), hop ?? parent, delivery.requestedAt, parent);
     }
     fields.operationType = 'process';
     fields.operationName = 'process';
     fields.proxySpan = 'process';
-    const process = spans.process(spanName('process', destination), spanAttributes(fields), hop ?? parent);
+    // `parent` is the message's creation context (its traceparent), when it carried one.
+    const process = spans.process(spanName('process', destination), spanAttributes(fields), hop ?? parent, parent);
     return { hop, process };
   }
 

@@ -1,5 +1,5 @@
 import {
-  Attributes, Context, ROOT_CONTEXT, Span, SpanKind, SpanStatusCode, TraceFlags, Tracer, trace,
+  Attributes, Context, Link, ROOT_CONTEXT, Span, SpanContext, SpanKind, SpanStatusCode, TraceFlags, Tracer, trace,
 } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import type { ProxyMetrics } from '../metrics/metrics';
@@ -39,19 +39,36 @@ export interface SpanFactory {
   brokerHop(
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, publishedAtMs: number | undefined, traceId?: string,
   ): MessageContext | undefined;
-  receive(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined): void;
-  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined;
+  /** `creation`: the message's creation context (its traceparent), which the span links to. */
+  receive(
+    name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined, creation?: MessageContext,
+  ): void;
+  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext): OpenSpan | undefined;
 }
 
-/** The SDK context of a message's parent: always remote, since it came in a message. */
-export function remoteParent(parent: MessageContext | undefined): Context {
-  return parent ? trace.setSpanContext(ROOT_CONTEXT, {
-    traceId: parent.traceId,
-    spanId: parent.spanId,
-    traceFlags: parent.traceFlags & TraceFlags.SAMPLED,
+/** A message's context as a span context: always remote, since it came in a message. */
+function remoteSpanContext(context: MessageContext): SpanContext {
+  return {
+    traceId: context.traceId,
+    spanId: context.spanId,
+    traceFlags: context.traceFlags & TraceFlags.SAMPLED,
     isRemote: true,
-    traceState: parent.traceState ? new TraceState(parent.traceState) : undefined,
-  }) : ROOT_CONTEXT;
+    traceState: context.traceState ? new TraceState(context.traceState) : undefined,
+  };
+}
+
+/** The SDK context of a message's parent. */
+export function remoteParent(parent: MessageContext | undefined): Context {
+  return parent ? trace.setSpanContext(ROOT_CONTEXT, remoteSpanContext(parent)) : ROOT_CONTEXT;
+}
+
+/**
+ * The links of a span that does not carry the message's creation context itself: receive,
+ * process, and a send span under the publisher's own context (messaging-spans.md, "Trace
+ * structure": links are the conventions' default way to reach the producer).
+ */
+export function linksTo(creation: MessageContext | undefined): Link[] | undefined {
+  return creation === undefined ? undefined : [{ context: remoteSpanContext(creation) }];
 }
 
 export const nameOf = (name: LazyName): string => (typeof name === 'function' ? name() : name);
@@ -132,7 +149,9 @@ export class MessageSpans implements SpanFactory {
   publish(
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, traceId?: string, creationContext = true,
   ): OpenSpan | undefined {
-    return this.start(name, creationContext ? SpanKind.PRODUCER : SpanKind.CLIENT, attributes, parent, undefined, traceId);
+    // A send span links to the creation context it did not make (its parent here).
+    const kind = creationContext ? SpanKind.PRODUCER : SpanKind.CLIENT;
+    return this.start(name, kind, attributes, parent, undefined, traceId, creationContext ? undefined : parent);
   }
 
   /**
@@ -149,18 +168,20 @@ export class MessageSpans implements SpanFactory {
   }
 
   /** The "receive" span of a `basic.get`: CLIENT, from the request to `get-ok`; ended at once. */
-  receive(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined): void {
-    this.start(name, SpanKind.CLIENT, attributes, parent, requestedAtMs, undefined)?.end();
+  receive(
+    name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined, creation?: MessageContext,
+  ): void {
+    this.start(name, SpanKind.CLIENT, attributes, parent, requestedAtMs, undefined, creation)?.end();
   }
 
   /** The "process" span, CONSUMER, from delivery until the consumer's ack, nack or reject. */
-  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
-    return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined, undefined);
+  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext): OpenSpan | undefined {
+    return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined, undefined, creation);
   }
 
   private start(
     name: LazyName, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, startTime: number | undefined,
-    rootTraceId: string | undefined,
+    rootTraceId: string | undefined, creation?: MessageContext,
   ): OpenSpan | undefined {
     try {
       const traceId = parent?.traceId ?? rootTraceId ?? randomTraceId();
@@ -174,7 +195,8 @@ export class MessageSpans implements SpanFactory {
       // of the destination, operation and server attributes). They are built only here, for
       // spans the decision above already let through.
       const attributesAtStart = withServer(attributes, this.server);
-      const span = this.tracer.startSpan(nameOf(name), { kind, startTime, attributes: attributesAtStart }, remoteParent(parent));
+      const links = linksTo(creation);
+      const span = this.tracer.startSpan(nameOf(name), { kind, startTime, attributes: attributesAtStart, links }, remoteParent(parent));
       const sc = span.spanContext();
       return guardSpan(span, { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags, traceState: parent?.traceState }, this.metrics);
     } catch {

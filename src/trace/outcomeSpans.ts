@@ -2,7 +2,9 @@ import { SpanKind } from '@opentelemetry/api';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { Attr } from './attributes';
 import { TIME_ORIGIN_MS } from './clock';
-import { LazyAttributes, LazyName, MessageContext, OpenSpan, SpanFactory, guardSpan, nameOf, remoteParent, withServer } from './messageSpans';
+import {
+  LazyAttributes, LazyName, MessageContext, OpenSpan, SpanFactory, guardSpan, linksTo, nameOf, remoteParent, withServer,
+} from './messageSpans';
 import { KeepReason, OutcomeRule, REASON_OF } from './outcome';
 import type { KeepTracer } from './telemetry';
 
@@ -49,7 +51,8 @@ export class KeptSpans implements SpanFactory {
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, traceId?: string, creationContext = true,
   ): OpenSpan | undefined {
     const kind = creationContext ? SpanKind.PRODUCER : SpanKind.CLIENT;
-    return this.start(name, kind, attributes, parent, traceId, this.shape.publishStart, this.shape.publishSpanId);
+    const creation = creationContext ? undefined : parent;
+    return this.start(name, kind, attributes, parent, traceId, this.shape.publishStart, this.shape.publishSpanId, epochNow, creation);
   }
 
   brokerHop(
@@ -61,24 +64,27 @@ export class KeptSpans implements SpanFactory {
     return span?.context;
   }
 
-  receive(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined): void {
+  receive(
+    name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined, creation?: MessageContext,
+  ): void {
     const deliveredAt = this.shape.deliveredAt ?? epochNow();
-    this.start(name, SpanKind.CLIENT, attributes, parent, undefined, requestedAtMs ?? deliveredAt, undefined, () => deliveredAt)?.end();
+    this.start(name, SpanKind.CLIENT, attributes, parent, undefined, requestedAtMs ?? deliveredAt, undefined, () => deliveredAt, creation)?.end();
   }
 
-  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined): OpenSpan | undefined {
-    return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined, this.shape.deliveredAt, this.shape.processSpanId);
+  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext): OpenSpan | undefined {
+    return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined, this.shape.deliveredAt, this.shape.processSpanId, epochNow, creation);
   }
 
   private start(
     name: LazyName, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, traceId: string | undefined,
-    startTime: number | undefined, spanId: string | undefined, endTime: () => number = epochNow,
+    startTime: number | undefined, spanId: string | undefined, endTime: () => number = epochNow, creation?: MessageContext,
   ): OpenSpan | undefined {
     try {
       const all = withServer(attributes, this.server);
       all[Attr.kept] = this.reason;
       all[Attr.keptRule] = this.shape.rule;
-      const span = this.tracer.startSpan(nameOf(name), { kind, startTime: startTime ?? epochNow(), attributes: all }, remoteParent(parent), { traceId, spanId });
+      const options = { kind, startTime: startTime ?? epochNow(), attributes: all, links: linksTo(creation) };
+      const span = this.tracer.startSpan(nameOf(name), options, remoteParent(parent), { traceId, spanId });
       const sc = span.spanContext();
       const context = { traceId: sc.traceId, spanId: sc.spanId, traceFlags: parent?.traceFlags ?? 0, traceState: parent?.traceState };
       return guardSpan(span, context, this.metrics, endTime);

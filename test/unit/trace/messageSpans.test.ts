@@ -31,8 +31,8 @@ const parent = (flags: number): MessageContext => ({ traceId: randomTraceId(), s
 function everySpan(spans: MessageSpans, from: MessageContext): void {
   spans.publish('publish q', {}, from)?.end();
   spans.brokerHop('broker_hop q', {}, from, Date.now() - 5);
-  spans.receive('get q', {}, from, Date.now() - 1);
-  spans.process('process q', {}, from)?.end();
+  spans.receive('get q', {}, from, Date.now() - 1, from);
+  spans.process('process q', {}, from, from)?.end();
 }
 
 test('a message the decision does not sample builds no SDK span, and its contexts stay unsampled', () => {
@@ -57,6 +57,17 @@ test('a message the decision samples records every span in its parent trace', ()
     assert.is(s.parentSpanContext?.spanId, from.spanId);
     assert.is(s.attributes['messaging.system'], 'rabbitmq');
   }
+});
+
+test('receive, process and a CLIENT publish link to the creation context; a PRODUCER publish and the hop do not', () => {
+  const { spans, exporter } = harness(true);
+  const from = parent(1);
+  everySpan(spans, from);
+  spans.publish('publish continued', {}, from, undefined, false)?.end();
+  const links = new Map(exporter.getFinishedSpans().map((s) => [s.name, s.links.map((l) => l.context.spanId)]));
+  assert.equal(Object.fromEntries(links), {
+    'publish q': [], 'broker_hop q': [], 'get q': [from.spanId], 'process q': [from.spanId], 'publish continued': [from.spanId],
+  });
 });
 
 test.run();

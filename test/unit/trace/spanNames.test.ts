@@ -169,4 +169,16 @@ test('consumers are per channel: the same tag on two channels, forgotten at canc
     ['process shop:orders', 'process shop:audit', 'process shop:orders', 'process shop', 'process shop']);
 });
 
+test('the process span links to the message\'s creation context when the message carried one', () => {
+  const h = tracerHarness();
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  h.consume('llm', 'c-1');
+  h.deliver('c-1', 1, '', 'llm', { headers: { traceparent } });
+  h.deliver('c-1', 2, '', 'llm');
+  h.client(Method.BasicAck, { deliveryTag: 2, multiple: true });
+  const [withContext, without] = h.spans().filter((s) => s.name === 'process llm');
+  assert.equal(withContext!.links.map((l) => [l.context.traceId, l.context.spanId]), [['4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7']]);
+  assert.equal(without!.links, [], 'a message without context has none to link');
+});
+
 test.run();
