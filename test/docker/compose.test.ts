@@ -68,6 +68,8 @@ stack('up --wait: the broker (RabbitMQ 4.0), the proxy holding the alias, the wo
   assert.equal(running, ['amqp-trace-proxy', 'celery-worker', 'gateway', 'rabbitmq-broker']);
   assert.is(await resolveFrom(ctx.project, 'celery-worker', 'rabbitmq'), await ipOf(ctx.project, 'amqp-trace-proxy'));
   assert.is(await resolveFrom(ctx.project, 'gateway', 'rabbitmq'), await ipOf(ctx.project, 'amqp-trace-proxy'));
+  const celery = await compose(FORWARD, '-p', ctx.project, 'exec', '-T', 'celery-worker', '/usr/bin/python3', '-c', 'import celery; print(celery.__version__)');
+  assert.match(celery, /^5\.5\./, 'Debian trixie\'s Celery');
 });
 
 stack('gateway → rabbitmq:5672 → worker goes through the proxy: the worker sees the gateway\'s trace, the proxy counts it', async ({ project }) => {

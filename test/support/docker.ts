@@ -127,6 +127,8 @@ export async function startRabbitMq4(name: string, network: string, alias: strin
   ]);
   await waitHealthy(mq);
   const port = await mq.hostPort(5672);
+  const version = await docker('exec', name, 'rabbitmqctl', 'version');
+  if (!/^4\.0\./.test(version)) throw new Error(`${IMAGES.rabbitmq} runs RabbitMQ ${version}, not 4.0`);
   return { ...mq, port, url: `amqp://guest:guest@127.0.0.1:${port}` };
 }
 
