@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import * as amqp from 'amqplib';
 import { REPO_ROOT } from '../support/dockerfileSteps';
 import {
-  IMAGES, containerHandle, docker, removeLeftovers, requireDocker, runContainer, runName, type Container,
+  IMAGES, IMAGE_TAG, containerHandle, docker, removeLeftovers, requireDocker, runContainer, runName, type Container,
 } from '../support/docker';
 
 const BASE = join(REPO_ROOT, 'docker/docker-compose.yml');
@@ -41,6 +41,7 @@ function compose(files: string[], ...args: string[]): Promise<string> {
 
 stack.before(async (ctx) => {
   await requireDocker();
+  process.env.ATP_IMAGE_TAG = IMAGE_TAG; // compose.local.yml names this checkout's images
   removeLeftovers();
   ctx.project = runName('compose');
 });

@@ -4,14 +4,23 @@
  * crashed run left behind is removed by the next one (`removeLeftovers`).
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { REPO_ROOT } from './dockerfileSteps';
 
 const execFileP = promisify(execFile);
 
+/**
+ * The tag scripts/docker/build-images.sh gives the project's images: one per checkout, so
+ * worktrees testing at once on one machine never run each other's builds.
+ */
+export const IMAGE_TAG = `checkout-${createHash('sha1').update(realpathSync(REPO_ROOT)).digest('hex').slice(0, 10)}`;
+
 export const IMAGES = {
-  proxy: 'amqp-trace-proxy:dev',
-  gateway: 'amqp-trace-proxy-demo:dev',
-  worker: 'amqp-trace-proxy-worker:dev',
+  proxy: `amqp-trace-proxy:${IMAGE_TAG}`,
+  gateway: `amqp-trace-proxy-demo:${IMAGE_TAG}`,
+  worker: `amqp-trace-proxy-worker:${IMAGE_TAG}`,
   rabbitmq: 'atp-local/rabbitmq:4.0',
   kubectl: 'atp-local/kubectl:1.32',
 } as const;
