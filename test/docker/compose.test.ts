@@ -58,15 +58,16 @@ stack('docker compose config accepts every compose file: shipped, rollback, and 
   const model = JSON.parse(merged) as { services: Record<string, { networks: Record<string, { aliases?: string[] } | null> }> };
   assert.equal(model.services['rabbitmq-broker']!.networks.amqp?.aliases, ['rabbitmq']);
   assert.equal(model.services['amqp-trace-proxy']!.networks.amqp?.aliases, ['amqp-trace-proxy-bypassed']);
-  assert.not.ok('otel-collector' in model.services, 'registry-only services are in a profile that up leaves out');
+  assert.not.ok('jaeger' in model.services, 'registry-only services are in a profile that up leaves out');
+  assert.is((model.services['otel-collector'] as unknown as { image: string }).image, IMAGES.gateway, 'the Collector\'s stand-in');
 });
 
-stack('up --wait: the broker (RabbitMQ 4.0), the proxy holding the alias, the worker and the gateway', async (ctx) => {
+stack('up --wait: the broker (RabbitMQ 4.0), the proxy holding the alias, the worker, the gateway and a collector stand-in', async (ctx) => {
   const seconds = await timed(() => compose(FORWARD, '-p', ctx.project, 'up', '-d', '--wait', '--no-build'));
   ctx.up = true;
   console.log(`    compose up --wait: ${seconds.toFixed(1)} s`);
   const running = (await compose(FORWARD, '-p', ctx.project, 'ps', '--services', '--status', 'running')).split('\n').sort();
-  assert.equal(running, ['amqp-trace-proxy', 'celery-worker', 'gateway', 'rabbitmq-broker']);
+  assert.equal(running, ['amqp-trace-proxy', 'celery-worker', 'gateway', 'otel-collector', 'rabbitmq-broker']);
   assert.is(await resolveFrom(ctx.project, 'celery-worker', 'rabbitmq'), await ipOf(ctx.project, 'amqp-trace-proxy'));
   assert.is(await resolveFrom(ctx.project, 'gateway', 'rabbitmq'), await ipOf(ctx.project, 'amqp-trace-proxy'));
   const celery = await compose(FORWARD, '-p', ctx.project, 'exec', '-T', 'celery-worker', '/usr/bin/python3', '-c', 'import celery; print(celery.__version__)');
@@ -87,6 +88,12 @@ stack('gateway → rabbitmq:5672 → worker goes through the proxy: the worker s
   // Two tasks from the gateway, and the worker's own children of llm.summarize.
   assert.ok(after.published - before.published >= 2, `published ${before.published} -> ${after.published}`);
   assert.ok(after.connections >= 2, `client connections: ${after.connections} (worker and gateway at least)`);
+  // One trace at the collector: the gateway's SERVER span and the proxy's spans under it.
+  const trace = await collectorSpans(project, (spans) =>
+    spans.some((x) => x.serviceName === 'api-gateway' && x.spanId === withContext.spanId) &&
+    spans.some((x) => x.serviceName === 'amqp-trace-proxy' && x.traceId === withContext.traceId && x.parentSpanId === withContext.spanId));
+  const services = new Set(trace.filter((x) => x.traceId === withContext.traceId).map((x) => x.serviceName));
+  assert.equal([...services].sort(), ['amqp-trace-proxy', 'api-gateway']);
 });
 
 stack('rollback gives the alias to the broker while confirms flow, forward takes it back; no confirmed message lost', async ({ project }) => {
@@ -166,15 +173,23 @@ async function resolveFrom(project: string, service: string, name: string): Prom
   return out.split(/\s+/)[0] ?? '';
 }
 
+/** What the gateway answers a POST /shares with (demo/gateway.ts ShareResult). */
+interface ShareReply {
+  taskId: string;
+  traceId: string;
+  spanId: string;
+  traceparent?: string;
+}
+
 /** POST /shares on the gateway (it listens on its container's loopback), retried while it reconnects. */
-async function share(project: string, withTraceparent: boolean): Promise<{ taskId: string; traceparent?: string }> {
+async function share(project: string, withTraceparent: boolean): Promise<ShareReply> {
   const script = `fetch('http://127.0.0.1:3000/shares',{method:'POST',body:JSON.stringify({contentId:'c-compose',withTraceparent:${withTraceparent}})})` +
     '.then(async r=>{const t=await r.text();if(r.status!==202)throw new Error(r.status+" "+t);console.log(t)})' +
     '.catch(e=>{console.error(e.message);process.exit(1)})';
   let last: Error | undefined;
   for (let i = 0; i < 60; i++) {
     try {
-      return JSON.parse(await compose(FORWARD, '-p', project, 'exec', '-T', 'gateway', 'node', '-e', script)) as { taskId: string; traceparent?: string };
+      return JSON.parse(await compose(FORWARD, '-p', project, 'exec', '-T', 'gateway', 'node', '-e', script)) as ShareReply;
     } catch (err) {
       last = err as Error;
       await new Promise((r) => setTimeout(r, 500));
@@ -202,6 +217,26 @@ async function proxyMetrics(project: string): Promise<{ published: number; conne
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const value = (name: string): number => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
   return { published: value('amqp_trace_proxy_messages_published_total'), connections: value('amqp_trace_proxy_client_connections') };
+}
+
+interface CollectedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  serviceName: string;
+  name: string;
+}
+
+/** The spans the collector stand-in received (test/support/otlpCollectorStandIn.ts), once `done` holds. */
+async function collectorSpans(project: string, done: (spans: CollectedSpan[]) => boolean): Promise<CollectedSpan[]> {
+  let spans: CollectedSpan[] = [];
+  await waitFor(async () => {
+    const out = await compose(FORWARD, '-p', project, 'exec', '-T', 'otel-collector', 'node', '-e',
+      "fetch('http://127.0.0.1:8080/').then(r=>r.text()).then(t=>process.stdout.write(t))");
+    spans = JSON.parse(out) as CollectedSpan[];
+    return done(spans);
+  }, 60_000, 'the collector stand-in receives the trace');
+  return spans;
 }
 
 interface Confirm {

@@ -78,6 +78,8 @@ export interface OtlpReceiver {
 
 export interface ReceiverOptions {
   port?: number;
+  /** Address to listen on (default 127.0.0.1; the compose collector stand-in uses 0.0.0.0). */
+  host?: string;
   respond?: ReceiverResponse;
   /**
    * Serve TLS with this PEM certificate and key (the endpoint becomes `https://`); with
@@ -369,9 +371,10 @@ export function startOtlpReceiver(opts: ReceiverOptions = {}): Promise<OtlpRecei
     const credentials = opts.tls
       ? grpc.ServerCredentials.createSsl(opts.tls.clientCa ?? null, [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }], opts.tls.clientCa !== undefined)
       : grpc.ServerCredentials.createInsecure();
-    server.bindAsync(`127.0.0.1:${opts.port ?? 0}`, credentials, (err, port) => {
+    const host = opts.host ?? '127.0.0.1';
+    server.bindAsync(`${host}:${opts.port ?? 0}`, credentials, (err, port) => {
       if (err) {
-        reject(new Error(`OTLP test receiver could not listen on 127.0.0.1:${opts.port ?? 0}: ${err.message}`));
+        reject(new Error(`OTLP test receiver could not listen on ${host}:${opts.port ?? 0}: ${err.message}`));
         return;
       }
       resolve({
