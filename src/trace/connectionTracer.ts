@@ -16,7 +16,7 @@ import { MicrosStamp, TIME_ORIGIN_MS } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan, SpanFactory, UnsampledContext } from './messageSpans';
-import { DeliveryHead, DeliveryRecord, OutcomeRule, OutcomeRules, PublishRecord } from './outcome';
+import { DeliveryHead, DeliveryRecord, OutcomeRule, OutcomeRules, PublishRecord, deliveryRecord } from './outcome';
 import { KeepShape, KeptSpans } from './outcomeSpans';
 import { QueueKinds } from './queueKinds';
 import {
@@ -372,7 +372,7 @@ export class ConnectionTracer implements ConnectionSession {
       const ids = span ? [span.context.spanId, ...(parent ? [parent.spanId] : [])] : [];
       // Unsampled: what was forwarded is all a kept publish span needs (outcome.ts).
       const publishRecord = span === undefined && this.outcome !== undefined
-        ? new PublishRecord(rewritten ?? payload, rewritten !== undefined, outcome, parent, routing)
+        ? PublishRecord.of(payload, rewritten, outcome, parent, routing)
         : undefined;
       ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids, publishRecord });
     } else {
@@ -673,10 +673,10 @@ export class ConnectionTracer implements ConnectionSession {
         if (continuation) process = new UnsampledContext(traceId, parent?.traceState);
       }
       // What kept spans would be made from, should the consumer's answer keep them (outcome.ts).
-      const deliveryRecord: DeliveryRecord | undefined = this.outcome === undefined || delivery.noAck ? undefined : {
-        head: delivery, payload, publishedAt, deliveredAt: wallNow, hop, process, traceId: fresh?.traceId,
-      };
-      this.track(ch, delivery, undefined, now, deliveryRecord);
+      const record = this.outcome === undefined || delivery.noAck
+        ? undefined
+        : deliveryRecord(delivery, payload, publishedAt, wallNow, hop, process, fresh?.traceId);
+      this.track(ch, delivery, undefined, now, record);
     }
 
     if (continuation && process) {
@@ -796,7 +796,7 @@ export class ConnectionTracer implements ConnectionSession {
     const spans = this.keptSpans({
       rule, deliveredAt: record.deliveredAt, hopSpanId: record.hop?.spanId, processSpanId: record.process?.spanId,
     });
-    return this.recordDelivery(payload, header, found, record.head, parent, record.publishedAt, record.traceId, spans).process;
+    return this.recordDelivery(payload, header, found, record, parent, record.publishedAt, record.traceId, spans).process;
   }
 
   private settleDeliveries(channel: number, tag: number, multiple: boolean, outcome: ProcessOutcome): void {

@@ -1,3 +1,4 @@
+import { FRAME_HEADER_SIZE } from '../amqp/constants';
 import { parseContentHeader } from '../amqp/contentHeader';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
 import type { OutcomeExport } from './connectionTracer';
@@ -137,34 +138,56 @@ const SETTLE_RULES: Readonly<Record<ProcessOutcome, OutcomeRule | undefined>> = 
   closed: 'delivery_closed',
 };
 
-/** Exchange and routing key, decoded when read (RoutingFields). */
+/** Exchange and routing key. */
 export interface Routing {
   readonly exchange: string;
   readonly routingKey: string;
 }
 
 /**
- * An unsampled publish awaiting its confirm. It holds the content header the proxy
- * forwarded (the rewritten frame, or the client's own payload when nothing was changed;
- * made or received anyway, so keeping it copies nothing): its traceparent names the trace
- * and, for a context the proxy created, the publish span's own id.
+ * A content header larger than this is not recorded, and its message cannot be kept: a
+ * record copies its header, and headers may be as large as frame_max.
+ */
+export const MAX_RECORDED_HEADER_BYTES = 16 * 1024;
+
+/**
+ * A record's own copy of bytes it keeps. The originals are views of socket reads (which
+ * also hold message bodies) or of the frame just forwarded; a long-lived view would keep
+ * all of that alive for as long as the message is in flight.
+ */
+function ownCopy(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafe(bytes.length);
+  bytes.copy(copy);
+  return copy;
+}
+
+/**
+ * An unsampled publish awaiting its confirm: the content header as forwarded (its
+ * traceparent names the trace and, for a context the proxy created, the publish span's own
+ * id), the routing, and how the context was found.
  */
 export class PublishRecord {
   private written: MessageContext | undefined;
 
-  constructor(
-    private readonly forwarded: Buffer,
-    /** `forwarded` is a whole frame (the rewrite), not just the payload. */
-    private readonly isFrame: boolean,
+  private constructor(
+    /** The content header payload as forwarded. */
+    readonly payload: Buffer,
     readonly context: TraceOutcome,
     /** The context a continuation found (continued_by_*), the publish span's parent. */
     readonly parent: MessageContext | undefined,
     readonly routing: Routing,
   ) {}
 
-  /** The content header's payload: a frame without its 7-byte header and frame-end octet. */
-  get payload(): Buffer {
-    return this.isFrame ? this.forwarded.subarray(7, this.forwarded.length - 1) : this.forwarded;
+  /**
+   * `rewritten` is the frame the proxy forwarded instead of `payload` (the client's content
+   * header payload), if it changed it. Undefined when the header is too large to record.
+   */
+  static of(
+    payload: Buffer, rewritten: Buffer | undefined, context: TraceOutcome, parent: MessageContext | undefined, routing: Routing,
+  ): PublishRecord | undefined {
+    const forwarded = rewritten === undefined ? payload : rewritten.subarray(FRAME_HEADER_SIZE, rewritten.length - 1);
+    if (forwarded.length > MAX_RECORDED_HEADER_BYTES) return undefined;
+    return new PublishRecord(ownCopy(forwarded), context, parent, { exchange: routing.exchange, routingKey: routing.routingKey });
   }
 
   /** The traceparent the proxy forwarded (always valid: it wrote or checked it). */
@@ -198,17 +221,11 @@ export interface DeliveryHead {
 }
 
 /**
- * An unsampled delivery awaiting the consumer's ack: its content header and method as
- * they arrived, the times, and the contexts a consumer or a continuation may already have
+ * An unsampled delivery awaiting the consumer's ack: its method's fields and a copy of its
+ * content header, the times, and the contexts a consumer or a continuation may already have
  * seen, so that kept spans carry those very ids.
- *
- * `payload` and `head.routing` are views of the socket chunks the frames came in (Node
- * gives each read a buffer of its own and the proxy never writes into one): keeping them
- * copies nothing, and holds about as many bytes as the consumer itself holds unacked, for
- * as long as it does (bounded by --inflight-capacity per channel like every entry).
  */
-export interface DeliveryRecord {
-  readonly head: DeliveryHead;
+export interface DeliveryRecord extends DeliveryHead {
   readonly payload: Buffer;
   /** Epoch ms: the publish stamp, when trusted, and the delivery. */
   readonly publishedAt: number | undefined;
@@ -217,6 +234,19 @@ export interface DeliveryRecord {
   readonly process: MessageContext | undefined;
   /** The new trace of a delivery that came without a valid traceparent. */
   readonly traceId: string | undefined;
+}
+
+/** A delivery's record, or undefined when its header is too large to record. */
+export function deliveryRecord(
+  head: DeliveryHead, payload: Buffer, publishedAt: number | undefined, deliveredAt: number,
+  hop: MessageContext | undefined, process: MessageContext | undefined, traceId: string | undefined,
+): DeliveryRecord | undefined {
+  if (payload.length > MAX_RECORDED_HEADER_BYTES) return undefined;
+  return {
+    tag: head.tag, routing: { exchange: head.routing.exchange, routingKey: head.routing.routingKey }, queue: head.queue,
+    operation: head.operation, requestedAt: head.requestedAt,
+    payload: ownCopy(payload), publishedAt, deliveredAt, hop, process, traceId,
+  };
 }
 
 interface OutcomeConfig {
