@@ -179,6 +179,8 @@ class ChannelTrace {
    * the channel ends them, so they live here. Removed at basic.cancel-ok.
    */
   readonly consumers = new Map<string, Consumer>();
+  /** Consumers the client cancelled, until the cancel-ok (by then the tag may name a new consumer). */
+  readonly cancelling = new Map<string, Consumer>();
   pendingConsumes: Consumer[] = [];
   pendingDeclares: PendingDeclare[] = [];
   /** The last queue declared on the channel: an empty queue name in consume or get means it (spec, queue-name domain). */
@@ -242,7 +244,7 @@ export class ConnectionTracer implements ConnectionSession {
       [Method.BasicConsumeOk, (c, p) => this.onConsumeOk(c, p)],
       // The server cancels a consumer itself when its queue goes (consumer cancel notification).
       [Method.BasicCancel, (c, p) => this.onCancel(c, p, false)],
-      [Method.BasicCancelOk, (c, p) => this.channels.get(c)?.consumers.delete(decodeBasicCancelOk(p).consumerTag)],
+      [Method.BasicCancelOk, (c, p) => this.onCancelOk(c, p)],
       [Method.BasicDeliver, (c, p) => this.onDeliver(c, p)],
       [Method.BasicGetOk, (c, p) => this.onGetOk(c, p)],
       [Method.BasicReturn, (c, p) => { this.channel(c).returned = decodeBasicReturn(p); }],
@@ -610,7 +612,21 @@ export class ConnectionTracer implements ConnectionSession {
    */
   private onCancel(channel: number, payload: Buffer, fromClient: boolean): void {
     const { consumerTag, noWait } = decodeBasicCancel(payload);
-    if (!fromClient || noWait) this.channels.get(channel)?.consumers.delete(consumerTag);
+    const ch = this.channels.get(channel);
+    const consumer = ch?.consumers.get(consumerTag);
+    if (ch === undefined || consumer === undefined) return;
+    if (!fromClient || noWait) ch.consumers.delete(consumerTag);
+    else ch.cancelling.set(consumerTag, consumer);
+  }
+
+  /** Forgets the cancelled consumer, not one the client started under the same tag meanwhile. */
+  private onCancelOk(channel: number, payload: Buffer): void {
+    const { consumerTag } = decodeBasicCancelOk(payload);
+    const ch = this.channels.get(channel);
+    const cancelled = ch?.cancelling.get(consumerTag);
+    if (ch === undefined || cancelled === undefined) return;
+    ch.cancelling.delete(consumerTag);
+    if (ch.consumers.get(consumerTag) === cancelled) ch.consumers.delete(consumerTag);
   }
 
   private onDeliver(channel: number, payload: Buffer): void {

@@ -181,4 +181,18 @@ test('the process span links to the message\'s creation context when the message
   assert.equal(without!.links, [], 'a message without context has none to link');
 });
 
+test('a consumer started again under the same tag before the cancel-ok is kept', () => {
+  const h = tracerHarness();
+  h.consume('first', 'c');
+  h.client(Method.BasicCancel, { consumerTag: 'c', nowait: false });
+  h.client(Method.BasicConsume, {
+    ticket: 0, queue: 'second', consumerTag: 'c', noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {},
+  });
+  h.server(Method.BasicCancelOk, { consumerTag: 'c' });
+  h.server(Method.BasicConsumeOk, { consumerTag: 'c' });
+  h.deliver('c', 1, '', 'second');
+  h.client(Method.BasicAck, { deliveryTag: 1, multiple: false });
+  assert.equal(h.names().filter((n) => n.startsWith('process')), ['process second']);
+});
+
 test.run();
