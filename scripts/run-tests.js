@@ -17,7 +17,7 @@ const SUITES = [
   { dir: 'bench/test' },
   { dir: 'test/integration' },
   // The suites that pin down transparency and tracing, parametrised by test/support/broker.ts.
-  { dir: 'test/integration', pattern: '^(proxy|spans|returns|publish-stamp)\\.test\\.ts$', broker: 'rabbitmq4', docker: true },
+  { dir: 'test/integration', pattern: '^(proxy|spans|returns|publish-stamp|clients)\\.test\\.ts$', broker: 'rabbitmq4', docker: true },
   { dir: 'test/docker', pattern: '\\.test\\.ts$', docker: true },
 ];
 
