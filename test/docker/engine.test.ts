@@ -1,6 +1,7 @@
 /**
  * scripts/docker/engine.sh, which make test runs first, never lets the container tests pass
  * without an engine: pointed at a socket where none answers, it exits non-zero and says why.
+ * And scripts/docker/base-images.sh keeps what it built.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -25,6 +26,12 @@ test('with the engine answering, it does nothing and succeeds', () => {
   const run = spawnSync(join(REPO_ROOT, 'scripts/docker/engine.sh'), ['--compose'], { encoding: 'utf8', timeout: 60_000 });
   assert.is(run.status, 0, run.stderr);
   assert.is(run.stdout, '');
+});
+
+test('base images built once are kept between runs (a fresh machine builds them again)', () => {
+  const run = spawnSync(join(REPO_ROOT, 'scripts/docker/base-images.sh'), [], { encoding: 'utf8', timeout: 60_000 });
+  assert.is(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim().split('\n'), ['atp-local/node:20-bookworm-slim: cached', 'atp-local/debian:trixie-slim: cached']);
 });
 
 test.run();
