@@ -12,17 +12,23 @@ import * as path from 'node:path';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { AlwaysOnSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { SpanKind } from '@opentelemetry/api';
+import { NAMED, producerDestination, producerSpanDestination, spanName } from '../src/trace/semconv';
+
+/** A publish to the default exchange, routed to a named queue: named and attributed as the proxy does. */
+const EXCHANGE = '';
+const ROUTING_KEY = 'hotpath';
 
 async function main(): Promise<void> {
-  const sink = fork(path.join(__dirname, 'otlpSink.ts'), [], { execArgv: ['-r', 'tsx/cjs'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // tsx resolved from here, not from the cwd, so the bench runs from any directory.
+  const sink = fork(path.join(__dirname, 'otlpSink.ts'), [], { execArgv: ['-r', require.resolve('tsx/cjs')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((r) => sink.once('message', (m: { port: number }) => r(m.port)));
   const mem = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: [new SimpleSpanProcessor(mem)] });
   const tracer = provider.getTracer('x');
   for (let i = 0; i < 4096; i++) {
-    tracer.startSpan('publish amq.default:hotpath', { kind: SpanKind.PRODUCER, attributes: {
+    tracer.startSpan(spanName('publish', producerSpanDestination(EXCHANGE, ROUTING_KEY, NAMED)), { kind: SpanKind.PRODUCER, attributes: {
       'messaging.system': 'rabbitmq', 'server.address': '127.0.0.1', 'server.port': 5672, 'messaging.operation.type': 'send',
-      'messaging.operation.name': 'publish', 'messaging.destination.name': 'amq.default:hotpath', 'messaging.rabbitmq.destination.routing_key': 'hotpath',
+      'messaging.operation.name': 'publish', 'messaging.destination.name': producerDestination(EXCHANGE, ROUTING_KEY), 'messaging.rabbitmq.destination.routing_key': ROUTING_KEY,
       'messaging.message.body.size': 1024, 'amqp_trace_proxy.span': 'publish', 'amqp_trace_proxy.context': 'injected', 'network.peer.address': '127.0.0.1',
     } }).end();
   }
