@@ -73,7 +73,8 @@ function bodyFrame(size: number): Buffer {
 /** With HOTPATH_MODE=export, the bench's OTLP sink runs in a child process; returns its port. */
 async function startSink(): Promise<number | undefined> {
   if (mode !== 'export') return undefined;
-  const sink = fork(path.join(__dirname, 'otlpSink.ts'), [], { execArgv: ['-r', 'tsx/cjs'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // tsx resolved from here, not from the cwd, so the bench runs from any directory.
+  const sink = fork(path.join(__dirname, 'otlpSink.ts'), [], { execArgv: ['-r', require.resolve('tsx/cjs')], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   process.on('exit', () => sink.kill());
   return new Promise((resolve) => {
     sink.once('message', (m: { port: number }) => resolve(m.port));
