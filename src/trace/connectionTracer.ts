@@ -5,7 +5,7 @@ import type { AsciiValue } from '../amqp/fieldTable';
 import {
   decodeBasicAck, decodeBasicCancel, decodeBasicCancelOk, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
   decodeBasicReject, decodeBasicReturn, decodeConnectionTune, decodeQueueDeclare, decodeQueueDeclareOk, locateBasicDeliver,
-  locateBasicPublish,
+  locateBasicPublish, type BasicReturnArgs,
 } from '../amqp/methods';
 import type { ScannerHooks } from '../amqp/scanner';
 import type { Logger } from '../log/logger';
@@ -125,7 +125,8 @@ interface MessageFields {
 /** What a span says, in fixed fields; `spanAttributes` turns them into its attributes. */
 interface SpanFields {
   operationType: string | undefined;
-  operationName: string;
+  /** Undefined only for the return span: basic.return is no operation of the conventions. */
+  operationName: string | undefined;
   proxySpan: string;
   readonly destination: string;
   readonly kind: DestinationKind;
@@ -146,7 +147,7 @@ interface SpanFields {
 function spanAttributes(f: SpanFields): Attributes {
   const a: Attributes = {};
   if (f.operationType !== undefined) a[Attr.operationType] = f.operationType;
-  a[Attr.operationName] = f.operationName;
+  if (f.operationName !== undefined) a[Attr.operationName] = f.operationName;
   a[Attr.destinationName] = f.destination;
   if (f.kind.temporary) a[Attr.destinationTemporary] = true;
   if (f.kind.anonymous) a[Attr.destinationAnonymous] = true;
@@ -170,7 +171,7 @@ class ChannelTrace {
   nextPublishTag = 1;
   publish: { routing: Routing; tag: number; mandatory: boolean } | undefined;
   delivery: Delivery | undefined;
-  returned: { replyCode: number; replyText: string } | undefined;
+  returned: BasicReturnArgs | undefined;
   /** Mandatory publishes the proxy rewrote, kept to give a basic.return back as sent. */
   returnable: ReturnableCopies | undefined;
   get: BasicGet | undefined;
@@ -413,25 +414,31 @@ export class ConnectionTracer implements ConnectionSession {
     traceId: string | undefined, spans: SpanFactory = this.spans,
   ): OpenSpan | undefined {
     // Only called for a span that records, so the name and attributes are built at once.
+    const fields = this.producerFields(payload, header, found, routing, outcome);
+    const name = spanName('publish', sanitize(producerSpanDestination(routing.exchange, routing.routingKey, fields.kind)));
+    // A continued traceparent is the publisher's creation context, not this span's.
+    return spans.publish(name, spanAttributes(fields), parent, traceId, outcome !== 'continued');
+  }
+
+  /** The fields of a publish span; the return span of the same message shares its destination and message ones. */
+  private producerFields(
+    payload: Buffer, header: ContentHeader, found: TraceHeaders, routing: Routing, outcome: TraceOutcome | undefined,
+  ): SpanFields {
     const { exchange, routingKey } = routing;
-    // Through the default exchange, the routing key is the queue's name.
-    const kind = exchange === '' ? this.queueKinds.kindOf(routingKey) : NAMED;
-    const attributes = spanAttributes({
+    return {
       operationType: 'send',
       operationName: 'publish',
       proxySpan: 'publish',
       destination: sanitize(producerDestination(exchange, routingKey)),
-      kind,
+      // Through the default exchange, the routing key is the queue's name.
+      kind: exchange === '' ? this.queueKinds.kindOf(routingKey) : NAMED,
       queue: '',
       routingKey: sanitize(routingKey),
       deliveryTag: undefined,
       bodySize: header.bodySize,
       context: outcome,
       message: this.messageFields(payload, header, found),
-    });
-    const name = spanName('publish', sanitize(producerSpanDestination(exchange, routingKey, kind)));
-    // A continued traceparent is the publisher's creation context, not this span's.
-    return spans.publish(name, attributes, parent, traceId, outcome !== 'continued');
+    };
   }
 
   private continuationFor(
@@ -532,7 +539,7 @@ export class ConnectionTracer implements ConnectionSession {
     return restored !== undefined && this.fits(restored) ? restored : undefined;
   }
 
-  private recordReturn(ch: ChannelTrace, payload: Buffer, returned: { replyCode: number; replyText: string }): void {
+  private recordReturn(ch: ChannelTrace, payload: Buffer, returned: BasicReturnArgs): void {
     const header = parseContentHeader(payload);
     const found = new TraceHeaders(payload, header.headersOffset);
     const parsed = found.traceContext;
@@ -542,9 +549,16 @@ export class ConnectionTracer implements ConnectionSession {
       pending.span?.event('basic.return', attrs);
       pending.returned = attrs;
     } else if (parsed) {
-      // The publish span already ended (no confirms): record the return as its own span.
+      // The publish span already ended (no confirms): record the return as its own span,
+      // with its publish's destination (basic.return names the exchange and routing key).
       const spans = this.spans.records(parsed, parsed.traceId) ? this.spans : this.keptReturn();
-      spans?.publish('return', { ...attrs, [Attr.proxySpan]: 'return' }, parsed)?.end('unroutable');
+      spans?.publish('return', () => {
+        const fields = this.producerFields(payload, header, found, returned, undefined);
+        fields.operationType = undefined;
+        fields.operationName = undefined;
+        fields.proxySpan = 'return';
+        return Object.assign(spanAttributes(fields), attrs);
+      }, parsed)?.end('unroutable');
     }
   }
 

@@ -33,6 +33,8 @@ export interface TracerHarness {
   /** basic.deliver to a consumer the harness registered with consume(). */
   deliver(consumerTag: string, deliveryTag: number, exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
   consume(queue: string, consumerTag: string, channel?: number): void;
+  /** basic.return (312 NO_ROUTE) of a message with these properties, as the broker sends it back. */
+  returned(exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
   /** basic.get and its get-ok with a message. */
   get(queue: string, deliveryTag: number, exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
   spans(): ReadableSpan[];
@@ -108,6 +110,11 @@ export function tracerHarness(options: { queueKindCapacity?: number } = {}): Tra
     },
     deliver(consumerTag, deliveryTag, exchange, routingKey, properties = {}, channel = 1) {
       server(Method.BasicDeliver, { consumerTag, deliveryTag, redelivered: false, exchange, routingKey }, channel);
+      toClient.push(amqplibDefs.encodeProperties(60, channel, 2, properties), out);
+      toClient.push(body(channel), out);
+    },
+    returned(exchange, routingKey, properties = {}, channel = 1) {
+      server(Method.BasicReturn, { replyCode: 312, replyText: 'NO_ROUTE', exchange, routingKey }, channel);
       toClient.push(amqplibDefs.encodeProperties(60, channel, 2, properties), out);
       toClient.push(body(channel), out);
     },

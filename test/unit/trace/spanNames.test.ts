@@ -195,4 +195,32 @@ test('a consumer started again under the same tag before the cancel-ok is kept',
   assert.equal(h.names().filter((n) => n.startsWith('process')), ['process second']);
 });
 
+test('a return span (no confirms) carries its publish\'s destination attributes, and the reply code, under the publish span', () => {
+  const h = tracerHarness();
+  h.client(Method.QueueDeclare, declare('replies-1', { exclusive: true }));
+  h.server(Method.QueueDeclareOk, declareOk('replies-1'));
+  const cases: [string, string][] = [['', 'nowhere'], ['orders', 'order.created'], ['', 'replies-1']];
+  for (const [exchange, routingKey] of cases) {
+    h.publish(exchange, routingKey, { messageId: `m-${routingKey}`, correlationId: 'c-1', headers: { task: 'llm.summarize', id: 't-1' } });
+    const publish = h.spans().at(-1)!;
+    const { traceId, spanId } = publish.spanContext();
+    // The broker hands the message back as it received it: with the proxy's traceparent.
+    h.returned(exchange, routingKey, { messageId: `m-${routingKey}`, correlationId: 'c-1', headers: { task: 'llm.summarize', id: 't-1', traceparent: `00-${traceId}-${spanId}-01` } });
+    const ret = h.spans().at(-1)!;
+    assert.is(ret.name, 'return');
+    assert.is(ret.parentSpanContext?.spanId, spanId, 'under its publish span');
+    assert.is(ret.attributes[Attr.errorType], 'unroutable');
+    assert.is(ret.attributes['amqp.reply_code'], 312);
+    assert.is(ret.attributes[Attr.proxySpan], 'return');
+    assert.equal([ret.attributes[Attr.operationType], ret.attributes[Attr.operationName]], [undefined, undefined], 'basic.return is no operation of the conventions');
+    for (const a of [Attr.messagingSystem, Attr.serverAddress, Attr.destinationName, Attr.routingKey, Attr.destinationTemporary,
+      Attr.destinationAnonymous, Attr.bodySize, Attr.messageId, Attr.conversationId, Attr.celeryTaskId, Attr.celeryTaskName]) {
+      assert.is(ret.attributes[a], publish.attributes[a], `${a} as on the publish span to ${exchange}:${routingKey}`);
+    }
+  }
+  const [plain, topic, reply] = h.spans().filter((s) => s.name === 'return');
+  assert.equal([plain, topic, reply].map((s) => s!.attributes[Attr.destinationName]), ['nowhere', 'orders:order.created', 'replies-1']);
+  assert.is(reply!.attributes[Attr.destinationTemporary], true);
+});
+
 test.run();
