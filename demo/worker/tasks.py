@@ -9,6 +9,12 @@ from worker.app import app
 @app.task(name='llm.summarize', bind=True)
 def summarize(self, content_id):
     """Summarise one piece of shared content; needs a transcript and an embedding first."""
+    # The rpc:// backend declares this worker's reply queue only when its result consumer
+    # starts, which group.apply_async does after sending the first sub-task (a worker's
+    # pool skips the declare on send). A sub-task finishing before that has its result
+    # published to no queue, and RabbitMQ drops it. Declaring first closes that window.
+    with self.app.producer_or_acquire() as producer:
+        self.app.backend.binding(producer.channel).declare()
     children = group(
         transcribe.s(content_id),
         embed.s(content_id),

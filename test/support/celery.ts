@@ -61,6 +61,20 @@ export function requireCelery(): string {
   return celeryChecked;
 }
 
+/**
+ * Exchanges Celery publishes to on its own: worker events on a timer (`celeryev`), and
+ * control broadcasts with their replies (`celery.pidbox`, `reply.celery.pidbox`), which any
+ * worker starting with mingle anywhere on the shared broker sends to every worker. Whether
+ * a test sees them is timing and other people's traffic; their span names are fixed.
+ */
+export const CELERY_OWN_EXCHANGES: readonly string[] = ['celeryev', 'celery.pidbox', 'reply.celery.pidbox'];
+
+/** Whether a proxy span name (`{operation} {destination}`) is one of Celery's own traffic. */
+export function isCeleryOwnSpanName(name: string): boolean {
+  const destination = name.slice(name.indexOf(' ') + 1);
+  return CELERY_OWN_EXCHANGES.includes(destination.split(':')[0]!);
+}
+
 /** Queue names unique to one test, so tests never share Celery queues. */
 export function uniqueQueues(prefix = 'celery-test'): DemoQueues {
   const suffix = `${process.pid}-${randomBytes(3).toString('hex')}`;
