@@ -1,5 +1,5 @@
 import { ProxyConfig, optionLabel } from './config/config';
-import { formatHostPort } from './config/listeners';
+import { cannotListen } from './config/listeners';
 import type { HostPort } from './config/options';
 import { Logger } from './log/logger';
 import { ProxyMetrics, createMetrics } from './metrics/metrics';
@@ -40,22 +40,12 @@ export class StartupError extends Error {}
 /** A signal arrived during start-up: everything opened so far has been closed again. */
 export class StartupAborted extends Error {}
 
-const LISTEN_FAILURES: Readonly<Record<string, string>> = {
-  EADDRINUSE: 'the address is already in use (by another proxy or another program)',
-  EACCES: 'permission denied (ports below 1024 need privileges)',
-  EADDRNOTAVAIL: 'this machine has no such address',
-  ENOTFOUND: 'the host name does not resolve',
-  EAI_AGAIN: 'the host name could not be resolved now',
-};
-
 /** Opens one listener; a failure names the address and the option that sets it. */
 async function bind<T>(option: keyof ProxyConfig, address: HostPort, open: () => Promise<T>): Promise<T> {
   try {
     return await open();
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const why = LISTEN_FAILURES[code] ?? (err as Error).message;
-    throw new StartupError(`cannot listen on ${formatHostPort(address)}, set by ${optionLabel(option)}: ${why}${code ? ` [${code}]` : ''}`);
+    throw new StartupError(cannotListen(address, optionLabel(option), err));
   }
 }
 

@@ -52,6 +52,24 @@ export function formatHostPort(address: HostPort): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
+const LISTEN_FAILURES: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the address is already in use (by another proxy or another program)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'this machine has no such address',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name could not be resolved now',
+};
+
+/**
+ * The one line an operator needs when a listener cannot open: the address, the option that
+ * sets it (`option` as an operator searches for it, e.g. "--listen (WEBHOOK_LISTEN)"), why.
+ */
+export function cannotListen(address: HostPort, option: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const why = LISTEN_FAILURES[code] ?? (err as Error).message;
+  return `cannot listen on ${formatHostPort(address)}, set by ${option}: ${why}${code ? ` [${code}]` : ''}`;
+}
+
 /**
  * Listeners that would take each other's address, and upstreams that are the proxy's own
  * AMQP listener (every client connection would connect to the proxy itself, again and again).

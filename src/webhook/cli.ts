@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 
 import pino from 'pino';
 
+import { cannotListen } from '../config/listeners';
+
 import { DEFAULT_ENV_VARS, DEFAULT_MODE_CONFIGMAP, ENV_VARS_KEY, INJECT_KEY, UPSTREAM_KEY } from './names';
 import { close, createWebhookServer, listen, reloadTlsOnChange, type TlsMaterial } from './server';
 import { DEFAULT_INJECTION_SETTINGS, DERIVED_SIDECAR_ENV, type InjectionSettings } from './sidecar';
@@ -170,6 +172,12 @@ export function parseWebhookArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   return { kind: 'ok', config };
 }
 
+/** A flag as an operator searches for it: "--listen (WEBHOOK_LISTEN)". */
+function optionLabel(flag: string): string {
+  const spec = SPECS.find((s) => s.flag === flag)!;
+  return spec.env ? `${spec.flag} (${spec.env})` : spec.flag;
+}
+
 function parseListen(raw: string): { host: string; port: number } | undefined {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
   if (!m) return undefined;
@@ -212,7 +220,8 @@ export async function runWebhookCommand(argv: string[], env: NodeJS.ProcessEnv):
     const addr = await listen(server, config.listen.host, config.listen.port);
     log.info({ address: addr.address, port: addr.port, tls: tls !== undefined, sidecarImage: config.settings.sidecarImage }, 'webhook listening');
   } catch (err) {
-    log.error({ err: err instanceof Error ? err.message : String(err) }, 'webhook could not listen');
+    // One line on stderr and exit 1, as the proxy does when a listener cannot open.
+    process.stderr.write(`amqp-trace-proxy webhook: could not start: ${cannotListen(config.listen, optionLabel('--listen'), err)}\n`);
     process.exitCode = 1;
     return;
   }

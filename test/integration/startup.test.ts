@@ -142,6 +142,23 @@ startup('AMQP port held: exit 1 naming --listen; the metrics and admin listeners
   }
 });
 
+startup('webhook subcommand, its port held: exit 1, one line naming the address and --listen (WEBHOOK_LISTEN)', async () => {
+  const [port] = await ports(1);
+  const holder = await holdPort(port!);
+  try {
+    const run = runProxy(['webhook', '--listen', `127.0.0.1:${port}`, '--sidecar-image', 'amqp-trace-proxy:test']);
+    const exit = await exitOf(run);
+    assert.is(exit.code, 1, run.stdout() + run.stderr());
+    assert.equal(nonEmptyLines(run.stderr()), [
+      `amqp-trace-proxy webhook: could not start: cannot listen on 127.0.0.1:${port}, set by --listen (WEBHOOK_LISTEN): `
+      + 'the address is already in use (by another proxy or another program) [EADDRINUSE]',
+    ]);
+    assert.not.match(run.stdout(), /webhook listening/);
+  } finally {
+    await release(holder);
+  }
+});
+
 startup('a second proxy on another AMQP port but the first one\'s metrics port exits; the first keeps its mode and health', async () => {
   const [amqp1, amqp2, metricsPort, admin1, admin2] = await ports(5);
   const first = runProxy(['--listen', `127.0.0.1:${amqp1}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--admin-listen', `127.0.0.1:${admin1}`]);

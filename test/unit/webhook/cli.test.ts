@@ -104,6 +104,24 @@ function freePort(): Promise<number> {
   });
 }
 
+test('runWebhookCommand: a port it cannot listen on is one line naming the address and the option, and exit code 1', async () => {
+  const port = await freePort();
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+  const saved = process.exitCode;
+  const handlersBefore = process.listenerCount('SIGTERM');
+  try {
+    const text = await captureStderr(() => runWebhookCommand(['--log-level', 'silent', ...IMAGE], { WEBHOOK_LISTEN: `127.0.0.1:${port}` }));
+    assert.is(process.exitCode, 1);
+    assert.is(text, `amqp-trace-proxy webhook: could not start: cannot listen on 127.0.0.1:${port}, set by --listen (WEBHOOK_LISTEN): `
+      + 'the address is already in use (by another proxy or another program) [EADDRINUSE]\n');
+    assert.is(process.listenerCount('SIGTERM'), handlersBefore, 'it returned without waiting for a signal');
+  } finally {
+    process.exitCode = saved;
+    await new Promise((resolve) => holder.close(resolve));
+  }
+});
+
 test('runWebhookCommand: serves until SIGTERM, then resolves', async () => {
   const port = await freePort();
   const handlersBefore = process.listenerCount('SIGTERM');
