@@ -3,7 +3,7 @@ import { exporterEnvProblems } from './exporterEnv';
 import { listenerProblems } from './listeners';
 import {
   HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, listOf, oneOf, optionalPath, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
-  parseHostPort, ratio, readableFile, resourceAttributes, text,
+  parseHostPort, propagators, ratio, readableFile, resourceAttributes, text,
 } from './options';
 import { tlsProblems } from './tlsCheck';
 import { Upstream, parseUpstreamList } from './upstream';
@@ -200,7 +200,8 @@ const OPTIONS = {
   } as OptionSpec<number>,
   bspMaxExportBatchSize: {
     env: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', defaultValue: 512, parse: integerIn(1, 100_000),
-    help: 'spans per export request; each gRPC request costs about 0.7 ms of CPU whatever its size, so small batches multiply the cost of export (docs/PERFORMANCE.md)',
+    help: 'spans per export request; each gRPC request costs about 0.7 ms of CPU whatever its size, so small batches multiply the cost of export (docs/PERFORMANCE.md); '
+      + 'at most OTEL_BSP_MAX_QUEUE_SIZE (a larger value is a configuration error; unset, it is the queue size when that is smaller than 512)',
   } as OptionSpec<number>,
   bspExportTimeoutMs: {
     env: 'OTEL_BSP_EXPORT_TIMEOUT', defaultValue: 10_000, parse: integerIn(1, 600_000),
@@ -209,6 +210,12 @@ const OPTIONS = {
   samplerArg: {
     env: 'OTEL_TRACES_SAMPLER_ARG', defaultValue: 0.1, parse: ratio, help: 'ratio for the traceidratio samplers',
   } as OptionSpec<number>,
+  propagators: {
+    env: 'OTEL_PROPAGATORS', defaultValue: ['tracecontext', 'baggage'], parse: propagators,
+    shownDefault: 'tracecontext,baggage',
+    help: 'the proxy propagates W3C trace context only: the list must include tracecontext and may include baggage '
+      + '(a baggage header passes through untouched); any other propagator (b3, jaeger, xray, none, ...) is a configuration error',
+  } as OptionSpec<string[]>,
 };
 
 type Options = typeof OPTIONS;
@@ -232,6 +239,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const byFlag = new Map<string, string>();
   /** Keys whose value could not be parsed: cross-checks skip them rather than pile on. */
   const failed = new Set<string>();
+  /** Keys set by the environment or a flag, not left at their default. */
+  const given = new Set<string>();
   for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
     config[key] = spec.defaultValue;
     if (spec.flag) byFlag.set(spec.flag, key);
@@ -240,6 +249,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     const spec = (OPTIONS as Record<string, OptionSpec<unknown>>)[key]!;
     try {
       config[key] = spec.parse(raw);
+      given.add(key);
     } catch (err) {
       failed.add(key);
       problems.push(`${source}: ${err instanceof OptionError ? err.message : String(err)}`);
@@ -272,6 +282,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   problems.push(...tlsProblems(config as ProxyConfig, failed));
   problems.push(...listenerProblemsOf(config as ProxyConfig, failed));
+  problems.push(...batchProblems(config as ProxyConfig, failed, given));
   const exporting = config as ProxyConfig;
   // The OpenTelemetry SDK specification's off switch: the proxy's only SDK signal is traces.
   if (exporting.sdkDisabled) exporting.tracesExporter = 'none';
@@ -286,6 +297,21 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 export function optionLabel(key: keyof ProxyConfig): string {
   const spec = OPTIONS[key] as OptionSpec<unknown>;
   return spec.flag && spec.env ? `${spec.flag} (${spec.env})` : (spec.flag ?? spec.env!);
+}
+
+/**
+ * A batch larger than the queue could never fill (the SDK would shrink it with a warning
+ * nobody sees): an error when set so, the queue size when only the queue was made smaller.
+ */
+function batchProblems(config: ProxyConfig, failed: ReadonlySet<string>, given: ReadonlySet<string>): string[] {
+  if (failed.has('bspMaxQueueSize') || failed.has('bspMaxExportBatchSize')) return [];
+  if (config.bspMaxExportBatchSize <= config.bspMaxQueueSize) return [];
+  if (!given.has('bspMaxExportBatchSize')) {
+    config.bspMaxExportBatchSize = config.bspMaxQueueSize;
+    return [];
+  }
+  return [`${optionLabel('bspMaxExportBatchSize')}: ${config.bspMaxExportBatchSize} is larger than ${optionLabel('bspMaxQueueSize')} `
+    + `(${config.bspMaxQueueSize}): a batch cannot hold more spans than the queue; lower the batch size or raise the queue size`];
 }
 
 function listenerProblemsOf(config: ProxyConfig, failed: ReadonlySet<string>): string[] {

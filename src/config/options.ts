@@ -91,6 +91,25 @@ export function listOf<T extends string>(values: readonly T[]): Parser<T[]> {
   };
 }
 
+/**
+ * OTEL_PROPAGATORS: the proxy propagates W3C trace context (`traceparent`, `tracestate`) and
+ * nothing else. `baggage` is accepted: a baggage header travels untouched, as every header
+ * the proxy does not own. Any other propagator would be silently ignored, so it is an error.
+ */
+export function propagators(raw: string): string[] {
+  const items = [...new Set(raw.split(',').map((v) => v.trim().toLowerCase()).filter((v) => v !== ''))];
+  const unsupported = items.filter((v) => v !== 'tracecontext' && v !== 'baggage');
+  if (unsupported.length > 0) {
+    throw new OptionError(`${unsupported.map((v) => `"${v}"`).join(', ')} not supported: the proxy reads and writes W3C trace context only `
+      + '(tracecontext, optionally with baggage); to stop propagating, set ENABLE_TRACE_PROPAGATION=false');
+  }
+  if (!items.includes('tracecontext')) {
+    throw new OptionError('must include tracecontext: the proxy reads and writes W3C trace context; '
+      + 'to stop propagating, set ENABLE_TRACE_PROPAGATION=false');
+  }
+  return items;
+}
+
 export function text(raw: string): string {
   return raw;
 }

@@ -183,4 +183,35 @@ test('an empty OTEL_* variable is the same as an unset one (OTel SDK specificati
   assert.match(configProblems([], { PROXY_LISTEN: '' })[0]!, /^PROXY_LISTEN: expected host:port/);
 });
 
+test('OTEL_PROPAGATORS: tracecontext (with or without baggage) is accepted; any propagator the proxy would ignore is an error', () => {
+  for (const value of ['tracecontext', 'tracecontext,baggage', ' baggage , TraceContext ']) {
+    assert.equal(configProblems([], { OTEL_PROPAGATORS: value }), [], value);
+  }
+  assert.equal(loadConfig([], {}).propagators, ['tracecontext', 'baggage'], 'the SDK specification\'s default');
+  assert.equal(configProblems([], { OTEL_PROPAGATORS: 'tracecontext,b3,jaeger' }), [
+    'OTEL_PROPAGATORS: "b3", "jaeger" not supported: the proxy reads and writes W3C trace context only (tracecontext, optionally with baggage); '
+    + 'to stop propagating, set ENABLE_TRACE_PROPAGATION=false',
+  ]);
+  for (const value of ['none', 'baggage']) {
+    const [problem, ...more] = configProblems([], { OTEL_PROPAGATORS: value });
+    assert.equal(more, [], value);
+    assert.match(problem!, /^OTEL_PROPAGATORS: .*ENABLE_TRACE_PROPAGATION=false$/, value);
+  }
+});
+
+test('OTEL_BSP_MAX_EXPORT_BATCH_SIZE above OTEL_BSP_MAX_QUEUE_SIZE: an error when set so; the queue size when only the queue is smaller', () => {
+  assert.equal(configProblems([], { OTEL_BSP_MAX_QUEUE_SIZE: '1000', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2000' }), [
+    'OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 2000 is larger than OTEL_BSP_MAX_QUEUE_SIZE (1000): a batch cannot hold more spans than the queue; '
+    + 'lower the batch size or raise the queue size',
+  ]);
+  assert.is(configProblems([], { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '5000' }).length, 1, 'against the default queue (4096) too');
+  const small = loadConfig([], { OTEL_BSP_MAX_QUEUE_SIZE: '100' });
+  assert.equal([small.bspMaxQueueSize, small.bspMaxExportBatchSize], [100, 100], 'the default batch (512) shrinks to the queue');
+  const equal = loadConfig([], { OTEL_BSP_MAX_QUEUE_SIZE: '256', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '256' });
+  assert.equal([equal.bspMaxQueueSize, equal.bspMaxExportBatchSize], [256, 256]);
+  assert.equal(configProblems([], { OTEL_BSP_MAX_QUEUE_SIZE: 'x', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '9000' }), [
+    'OTEL_BSP_MAX_QUEUE_SIZE: expected a whole number, got "x"',
+  ], 'an unparsable size is reported once, not compared');
+});
+
 test.run();
