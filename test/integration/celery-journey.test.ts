@@ -18,7 +18,7 @@ import { Attr } from '../../src/trace/attributes';
 import { parseTraceParent } from '../../src/trace/traceparent';
 import { BROKER_URL, requireBroker } from '../support/broker';
 import {
-  CELERY_OWN_EXCHANGES, prerunOf, runCeleryPython, startCeleryWorker, uniqueQueues,
+  CELERY_OWN_EXCHANGES, DEMO_DIR, prerunOf, runCeleryPython, startCeleryWorker, uniqueQueues,
   type CeleryWorker, type DemoQueues, type PrerunRecord, type ProbeRecord,
 } from '../support/celery';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlpReceiver';
@@ -51,6 +51,8 @@ interface Journey {
 interface JourneyOptions {
   proxyEnv?: Record<string, string>;
   workerEnv?: Record<string, string>;
+  /** More `celery worker` arguments for every worker. */
+  workerArgs?: string[];
   /** One worker process per entry, each consuming the listed services' queues. */
   workers: (keyof DemoQueues)[][];
 }
@@ -79,7 +81,7 @@ async function journey(prefix: string, opts: JourneyOptions, body: (j: Journey) 
       queues,
       env: opts.workerEnv,
       // A later -Q wins over the helper's own (all three queues): one service per worker.
-      args: ['-Q', services.map((s) => queues[s]).join(','), ...WORKER_ARGS],
+      args: ['-Q', services.map((s) => queues[s]).join(','), ...WORKER_ARGS, ...(opts.workerArgs ?? [])],
     }))));
     await body({
       receiver, proxy, queues, workers, ch, extraQueues, probe,
@@ -150,6 +152,17 @@ function prerun(records: ProbeRecord[], id: string): PrerunRecord {
   return r!;
 }
 
+/** Process spans of deliveries to a worker's rpc:// reply queue. */
+const replyProcesses = (all: ReceivedSpan[], replyQueue: string): ReceivedSpan[] =>
+  all.filter((s) => s.attributes[Attr.proxySpan] === 'process' && s.attributes[Attr.subscriptionName] === replyQueue);
+
+/** Workers whose rpc:// result consumer starts a second late (test/support/python/slow_result_consumer.py). */
+const LATE_RESULT_CONSUMER = {
+  env: { PYTHONPATH: `${DEMO_DIR}:${resolve(__dirname, '../support/python')}` },
+  // A later --include wins over the helper's: the probe is named again.
+  args: ['--include', 'worker.probe,slow_result_consumer'],
+};
+
 const childrenOf = (records: ProbeRecord[], parentId: string): PrerunRecord[] =>
   records.filter((r): r is PrerunRecord => r.event === 'prerun' && r.parent_id === parentId)
     .sort((a, b) => a.task.localeCompare(b.task));
@@ -177,8 +190,7 @@ test('gateway with its own traceparent → three workers: one connected tree fro
     const ids = [share.taskId, ...children.map((c) => c.id)];
     // The llm worker's own rpc:// result consumer receives its sub-tasks' results, through the proxy.
     const workerReplyQueue = children[0]!.reply_to!;
-    const replyHops = (xs: ReceivedSpan[]): number =>
-      xs.filter((s) => s.attributes[Attr.proxySpan] === 'process' && s.attributes[Attr.subscriptionName] === workerReplyQueue).length;
+    const replyHops = (xs: ReceivedSpan[]): number => replyProcesses(xs, workerReplyQueue).length;
     const all = await j.receiver.waitFor((xs) => xs.some((s) => s.spanId === share.spanId) &&
       ids.every((id) => taskSpans(xs, id, true) !== undefined) && replyHops(xs) === 2, 15_000);
     const trace = all.filter((s) => s.traceId === share.traceId);
@@ -224,6 +236,17 @@ test('gateway with its own traceparent → three workers: one connected tree fro
     }
     assertConnected(trace, gw.spanId);
     assert.is(trace.length, 1 + 3 * 4 + 2 * 2, `gateway + (publish, deliver, process, result) × 3 + (deliver, process) of 2 results:${tree(trace)}`);
+  }));
+
+test('sub-task results that come back before the llm worker\'s result consumer starts still reach it: llm.summarize declares its reply queue first', () =>
+  journey('journey-late', { workers: [['llm'], ['whisper'], ['vector']], workerEnv: LATE_RESULT_CONSUMER.env, workerArgs: LATE_RESULT_CONSUMER.args }, async (j) => {
+    const gateway = await j.gateway();
+    const share = await gateway.shareContent('c-7');
+    const records = await j.waitForProbe((rs) => childrenOf(rs, share.taskId).length === 2 && rs.filter((r) => r.event === 'postrun').length === 3);
+    const replyQueue = childrenOf(records, share.taskId)[0]!.reply_to!;
+    // Without the declare, the first sub-task's result is routed to no queue and dropped.
+    const all = await j.receiver.waitFor((xs) => replyProcesses(xs, replyQueue).length === 2, 15_000);
+    assert.equal(replyProcesses(all, replyQueue).map((s) => s.attributes[Attr.destinationTemporary]), [true, true]);
   }));
 
 test('gateway without a traceparent: the proxy\'s publish span starts the trace the worker sees; the gateway span is joined by celery.task.id only', () =>
