@@ -75,15 +75,15 @@ const OPTIONS = {
   } as OptionSpec<OutcomeRule[]>,
   outcomeConfirmOverMs: {
     flag: '--outcome-confirm-over-ms', env: 'PROXY_OUTCOME_CONFIRM_OVER_MS', defaultValue: 1000, parse: integerIn(0, 86_400_000),
-    help: 'keep an unsampled publish whose broker confirm takes longer (confirm_latency)',
+    help: 'keep an unsampled publish whose broker confirm takes longer (confirm_latency; 0 keeps every confirmed publish, up to --outcome-rate-limit; --outcome-rules-off turns a rule off)',
   } as OptionSpec<number>,
   outcomeBrokerHopOverMs: {
     flag: '--outcome-broker-hop-over-ms', env: 'PROXY_OUTCOME_BROKER_HOP_OVER_MS', defaultValue: 5000, parse: integerIn(0, 86_400_000),
-    help: 'keep an unsampled delivery that spent longer from publish to delivery (broker_hop_latency)',
+    help: 'keep an unsampled delivery that spent longer from publish to delivery (broker_hop_latency; 0 keeps every stamped delivery, up to --outcome-rate-limit)',
   } as OptionSpec<number>,
   outcomeProcessOverMs: {
     flag: '--outcome-process-over-ms', env: 'PROXY_OUTCOME_PROCESS_OVER_MS', defaultValue: 5000, parse: integerIn(0, 86_400_000),
-    help: "keep an unsampled delivery whose consumer took longer to settle it (process_latency; the ADR's 5 s)",
+    help: "keep an unsampled delivery whose consumer took longer to settle it (process_latency; the ADR's 5 s; 0 keeps every settled delivery, up to --outcome-rate-limit)",
   } as OptionSpec<number>,
   outcomeRateLimit: {
     flag: '--outcome-rate-limit', env: 'PROXY_OUTCOME_RATE_LIMIT', defaultValue: 100, parse: integerIn(1, 1_000_000),
