@@ -28,7 +28,7 @@ export type TraceOutcome =
 export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
 export type RefusalReason = 'max_connections' | 'handshake_timeout' | 'idle_timeout' | 'draining' | 'upstream_unavailable';
 /** `queue`: the queue names known to be temporary or anonymous (trace/queueKinds.ts). */
-export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc' | 'queue' | 'return';
+export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc' | 'queue' | 'return' | 'published';
 export type ConfirmOutcome = 'ack' | 'nack';
 export type ProcessOutcome = 'ack' | 'nack' | 'reject' | 'auto_ack' | 'closed';
 
@@ -94,7 +94,7 @@ const FAIL_OPEN_REASONS: readonly FailOpenReason[] = [
 const REFUSAL_REASONS: readonly RefusalReason[] = [
   'max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable',
 ];
-const INFLIGHT_MAPS: readonly InflightMap[] = ['confirm', 'ack', 'task', 'rpc', 'queue', 'return'];
+const INFLIGHT_MAPS: readonly InflightMap[] = ['confirm', 'ack', 'task', 'rpc', 'queue', 'return', 'published'];
 const CONFIRM_OUTCOMES: readonly ConfirmOutcome[] = ['ack', 'nack'];
 const PROCESS_OUTCOMES: readonly ProcessOutcome[] = ['ack', 'nack', 'reject', 'auto_ack', 'closed'];
 const NO_LABEL = ['all'] as const;
@@ -345,7 +345,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   const spansDropped = new BufferedCounter(registry, n('spans_dropped_total'), undefined, NO_LABEL,
     'Spans lost: export queue full or export failed.');
   const evictions = new BufferedCounter(registry, n('inflight_evictions_total'), 'map', INFLIGHT_MAPS,
-    'Entries pushed out of a full bounded map before they completed, by map (confirm and ack: the span ends with error evicted; task and rpc: a later hop starts a new trace; queue: a temporary queue seen again is learned again, meanwhile its name could reach a span name; return: if that publish is returned after all, its publisher gets it with the proxy\'s headers).');
+    'Entries pushed out of a full bounded map before they completed, by map (confirm and ack: the span ends with error evicted; task and rpc: a later hop starts a new trace; queue: a temporary queue seen again is learned again, meanwhile its name could reach a span name; return: if that publish is returned after all, its publisher gets it with the proxy\'s headers; published: a consumer failure of that message later gets no publish span, its broker hop\'s parent shows as missing; under steady traffic this one grows all the time, it holds the most recent publishes only).');
   const overflow = new BufferedCounter(registry, n('destination_labels_overflow_total'), 'label', DESTINATION_LABELS,
     'Histogram observations reported as __other__ because the destination label cap was reached, by label.');
   const telemetryErrors = new Counter({
@@ -375,7 +375,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   for (const map of INFLIGHT_MAPS) inflightSizes[map] = 0;
   new Gauge({
     name: n('inflight_spans'),
-    help: 'Entries held in each bounded map, summed over the process: confirm and ack are open spans awaiting a publisher confirm or a consumer ack (per channel, --inflight-capacity each); task and rpc are the continuation maps of delivered Celery task ids and RPC reply addresses (--continuation-capacity each); queue is the names of queues known to be temporary or server-named, kept out of span names (50,000); return holds the original content headers of mandatory publishes until the broker routes or returns them (per channel, --inflight-capacity each and at most 4 MiB; without confirms the oldest are dropped uncounted, nothing says they were routed).',
+    help: 'Entries held in each bounded map, summed over the process: confirm and ack are open spans awaiting a publisher confirm or a consumer ack (per channel, --inflight-capacity each); task and rpc are the continuation maps of delivered Celery task ids and RPC reply addresses (--continuation-capacity each); queue is the names of queues known to be temporary or server-named, kept out of span names (50,000); return holds the original content headers of mandatory publishes until the broker routes or returns them (per channel, --inflight-capacity each and at most 4 MiB; without confirms the oldest are dropped uncounted, nothing says they were routed); published holds the most recent unsampled publishes whose trace context the proxy created, so that a consumer failure kept later also gets its publish span (10,000; outcome-based export only).',
     labelNames: ['map'],
     registers: [registry],
     collect() {

@@ -17,7 +17,8 @@ import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan, SpanFactory, UnsampledContext } from './messageSpans';
 import { DeliveryHead, DeliveryRecord, OutcomeRule, OutcomeRules, PublishRecord, deliveryRecord } from './outcome';
-import { KeepShape, KeptSpans } from './outcomeSpans';
+import { KeepShape, KeptSpans, epochNow } from './outcomeSpans';
+import { PUBLISHED_CAPACITY, PublishedSpans } from './publishedSpans';
 import { QueueKinds } from './queueKinds';
 import {
   DestinationKind, NAMED, consumerDestination, consumerSpanDestination, producerDestination, producerSpanDestination, spanName, wordFor,
@@ -195,6 +196,12 @@ class ChannelTrace {
   }
 }
 
+/** The span id of the traceparent a publish edit adds under a continuation's parent. */
+function forwardedSpanId(edit: HeadersEdit): string | undefined {
+  const traceparent = edit.add[0]?.[1];
+  return typeof traceparent === 'string' ? traceparent.split('-')[2] : undefined;
+}
+
 /** The parent context of a message whose traceparent is known to be valid. */
 function incomingContext(found: TraceHeaders): MessageContext {
   return { ...found.traceContext!, traceState: found.tracestate };
@@ -225,6 +232,8 @@ export class ConnectionTracer implements ConnectionSession {
     private readonly info: SessionInfo,
     private readonly totals: InflightTotals,
     private readonly queueKinds: QueueKinds,
+    /** Unsampled publishes this process created the context of; set with outcome-based export. */
+    private readonly published?: PublishedSpans,
   ) {
     this.spans = new MessageSpans(options.telemetry, options.metrics, info.upstream);
     const client = new Map<number, (channel: number, payload: Buffer) => void>([
@@ -380,6 +389,12 @@ export class ConnectionTracer implements ConnectionSession {
       ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids, publishRecord });
     } else {
       span?.end();
+      // Without confirms an unsampled publish is settled as it is forwarded.
+      if (span === undefined && this.published !== undefined && outcome !== 'continued') {
+        const spanId = parent === undefined ? fresh?.spanId : forwardedSpanId(edit);
+        const at = epochNow();
+        if (spanId !== undefined) this.published.remember(spanId, { startedAt: at, endedAt: at, context: outcome, parent });
+      }
     }
     return rewritten;
   }
@@ -480,6 +495,7 @@ export class ConnectionTracer implements ConnectionSession {
     for (const p of ch.confirms.settle(tag, multiple)) {
       const span = p.span ?? (p.publishRecord && this.keptPublish(p, this.outcome!.rules.atConfirm(outcome, p.returned !== undefined, now - p.startedAt)));
       span?.end(outcome === 'nack' ? 'nack' : p.returned !== undefined ? 'unroutable' : undefined);
+      if (span === undefined && outcome === 'ack' && p.returned === undefined && p.publishRecord) this.rememberPublished(p, now);
       this.options.metrics.observePublishConfirm((now - p.startedAt) / 1000, outcome, p.destination);
     }
   }
@@ -508,6 +524,34 @@ export class ConnectionTracer implements ConnectionSession {
     );
     if (p.returned !== undefined) span?.event('basic.return', p.returned);
     return span;
+  }
+
+  /**
+   * An unsampled publish confirmed without being kept, whose context the proxy created:
+   * remembered, should a consumer's outcome keep one of its deliveries (PublishedSpans).
+   */
+  private rememberPublished(p: Pending, now: number): void {
+    const record = p.publishRecord!;
+    if (this.published === undefined || record.context === 'continued') return;
+    this.guarded(() => this.published!.remember(record.traceparent.spanId, {
+      startedAt: TIME_ORIGIN_MS + p.startedAt, endedAt: TIME_ORIGIN_MS + now, context: record.context, parent: record.parent,
+    }));
+  }
+
+  /**
+   * The publish span of a kept delivery whose traceparent names an unsampled publish this
+   * process created and remembered: made now with its real times, once. A publisher's own
+   * traceparent is never in the map, so it gets none.
+   */
+  private keptOwnPublish(
+    parent: MessageContext | undefined, payload: Buffer, header: ContentHeader, found: TraceHeaders, routing: Routing, rule: OutcomeRule,
+  ): void {
+    if (parent === undefined || this.published === undefined) return;
+    const published = this.published.take(parent.spanId);
+    if (published === undefined) return;
+    // The delivery carries the publish's exchange, routing key and content header.
+    const spans = this.keptSpans({ rule, publishStart: published.startedAt, publishEnd: published.endedAt, publishSpanId: parent.spanId });
+    this.guarded(() => this.recordPublish(payload, header, found, routing, published.context, published.parent, parent.traceId, spans)?.end());
   }
 
   /** Kept spans are telemetry: whatever goes wrong making them is counted, never thrown into forwarding. */
@@ -692,6 +736,7 @@ export class ConnectionTracer implements ConnectionSession {
     let process: MessageContext | undefined;
     if (records || kept) {
       const span = this.recordDelivery(payload, header, found, delivery, parent, publishedAt, fresh?.traceId, kept);
+      if (kept) this.keptOwnPublish(parent, payload, header, found, delivery.routing, kept.rule);
       hop = span.hop;
       process = span.process?.context;
       this.track(ch, delivery, span.process, now);
@@ -801,7 +846,7 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   /** Spans for an unsampled delivery whose outcome already keeps it; undefined for most. */
-  private keptAtDelivery(delivery: Delivery, publishedAt: number | undefined, wallNow: number): SpanFactory | undefined {
+  private keptAtDelivery(delivery: Delivery, publishedAt: number | undefined, wallNow: number): KeptSpans | undefined {
     const rules = this.outcome?.rules;
     if (rules === undefined) return undefined;
     const rule = rules.atDelivery(delivery.redelivered, publishedAt === undefined ? undefined : wallNow - publishedAt);
@@ -826,7 +871,9 @@ export class ConnectionTracer implements ConnectionSession {
     const spans = this.keptSpans({
       rule, deliveredAt: record.deliveredAt, hopSpanId: record.hop?.spanId, processSpanId: record.process?.spanId,
     });
-    return this.recordDelivery(payload, header, found, record, parent, record.publishedAt, record.traceId, spans).process;
+    const process = this.recordDelivery(payload, header, found, record, parent, record.publishedAt, record.traceId, spans).process;
+    this.keptOwnPublish(parent, payload, header, found, record.routing, rule);
+    return process;
   }
 
   private settleDeliveries(channel: number, tag: number, multiple: boolean, outcome: ProcessOutcome): void {
@@ -845,5 +892,6 @@ export class ConnectionTracer implements ConnectionSession {
 export function tracingSessions(options: TracingOptions): SessionFactory {
   const totals = new InflightTotals(options.metrics);
   const queueKinds = new QueueKinds(options.queueKindCapacity ?? QUEUE_KIND_CAPACITY, options.metrics);
-  return (info) => new ConnectionTracer(options, info, totals, queueKinds);
+  const published = options.outcome ? new PublishedSpans(PUBLISHED_CAPACITY, options.metrics) : undefined;
+  return (info) => new ConnectionTracer(options, info, totals, queueKinds, published);
 }

@@ -20,7 +20,7 @@ export interface Pending {
 
 /** Process-wide sizes of the per-channel maps, reported as gauges. */
 export class InflightTotals {
-  private readonly sizes: Record<InflightMap, number> = { confirm: 0, ack: 0, task: 0, rpc: 0, queue: 0, return: 0 };
+  private readonly sizes: Record<InflightMap, number> = { confirm: 0, ack: 0, task: 0, rpc: 0, queue: 0, return: 0, published: 0 };
 
   constructor(readonly metrics: ProxyMetrics) {}
 

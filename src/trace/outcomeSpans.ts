@@ -20,6 +20,8 @@ export interface KeepShape {
   readonly rule: OutcomeRule;
   readonly publishStart?: number;
   readonly publishSpanId?: string;
+  /** End of a publish span made after the fact (a publish remembered in PublishedSpans). */
+  readonly publishEnd?: number;
   /** End of the broker hop and start of processing. */
   readonly deliveredAt?: number;
   readonly hopSpanId?: string;
@@ -47,12 +49,18 @@ export class KeptSpans implements SpanFactory {
     this.reason = REASON_OF[shape.rule];
   }
 
+  get rule(): OutcomeRule {
+    return this.shape.rule;
+  }
+
   publish(
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, traceId?: string, creationContext = true,
   ): OpenSpan | undefined {
     const kind = creationContext ? SpanKind.PRODUCER : SpanKind.CLIENT;
     const creation = creationContext ? undefined : parent;
-    return this.start(name, kind, attributes, parent, traceId, this.shape.publishStart, this.shape.publishSpanId, epochNow, creation);
+    const publishEnd = this.shape.publishEnd;
+    const end = publishEnd === undefined ? epochNow : () => publishEnd;
+    return this.start(name, kind, attributes, parent, traceId, this.shape.publishStart, this.shape.publishSpanId, end, creation);
   }
 
   brokerHop(

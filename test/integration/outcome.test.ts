@@ -81,6 +81,24 @@ function assertKeptDelivery(all: ReceivedSpan[], ctx: TraceParent, reason: strin
   return { hop: hop!, process: process! };
 }
 
+/** The publish span made for a kept delivery of a publish whose traceparent the proxy injected. */
+function assertOwnPublish(spans: ReceivedSpan[], ctx: TraceParent, hop: ReceivedSpan, rule: string, messageId: string): void {
+  const publish = role(spans, 'publish');
+  assert.ok(publish, `the publish span: ${describe(spans)}`);
+  assert.is(publish!.spanId, ctx.spanId, 'the id the proxy injected');
+  assert.is(hop.parentSpanId, publish!.spanId, 'the hop\'s parent is not missing');
+  assert.is(publish!.parentSpanId, '', 'a trace the proxy started: the publish span is its root');
+  assert.is(publish!.kind, 'PRODUCER');
+  assert.is(publish!.name, 'publish (temporary)', 'the name a sampled publish span has');
+  assert.is(publish!.attributes[Attr.proxyContext], 'injected');
+  assert.is(publish!.attributes[Attr.messageId], messageId || undefined);
+  assert.is(publish!.attributes[Attr.kept], 'error');
+  assert.is(publish!.attributes[Attr.keptRule], rule, 'kept with the delivery\'s reason');
+  assert.is.not(publish!.status.code, 'ERROR', 'the publish itself went well');
+  assert.ok(publish!.startTimeUnixNano <= publish!.endTimeUnixNano, 'real times');
+  assert.ok(publish!.endTimeUnixNano <= hop.endTimeUnixNano, 'published before it was delivered');
+}
+
 interface Ctx { receiver: OtlpReceiver; proxy: TestProxy }
 const outcome = suite<Ctx>('outcome-based export, sampler at 0', {} as Ctx);
 
@@ -132,7 +150,10 @@ outcome('rejected by the consumer: broker hop and process kept, error, in the in
     assert.is(process.name, 'process (temporary)', 'the name a sampled span would have (an exclusive queue)');
     assert.is(hop.attributes[Attr.messageId], 'm-reject', 'the usual attributes');
     assert.is(hop.attributes[Attr.subscriptionName], queue);
-    assert.is(role(inTrace(all, ctx.traceId), 'publish'), undefined, 'the publish was confirmed quickly: not kept');
+    // The proxy injected the traceparent, so it made the publish span's id: that span is made too.
+    const spans = inTrace(all, ctx.traceId);
+    assert.is(spans.filter((s) => s.attributes[Attr.proxySpan] === 'publish').length, 1, `one publish span: ${describe(spans)}`);
+    assertOwnPublish(spans, ctx, hop, 'delivery_reject', 'm-reject');
   });
 });
 
@@ -147,6 +168,24 @@ outcome('nacked by the consumer under a publisher\'s unsampled traceparent: kept
     const all = await receiver.waitFor((s) => role(inTrace(s, UNSAMPLED_TRACE), 'process') !== undefined);
     const { process } = assertKeptDelivery(all, seen(msg), 'error', 'delivery_nack');
     assert.is(process.attributes[Attr.errorType], 'nack');
+    await proxy.app.telemetry.forceFlush();
+    await sleep(200);
+    const spans = inTrace(receiver.spans(), UNSAMPLED_TRACE);
+    assert.is(role(spans, 'publish'), undefined, `the publisher made the publish span's id, not the proxy: none made up (${describe(spans)})`);
+  });
+});
+
+outcome('rejected by the consumer, published without confirms nor traceparent: the publish span too, parent of the hop', async ({ proxy, receiver }) => {
+  await withConnection(proxy.url, async (conn) => {
+    const ch = await conn.createChannel();
+    const queue = (await ch.assertQueue(uniqueName('reject-noconfirm'), { exclusive: true })).queue;
+    ch.sendToQueue(queue, Buffer.from('bad'), { messageId: 'm-noconfirm' });
+    const msg = await nextMessage(ch, queue);
+    const ctx = seen(msg);
+    ch.reject(msg, false);
+    const all = await receiver.waitFor((s) => role(inTrace(s, ctx.traceId), 'process') !== undefined);
+    const { hop } = assertKeptDelivery(all, ctx, 'error', 'delivery_reject');
+    assertOwnPublish(inTrace(all, ctx.traceId), ctx, hop, 'delivery_reject', 'm-noconfirm');
   });
 });
 
@@ -258,9 +297,11 @@ outcome('closed before settling, then redelivered: both deliveries kept in the o
     const spans = inTrace(all, ctx.traceId);
     const closed = spans.filter((s) => s.attributes[Attr.keptRule] === 'delivery_closed');
     const redelivered = spans.filter((s) => s.attributes[Attr.keptRule] === 'redelivered');
-    assert.is(closed.length, 2, describe(spans));
+    // The first keep also makes the publish span (the proxy injected its id); only once.
+    assert.is(closed.length, 3, describe(spans));
     assert.is(redelivered.length, 2, describe(spans));
-    assertKeptDelivery(closed, ctx, 'error', 'delivery_closed');
+    assert.is(role(redelivered, 'publish'), undefined, 'the publish span is not made twice');
+    assertOwnPublish(spans, ctx, assertKeptDelivery(closed, ctx, 'error', 'delivery_closed').hop, 'delivery_closed', '');
     const { process } = assertKeptDelivery(redelivered, ctx, 'error', 'redelivered');
     assert.is(role(closed, 'process')!.attributes[Attr.errorType], 'channel_closed');
     assert.is(process.status.code, 'UNSET', 'the redelivery itself was acked');
@@ -346,11 +387,12 @@ options('the rate limit holds under a burst of rejections; what it drops is coun
     const keptMetric = metric(/amqp_trace_proxy_outcome_kept_total\{reason="error",rule="delivery_reject"\} (\d+)/);
     const dropped = metric(/amqp_trace_proxy_outcome_dropped_total\{rule="delivery_reject"\} (\d+)/);
     const traces = (spans: ReceivedSpan[]): number => new Set(spans.map((s) => s.traceId)).size;
-    await receiver.waitFor((spans) => traces(spans) >= keptMetric && spans.length >= 2 * keptMetric);
+    await receiver.waitFor((spans) => traces(spans) >= keptMetric && spans.length >= 3 * keptMetric);
     await proxy.app.telemetry.forceFlush();
     await sleep(200);
     const kept = traces(receiver.spans());
-    assert.is(receiver.spans().length, 2 * kept, 'a hop and a process span per kept message');
+    // The proxy injected each traceparent, so each kept message also gets its publish span.
+    assert.is(receiver.spans().length, 3 * kept, 'a publish, a hop and a process span per kept message');
     // A bucket of 5 refilled at 5 per second: at most 5 + 5 per second of the burst.
     assert.ok(kept >= 5 && kept <= 5 * (seconds + 1), `kept ${kept} traces in ${seconds} s`);
     assert.is(keptMetric, kept, 'the kept counter matches what was exported');
