@@ -380,20 +380,24 @@ export class ConnectionTracer implements ConnectionSession {
       ch.returnable ??= new ReturnableCopies(this.options.inflightCapacity, this.totals);
       ch.returnable.remember(publish.tag, payload, rewritten);
     }
+    // An unsampled publish whose context the proxy created: its publish span's id, the one
+    // the forwarded traceparent names (PublishedSpans), known here without reading it back.
+    const createdSpanId = span === undefined && this.published !== undefined && outcome !== 'continued'
+      ? (parent === undefined ? fresh?.spanId : forwardedSpanId(edit))
+      : undefined;
     if (publish !== undefined && publish.tag > 0) {
       const ids = span ? [span.context.spanId, ...(parent ? [parent.spanId] : [])] : [];
       // Unsampled: what was forwarded is all a kept publish span needs (outcome.ts).
       const publishRecord = span === undefined && this.outcome !== undefined
         ? PublishRecord.of(payload, rewritten, outcome, parent, routing)
         : undefined;
-      ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids, publishRecord });
+      ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids, publishRecord, createdSpanId });
     } else {
       span?.end();
       // Without confirms an unsampled publish is settled as it is forwarded.
-      if (span === undefined && this.published !== undefined && outcome !== 'continued') {
-        const spanId = parent === undefined ? fresh?.spanId : forwardedSpanId(edit);
+      if (createdSpanId !== undefined) {
         const at = epochNow();
-        if (spanId !== undefined) this.published.remember(spanId, { startedAt: at, endedAt: at, context: outcome, parent });
+        this.published!.remember(createdSpanId, { startedAt: at, endedAt: at, context: outcome, parent });
       }
     }
     return rewritten;
@@ -532,8 +536,9 @@ export class ConnectionTracer implements ConnectionSession {
    */
   private rememberPublished(p: Pending, now: number): void {
     const record = p.publishRecord!;
-    if (this.published === undefined || record.context === 'continued') return;
-    this.guarded(() => this.published!.remember(record.traceparent.spanId, {
+    const spanId = p.createdSpanId;
+    if (spanId === undefined) return;
+    this.guarded(() => this.published!.remember(spanId, {
       startedAt: TIME_ORIGIN_MS + p.startedAt, endedAt: TIME_ORIGIN_MS + now, context: record.context, parent: record.parent,
     }));
   }

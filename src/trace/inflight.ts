@@ -16,6 +16,8 @@ export interface Pending {
   /** What an unsampled message's spans are made from if its outcome keeps them (outcome.ts). */
   readonly publishRecord?: PublishRecord;
   readonly deliveryRecord?: DeliveryRecord;
+  /** An unsampled publish whose context the proxy created: its publish span's id (PublishedSpans). */
+  readonly createdSpanId?: string;
 }
 
 /** Process-wide sizes of the per-channel maps, reported as gauges. */
