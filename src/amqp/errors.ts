@@ -3,14 +3,14 @@
  *
  * The codec only throws for bytes that are wrong inside a *complete* frame payload; "not
  * enough bytes yet" is a return value of the scanner's framing code, never an error. The
- * scanner catches `AmqpDecodeError` and fails open (forwards the frame untouched), so the
- * `code` is what metrics and logs key on and must stay stable.
+ * scanner catches it, forwards that frame untouched and goes on with the next one (see
+ * UnreadFrameListener); the `code` is what metrics and logs key on and must stay stable.
  */
 
 export type AmqpDecodeErrorCode =
   /** A fixed-size value, a length-prefixed value or a table runs past the end of its container. */
   | 'TRUNCATED'
-  /** A field-table value carries a type tag RabbitMQ does not define. */
+  /** A field-table value carries a type tag neither RabbitMQ nor the 0-9-1 spec defines. */
   | 'UNKNOWN_FIELD_TYPE'
   /** A shortstr's length octet points past the end of its container. */
   | 'BAD_SHORTSTR'

@@ -18,9 +18,12 @@
  *   field-array (tag A): long length, then tag + value pairs without names.
  *
  * The tags are the ones RabbitMQ and every client talking to it use, not the grammar in
- * the 0-9-1 spec (which has 's' for short-string and 'U'/'L' for signed 16/64-bit ints);
- * see RabbitMQ's "AMQP 0-9-1 errata" page and amqplib's lib/codec.js. A tag outside this
- * set cannot be skipped, because its size is unknown, so it is a decode error.
+ * the 0-9-1 spec (which has 's' for short-string); see RabbitMQ's "AMQP 0-9-1 errata" page
+ * and amqplib's lib/codec.js. The spec's 'U' (signed 16-bit) and 'L' (signed 64-bit) are
+ * known too: no client gives them another meaning, RabbitMQ 3.10 accepts 'L' and refuses
+ * 'U' (connection.close), and a proxy that can walk past them leaves that to the broker.
+ * A tag outside this set cannot be skipped, because its size is unknown, so it is a decode
+ * error: the scanner then forwards that frame untouched and its message goes untraced.
  *
  * The hot path (`findTableEntries`, `skipFieldValue`) only walks entries; values are
  * decoded by `decodeTable`, which exists for tests and diagnostics.
@@ -37,9 +40,11 @@ export type FieldValueByTag = {
   B: number;
   s: number;
   u: number;
+  U: number;
   I: number;
   i: number;
   l: bigint;
+  L: bigint;
   f: number;
   d: number;
   D: { scale: number; digits: number };
@@ -81,9 +86,11 @@ const FIELD_TYPES: { readonly [K in FieldTag]: FieldType<K> } = {
   B: { size: 1, decode: (buf, at) => buf.readUInt8(at) },
   s: { size: 2, decode: (buf, at) => buf.readInt16BE(at) },
   u: { size: 2, decode: (buf, at) => buf.readUInt16BE(at) },
+  U: { size: 2, decode: (buf, at) => buf.readInt16BE(at) },
   I: { size: 4, decode: (buf, at) => buf.readInt32BE(at) },
   i: { size: 4, decode: (buf, at) => buf.readUInt32BE(at) },
   l: { size: 8, decode: (buf, at) => buf.readBigInt64BE(at) },
+  L: { size: 8, decode: (buf, at) => buf.readBigInt64BE(at) },
   f: { size: 4, decode: (buf, at) => buf.readFloatBE(at) },
   d: { size: 8, decode: (buf, at) => buf.readDoubleBE(at) },
   // decimal-value = scale octet + long (spec 4.2.5.5); RabbitMQ reads the digits unsigned.

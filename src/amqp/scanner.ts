@@ -13,12 +13,19 @@ export interface ScannerHooks {
   /**
    * The content header that follows `method` on `channel`. Returns a whole replacement
    * frame (type, channel, size, payload, frame-end: see spliceHeadersFrame), or undefined
-   * to forward the original bytes. May throw AmqpDecodeError for bad bytes.
+   * to forward the original bytes. May throw for bytes it cannot read: the original frame is
+   * then forwarded and the scanner goes on (onUnreadFrame).
    */
   onContentHeader(channel: number, method: number, payload: Buffer): Buffer | undefined;
 }
 
 export type FailOpenListener = (reason: FailOpenReason, detail: string) => void;
+/**
+ * A complete frame a hook could not read (a field-table tag of unknown size, a field running
+ * past its frame): it was forwarded untouched and scanning goes on at the next frame.
+ * `method` is the frame's method key, or for a content header the key of its method.
+ */
+export type UnreadFrameListener = (method: number, err: unknown) => void;
 
 /** Bytes needed from a frame's start before the scanner can act on it. */
 const METHOD_ID_BYTES = FRAME_HEADER_SIZE + 4;
@@ -36,8 +43,9 @@ const UNLIMITED_FRAME_LIMIT = 128 * 1024 * 1024;
  * headers that follow a content method are held until complete; everything else streams,
  * including body frames of any size.
  *
- * Anything it cannot make sense of switches it to opaque pass-through for good (fail open):
- * the bytes that follow are forwarded exactly as they arrived.
+ * Lost frame boundaries switch it to opaque pass-through for good (fail open): the bytes
+ * that follow are forwarded exactly as they arrived. A complete frame whose contents a hook
+ * cannot read is only that frame forwarded as it came (onUnreadFrame).
  */
 export class FrameScanner {
   /** Frames whose head has been read; the proxy turns deltas into metrics. */
@@ -59,6 +67,7 @@ export class FrameScanner {
     private readonly hooks: ScannerHooks,
     expectProtocolHeader: boolean,
     private readonly onFailOpen: FailOpenListener,
+    private readonly onUnreadFrame: UnreadFrameListener = () => undefined,
   ) {
     this.phase = expectProtocolHeader ? 'protocol' : 'frames';
   }
@@ -208,7 +217,8 @@ export class FrameScanner {
           try {
             this.hooks.onMethod(channel, key, buf.subarray(pos + FRAME_HEADER_SIZE, pos + whole - 1));
           } catch (err) {
-            return this.giveUp('decode_error', describe(err), buf, flushFrom, out);
+            // Frame boundaries are still known: only this frame goes unread, as it came.
+            this.onUnreadFrame(key, err);
           }
           pos += whole;
           continue;
@@ -228,7 +238,7 @@ export class FrameScanner {
           try {
             replacement = this.hooks.onContentHeader(channel, state.method, payload);
           } catch (err) {
-            return this.giveUp('decode_error', describe(err), buf, flushFrom, out);
+            this.onUnreadFrame(state.method, err);
           }
           if (replacement !== undefined) {
             if (pos > flushFrom) out.push(buf.subarray(flushFrom, pos));
@@ -261,8 +271,4 @@ export class FrameScanner {
   private setChannel(channel: number, state: ChannelState): void {
     if (state !== IDLE || this.channels.has(channel)) this.channels.set(channel, state);
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

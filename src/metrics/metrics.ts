@@ -26,6 +26,8 @@ export type TraceOutcome =
   | 'continued_by_correlation'
   | 'continued_by_parent_task';
 export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
+/** The codec's AmqpDecodeError codes in lower case; `other`: a tracer error on a readable frame. */
+export type UnreadFrameReason = 'unknown_field_type' | 'truncated' | 'bad_shortstr' | 'unexpected_method' | 'other';
 export type RefusalReason = 'max_connections' | 'handshake_timeout' | 'idle_timeout' | 'draining' | 'upstream_unavailable';
 /** `queue`: the queue names known to be temporary or anonymous (trace/queueKinds.ts). */
 export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc' | 'queue' | 'return' | 'published';
@@ -55,6 +57,7 @@ export interface ProxyMetrics extends OutcomeMetrics {
   messageReturned(): void;
   traceContext(outcome: TraceOutcome): void;
   failOpen(reason: FailOpenReason): void;
+  unreadFrame(reason: UnreadFrameReason): void;
   spansExported(n: number): void;
   spansDropped(n: number): void;
   /** Current size of one bounded map (open spans awaiting a confirm or an ack, or a continuation map). */
@@ -91,6 +94,7 @@ const TRACE_OUTCOMES: readonly TraceOutcome[] = [
 const FAIL_OPEN_REASONS: readonly FailOpenReason[] = [
   'unknown_protocol', 'bad_frame_type', 'bad_frame_end', 'oversized_frame', 'decode_error',
 ];
+const UNREAD_FRAME_REASONS: readonly UnreadFrameReason[] = ['unknown_field_type', 'truncated', 'bad_shortstr', 'unexpected_method', 'other'];
 const REFUSAL_REASONS: readonly RefusalReason[] = [
   'max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable',
 ];
@@ -340,6 +344,8 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     'Published messages by what happened to their trace context.');
   const failOpen = new BufferedCounter(registry, n('fail_open_total'), 'reason', FAIL_OPEN_REASONS,
     'Connections that stopped being inspected and now pass bytes through untouched, by reason.');
+  const unreadFrames = new BufferedCounter(registry, n('unread_frames_total'), 'reason', UNREAD_FRAME_REASONS,
+    'Complete frames the proxy could not read (a field-table type of unknown size, a field running past its frame), by reason: each was forwarded untouched, its message untraced, and the connection stays traced.');
   const spansExported = new BufferedCounter(registry, n('spans_exported_total'), undefined, NO_LABEL,
     'Spans handed to the exporter successfully.');
   const spansDropped = new BufferedCounter(registry, n('spans_dropped_total'), undefined, NO_LABEL,
@@ -422,6 +428,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     messageReturned: () => returned.add('all', 1),
     traceContext: (outcome) => traceContext.add(outcome, 1),
     failOpen: (reason) => failOpen.add(reason, 1),
+    unreadFrame: (reason) => unreadFrames.add(reason, 1),
     spansExported: (count) => spansExported.add('all', count),
     spansDropped: (count) => spansDropped.add('all', count),
     inflight(map, size) {

@@ -1,10 +1,11 @@
 import type { Socket } from 'node:net';
 import { ReplyCode } from '../amqp/constants';
+import { AmqpDecodeError } from '../amqp/errors';
 import { encodeConnectionClose } from '../amqp/methods';
 import { FailOpenReason, FrameScanner } from '../amqp/scanner';
 import type { Upstream } from '../config/upstream';
 import type { Logger } from '../log/logger';
-import type { Direction, ProxyMetrics } from '../metrics/metrics';
+import type { Direction, ProxyMetrics, UnreadFrameReason } from '../metrics/metrics';
 import type { ConnectionSession } from './session';
 
 /** How long a half-closed side may take to flush before it is destroyed. */
@@ -33,6 +34,7 @@ export class ConnectionPair {
   private readonly toClient: FrameScanner | undefined;
   private closed = 0;
   private failedOpen = false;
+  private unreadLogged = false;
   /** A frame of the proxy's own to write once a scanner has stopped at a frame boundary. */
   private readonly finalFrame = new Map<FrameScanner, { to: Socket; frame: Buffer }>();
 
@@ -40,8 +42,9 @@ export class ConnectionPair {
     const { client, upstream, session } = options;
     if (session) {
       const onFailOpen = (reason: FailOpenReason, detail: string): void => this.failOpen(reason, detail);
-      this.toBroker = new FrameScanner(session.clientHooks, true, onFailOpen);
-      this.toClient = new FrameScanner(session.serverHooks, false, onFailOpen);
+      const onUnread = (method: number, err: unknown): void => this.unreadFrame(method, err);
+      this.toBroker = new FrameScanner(session.clientHooks, true, onFailOpen, onUnread);
+      this.toClient = new FrameScanner(session.serverHooks, false, onFailOpen, onUnread);
     }
     this.relay(client, upstream, this.toBroker, 'client_to_broker');
     this.relay(upstream, client, this.toClient, 'broker_to_client');
@@ -144,6 +147,22 @@ export class ConnectionPair {
     const heldToClient = this.toClient?.failOpen();
     if (heldToClient) client.write(heldToClient);
     session?.close('fail_open');
+  }
+
+  /**
+   * A frame went through unread (see UnreadFrameListener). Counted every time, logged once
+   * per connection: the codec's messages name tags and offsets, never values.
+   */
+  private unreadFrame(method: number, err: unknown): void {
+    const reason: UnreadFrameReason = err instanceof AmqpDecodeError ? (err.code.toLowerCase() as UnreadFrameReason) : 'other';
+    this.options.metrics.unreadFrame(reason);
+    if (this.unreadLogged) return;
+    this.unreadLogged = true;
+    const detail = err instanceof Error ? err.message : String(err);
+    this.options.logger.warn(
+      { conn: this.id, reason, method: `${method >>> 16}.${method & 0xffff}`, detail },
+      'a frame the proxy could not read was forwarded untouched and its message not traced; the connection stays traced (logged once per connection)',
+    );
   }
 
   private closeTogether(a: Socket, b: Socket): void {

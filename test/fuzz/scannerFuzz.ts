@@ -177,7 +177,10 @@ export function expectedOutput(input: Buffer): { out: Buffer; rewritten: [Buffer
       try {
         replacement = rewrite(payload);
       } catch {
-        return rest(pos);
+        // A complete frame the hook cannot read goes out as it came; scanning goes on.
+        out.push(input.subarray(pos, pos + whole));
+        pos += whole;
+        continue;
       }
       rewritten.push([payload, replacement]);
       out.push(encodeFrame(FRAME_HEADER, channel, replacement));

@@ -78,8 +78,11 @@ export function tracerHarness(options: { queueKindCapacity?: number } = {}): Tra
   const failOpen = (reason: string, detail: string): never => {
     throw new Error(`scanner failed open: ${reason} ${detail}`);
   };
-  const toBroker = new FrameScanner(session.clientHooks, true, failOpen);
-  const toClient = new FrameScanner(session.serverHooks, false, failOpen);
+  const unread = (_method: number, err: unknown): never => {
+    throw new Error(`a frame went unread: ${String(err)}`);
+  };
+  const toBroker = new FrameScanner(session.clientHooks, true, failOpen, unread);
+  const toClient = new FrameScanner(session.serverHooks, false, failOpen, unread);
   const out: Buffer[] = [];
   toBroker.push(Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), out);
 

@@ -103,6 +103,13 @@ test('decodeTable reads a table at an offset and reports its end', () => {
   assert.is(end, bytes.length - TRAILING.length);
 });
 
+test("decodeTable reads the spec's U (int16) and L (int64), which amqplib cannot encode", () => {
+  const neg16 = Buffer.from([0x80, 0x01]);
+  const neg64 = Buffer.from([0x80, 0, 0, 0, 0, 0, 0, 1]);
+  const { value } = decodeTable(table([entry('u', 'U', neg16), entry('l', 'L', neg64)]), 0);
+  assert.equal(value, { u: { type: 'U', value: -32767 }, l: { type: 'L', value: -9223372036854775807n } });
+});
+
 test('decodeTable stores an entry named __proto__ as a plain own property', () => {
   const { value } = decodeTable(table([entry('__proto__', 'I', u32(1))]), 0);
   assert.ok(Object.hasOwn(value, '__proto__'));
@@ -111,7 +118,7 @@ test('decodeTable stores an entry named __proto__ as a plain own property', () =
 
 // ---- skipFieldValue ----------------------------------------------------------------------
 
-const FIXED_SIZES: Record<string, number> = { t: 1, b: 1, B: 1, s: 2, u: 2, I: 4, i: 4, l: 8, f: 4, d: 8, D: 5, T: 8, V: 0 };
+const FIXED_SIZES: Record<string, number> = { t: 1, b: 1, B: 1, s: 2, u: 2, U: 2, I: 4, i: 4, l: 8, L: 8, f: 4, d: 8, D: 5, T: 8, V: 0 };
 
 test('skipFieldValue skips every fixed-size type by its size', () => {
   for (const [character, size] of Object.entries(FIXED_SIZES)) {
@@ -132,8 +139,8 @@ test('skipFieldValue skips every length-prefixed type by its length field', () =
   }
 });
 
-test('skipFieldValue rejects tags RabbitMQ does not define, including the spec-only U and L', () => {
-  for (const character of ['Z', 'U', 'L', '\u0000']) {
+test('skipFieldValue rejects tags neither RabbitMQ nor the spec defines', () => {
+  for (const character of ['Z', 'z', 'X', '\u0000', '\u00ff']) {
     expectDecodeError(() => skipFieldValue(Buffer.concat([tag(character), Buffer.alloc(8)]), 0), 'UNKNOWN_FIELD_TYPE');
   }
 });

@@ -183,15 +183,44 @@ test('a content header without a preceding publish passes through unread', () =>
   assert.equal(rec.failures, []);
 });
 
-test('a hook that throws makes the connection fail open, bytes intact', () => {
+test('a hook that throws: that frame goes out as it came, the frames after it are still read and rewritten', () => {
+  const input = clientStream();
+  const rec = recorder(true);
+  const unread: [number, string][] = [];
+  let headers = 0;
+  const hooks: ScannerHooks = {
+    ...rec.hooks,
+    onContentHeader: (channel, method, payload) => {
+      if (headers++ === 0) throw new Error('bad table');
+      return rec.hooks.onContentHeader(channel, method, payload);
+    },
+  };
+  const scanner = new FrameScanner(hooks, true, (r) => rec.failures.push(r), (method, err) => unread.push([method, (err as Error).message]));
+  const out: Buffer[] = [];
+  for (const chunk of splitAt(input, [20, 21, 400])) scanner.push(chunk, out);
+  assert.equal(rec.failures, []);
+  assert.equal(unread, [[PUBLISH_ID, 'bad table']]);
+  assert.not.ok(scanner.opaque);
+  // Channel 1's header (the first) is as it came; channels 2 and 3 got the rewrite.
+  const written = Buffer.concat(out);
+  const marks = (buf: Buffer): number => buf.toString('latin1').split(MARK.toString('latin1')).length - 1;
+  assert.is(marks(written), 2);
+  assert.is(written.length, input.length + 2 * MARK.length);
+  assert.equal(rec.headers, [2, 3]);
+});
+
+test('a method hook that throws: the frame goes out as it came and scanning goes on', () => {
   const input = clientStream();
   const rec = recorder(false);
-  const failures: string[] = [];
-  const scanner = new FrameScanner({ ...rec.hooks, onContentHeader: () => { throw new Error('bad table'); } }, true, (r) => failures.push(r));
+  const unread: number[] = [];
+  const scanner = new FrameScanner({ ...rec.hooks, onMethod: () => { throw new Error('bad method'); } }, true,
+    (r) => rec.failures.push(r), (method) => unread.push(method));
   const out: Buffer[] = [];
   scanner.push(input, out);
   assert.ok(Buffer.concat(out).equals(input));
-  assert.equal(failures, ['decode_error']);
+  assert.equal(rec.failures, []);
+  assert.equal(unread, [PUBLISH_ID, PUBLISH_ID, PUBLISH_ID, Method.BasicAck]);
+  assert.equal(rec.headers, [1, 2, 3]);
 });
 
 test('frame_max from tune-ok bounds held frames; 0 means no limit', () => {

@@ -29,6 +29,7 @@ function exerciseEveryMetric(m: ProxyMetrics): void {
     messageReturned: () => m.messageReturned(),
     traceContext: () => m.traceContext('continued'),
     failOpen: () => m.failOpen('oversized_frame'),
+    unreadFrame: () => m.unreadFrame('unknown_field_type'),
     spansExported: () => m.spansExported(4),
     spansDropped: () => m.spansDropped(1),
     inflight: () => m.inflight('confirm', 3),
