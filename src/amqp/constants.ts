@@ -50,6 +50,7 @@ export const Method = {
   ConnectionTune: methodKey(10, 30),
   ConnectionTuneOk: methodKey(10, 31),
   ConnectionOpen: methodKey(10, 40),
+  ConnectionOpenOk: methodKey(10, 41),
   ConnectionClose: methodKey(10, 50),
   ConnectionCloseOk: methodKey(10, 51),
   ChannelOpen: methodKey(20, 10),

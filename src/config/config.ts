@@ -139,7 +139,7 @@ const OPTIONS = {
   } as OptionSpec<number>,
   handshakeTimeoutMs: {
     flag: '--handshake-timeout-ms', env: 'PROXY_HANDSHAKE_TIMEOUT_MS', defaultValue: 10_000, parse: integerIn(0, 600_000),
-    help: 'a client must finish TLS and send the AMQP protocol header within this time, else it is closed (0 = off)',
+    help: 'a client must finish TLS within this time, and then the AMQP handshake up to connection.open-ok (the protocol header first, before a broker connection is opened), else it is closed (0 = off)',
   } as OptionSpec<number>,
   idleTimeoutMs: {
     flag: '--idle-timeout-ms', env: 'PROXY_IDLE_TIMEOUT_MS', defaultValue: 0, parse: integerIn(0, 86_400_000),

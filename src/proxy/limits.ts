@@ -4,7 +4,12 @@ import { PROTOCOL_HEADER_SIZE } from '../amqp/constants';
 export interface ConnectionLimits {
   /** Client connections open at once (0 = no limit). */
   readonly maxConnections: number;
-  /** Time from accept (after TLS) to a complete 8-byte protocol header (0 = no limit). */
+  /**
+   * Time from accept (after TLS) to connection.open-ok, the end of the AMQP handshake, not
+   * counting the proxy's own upstream connect; the protocol header alone must come within
+   * it before a broker connection is opened (0 = no limit). Without a session (opaque pipes)
+   * frames are not read, so only the protocol header is bounded.
+   */
   readonly handshakeTimeoutMs: number;
   /** No bytes in either direction for this long closes the connection (0 = never). */
   readonly idleTimeoutMs: number;
@@ -18,7 +23,7 @@ export interface ConnectionLimits {
  *
  * Only after this does the proxy open a broker connection, so a client that connects and
  * says nothing costs the broker nothing. The rest of the AMQP handshake is bounded by the
- * broker's own handshake_timeout (RabbitMQ: 10 s).
+ * proxy's handshake deadline (ProxyServer) and the broker's own handshake_timeout.
  */
 export function awaitProtocolHeader(client: Socket, timeoutMs: number): Promise<boolean> {
   if (timeoutMs <= 0) return Promise.resolve(true);

@@ -147,6 +147,7 @@ export class ProxyServer {
     if (client.destroyed) return;
     const id = this.nextId++;
     client.on('error', () => undefined);
+    const acceptedAt = performance.now();
     if (!(await awaitProtocolHeader(client, this.limits.handshakeTimeoutMs))) {
       if (!client.destroyed) {
         metrics.connectionRefused('handshake_timeout');
@@ -155,6 +156,7 @@ export class ProxyServer {
       }
       return;
     }
+    const headerAt = performance.now();
     const connected = await connector.connect((failure) => {
       metrics.upstreamConnectFailed(failure.upstream.label);
       logger.warn({ conn: id, upstream: failure.upstream.label, code: failure.code }, 'upstream connect failed');
@@ -173,10 +175,15 @@ export class ProxyServer {
     upstream.setKeepAlive(true);
     const factory = this.options.sessionFor();
     let pair: ConnectionPair | undefined;
-    const session = factory?.({ id, upstream: upstreamInfo, control: { setFrameMax: (n) => pair?.setFrameMax(n) } });
+    // The time the proxy spent connecting upstream is its own, not the client's: the
+    // handshake deadline counts what was left of it when the protocol header arrived.
+    const handshake = factory ? this.handshakeDeadline(id, this.limits.handshakeTimeoutMs - (headerAt - acceptedAt), () => pair) : undefined;
+    const control = { setFrameMax: (n: number) => pair?.setFrameMax(n), opened: () => handshake?.stop() };
+    const session = factory?.({ id, upstream: upstreamInfo, control });
     pair = new ConnectionPair({
       id, client, upstream, upstreamInfo, session, metrics, logger,
       onClosed: (p) => {
+        handshake?.stop();
         this.pairs.delete(p);
         logger.debug({ conn: id }, 'connection closed');
       },
@@ -185,6 +192,23 @@ export class ProxyServer {
     if (this.limits.idleTimeoutMs > 0) this.closeWhenIdle(pair, id);
     logger.debug({ conn: id, upstream: upstreamInfo.label, mode: session ? 'tracing' : 'opaque' }, 'connection open');
     client.resume();
+  }
+
+  /**
+   * Closes a connection whose AMQP handshake (start-ok, tune-ok, open) has not reached
+   * connection.open-ok within `remainingMs`: a client that stalls there would otherwise hold
+   * a client socket, a broker connection and a session for as long as the broker lets it.
+   * Both sockets are destroyed, as a broker does on its own handshake timeout.
+   */
+  private handshakeDeadline(id: number, remainingMs: number, pairOf: () => ConnectionPair | undefined): { stop(): void } | undefined {
+    if (this.limits.handshakeTimeoutMs <= 0) return undefined;
+    const timer = setTimeout(() => {
+      this.options.metrics.connectionRefused('handshake_timeout');
+      this.options.logger.info({ conn: id, timeoutMs: this.limits.handshakeTimeoutMs }, 'AMQP handshake not finished in time (no connection.open-ok); closing');
+      pairOf()?.destroy();
+    }, Math.max(0, remainingMs));
+    timer.unref();
+    return { stop: () => clearTimeout(timer) };
   }
 
   /**

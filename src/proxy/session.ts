@@ -18,6 +18,8 @@ export interface ConnectionSession {
 export interface ConnectionControl {
   /** frame_max from connection.tune-ok applies to both directions' scanners. */
   setFrameMax(frameMax: number): void;
+  /** connection.open-ok reached the client: the handshake is over (its timeout stops). */
+  opened?(): void;
 }
 
 export interface SessionInfo {

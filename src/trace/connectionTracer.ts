@@ -250,6 +250,7 @@ export class ConnectionTracer implements ConnectionSession {
       [Method.ChannelClose, (c) => this.closeChannel(c, 'channel_closed')],
     ]);
     const server = new Map<number, (channel: number, payload: Buffer) => void>([
+      [Method.ConnectionOpenOk, () => this.info.control.opened?.()],
       [Method.QueueDeclareOk, (c, p) => this.onQueueDeclareOk(c, p)],
       [Method.BasicConsumeOk, (c, p) => this.onConsumeOk(c, p)],
       // The server cancels a consumer itself when its queue goes (consumer cancel notification).
