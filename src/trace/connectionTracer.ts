@@ -23,7 +23,8 @@ import { QueueKinds } from './queueKinds';
 import {
   DestinationKind, NAMED, consumerDestination, consumerSpanDestination, producerDestination, producerSpanDestination, spanName, wordFor,
 } from './semconv';
-import type { KeepTracer, Telemetry } from './telemetry';
+import type { SpanSink } from './recordedSpan';
+import type { Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
 import { ReturnableCopies } from './returnable';
 import { NewTraceContext, formatTraceParent, randomSpanId } from './traceparent';
@@ -34,7 +35,7 @@ export interface ModeSwitch {
 }
 
 export interface TracingOptions {
-  readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'sampledNewTrace' | 'parentDecides' | 'useTraceIdOnce'>;
+  readonly telemetry: Pick<Telemetry, 'sink' | 'sampled' | 'sampledNewTrace' | 'parentDecides'>;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly mode: ModeSwitch;
@@ -51,7 +52,7 @@ export interface TracingOptions {
 
 export interface OutcomeExport {
   readonly rules: OutcomeRules;
-  readonly tracer: KeepTracer;
+  readonly sink: SpanSink;
 }
 
 /** The channel or connection went away: a message still in flight ended badly. */
@@ -571,7 +572,7 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private keptSpans(shape: KeepShape): KeptSpans {
-    return new KeptSpans(this.outcome!.tracer, this.options.metrics, this.info.upstream, shape);
+    return new KeptSpans(this.outcome!.sink, this.options.metrics, this.info.upstream, shape);
   }
 
   /**

@@ -1,31 +1,20 @@
-import {
-  Attributes, Context, Link, ROOT_CONTEXT, Span, SpanContext, SpanKind, SpanStatusCode, TraceFlags, Tracer, trace,
-} from '@opentelemetry/api';
-import { TraceState } from '@opentelemetry/core';
+import { Attributes, Link, SpanKind, TraceFlags } from '@opentelemetry/api';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { Attr, MESSAGING_SYSTEM } from './attributes';
+import { MessageContext, OpenSpan, RecordedSpan, SpanSink, remoteSpanContext } from './recordedSpan';
 import type { Telemetry } from './telemetry';
-import { TraceParent, randomSpanId, randomTraceId } from './traceparent';
+import { randomSpanId, randomTraceId } from './traceparent';
+
+export type { MessageContext, OpenSpan } from './recordedSpan';
 
 /**
- * Attributes (a fresh object: the span start adds to it), or a function that builds them. Spans are mostly unsampled (10 % by default),
+ * Attributes (a fresh object: the span keeps it), or a function that builds them. Spans are mostly unsampled (10 % by default),
  * so attribute objects are only built for spans that record: building them for every
  * message cost more CPU than everything else the proxy does per message.
  */
 export type LazyAttributes = Attributes | (() => Attributes);
 /** A span name, built only for spans that record, for the same reason as LazyAttributes. */
 export type LazyName = string | (() => string);
-
-/** A message's trace context: the `traceparent` fields plus its raw `tracestate`. */
-export interface MessageContext extends TraceParent {
-  readonly traceState?: string;
-}
-
-export interface OpenSpan {
-  readonly context: MessageContext;
-  end(errorType?: string): void;
-  event(name: string, attributes: Attributes): void;
-}
 
 /**
  * Makes the spans of a message. MessageSpans makes the sampled ones; a message kept for its
@@ -44,22 +33,6 @@ export interface SpanFactory {
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined, creation?: MessageContext,
   ): void;
   process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext): OpenSpan | undefined;
-}
-
-/** A message's context as a span context: always remote, since it came in a message. */
-function remoteSpanContext(context: MessageContext): SpanContext {
-  return {
-    traceId: context.traceId,
-    spanId: context.spanId,
-    traceFlags: context.traceFlags & TraceFlags.SAMPLED,
-    isRemote: true,
-    traceState: context.traceState ? new TraceState(context.traceState) : undefined,
-  };
-}
-
-/** The SDK context of a message's parent. */
-export function remoteParent(parent: MessageContext | undefined): Context {
-  return parent ? trace.setSpanContext(ROOT_CONTEXT, remoteSpanContext(parent)) : ROOT_CONTEXT;
 }
 
 /**
@@ -85,49 +58,54 @@ export function withServer(attributes: LazyAttributes, server: { host: string; p
   return all;
 }
 
+/** Where a span sits in its trace and what it hands on (MessageSpans and KeptSpans). */
+export interface SpanPlace {
+  /** Its parent (a message's context, a hop's); undefined for a root span. */
+  readonly parent: MessageContext | undefined;
+  /** A root span's trace id; unused under a parent. */
+  readonly traceId: string | undefined;
+  /** Its span id: one a consumer or continuation may already hold; unset for a new one. */
+  readonly spanId: string | undefined;
+  /** The trace flags of the context it hands on. */
+  readonly traceFlags: number;
+  /** Epoch ms; unset for now. */
+  readonly startMs: number | undefined;
+  readonly creation: MessageContext | undefined;
+}
+
 /**
- * An SDK span as an OpenSpan whose calls never throw. `endTime` (epoch ms), when given,
- * is read at the end: kept spans carry times taken on the proxy's own clock.
+ * A recorded span at `place`: in its parent's trace with its trace state (the SDK's rule for a
+ * child), a new root trace otherwise.
  */
-export function guardSpan(span: Span, context: MessageContext, metrics: ProxyMetrics, endTime?: () => number): OpenSpan {
-  return {
-    context,
-    end(errorType?: string): void {
-      try {
-        if (errorType !== undefined) {
-          span.setAttribute(Attr.errorType, errorType);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: errorType });
-        }
-        span.end(endTime?.());
-      } catch {
-        metrics.telemetryError('span_end');
-      }
-    },
-    event(name: string, attributes: Attributes): void {
-      try {
-        span.addEvent(name, attributes);
-      } catch {
-        metrics.telemetryError('span_event');
-      }
-    },
+export function recordSpan(sink: SpanSink, name: LazyName, kind: SpanKind, attributes: Attributes, place: SpanPlace): RecordedSpan {
+  const parent = place.parent;
+  const parentContext = parent === undefined ? undefined : remoteSpanContext(parent);
+  const context: MessageContext = {
+    traceId: parent?.traceId ?? place.traceId ?? randomTraceId(),
+    spanId: place.spanId ?? randomSpanId(),
+    traceFlags: place.traceFlags,
+    traceState: parent?.traceState,
   };
+  return new RecordedSpan(
+    sink, nameOf(name), kind, attributes, context, parentContext?.traceState, parentContext, linksTo(place.creation), place.startMs,
+  );
 }
 
 /**
  * The spans of a message's journey (publish, broker hop, receive for `basic.get`, process),
- * built on an OpenTelemetry tracer. Every call is
+ * handed to the SDK's span processors as they end (RecordedSpan). Every call is
  * guarded: a telemetry failure is counted and the message goes on as if spans were off.
  */
 export class MessageSpans implements SpanFactory {
 
-  private readonly tracer: Tracer;
+  private readonly sink: SpanSink;
 
   constructor(
-    private readonly telemetry: Pick<Telemetry, 'tracer' | 'sampled' | 'useTraceIdOnce'>,
+    private readonly telemetry: Pick<Telemetry, 'sink' | 'sampled'>,
     private readonly metrics: ProxyMetrics,
     private readonly server: { host: string; port: number },
   ) {
-    this.tracer = telemetry.tracer;
+    this.sink = telemetry.sink;
   }
 
   /**
@@ -180,25 +158,19 @@ export class MessageSpans implements SpanFactory {
   }
 
   private start(
-    name: LazyName, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, startTime: number | undefined,
+    name: LazyName, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, startMs: number | undefined,
     rootTraceId: string | undefined, creation?: MessageContext,
   ): OpenSpan | undefined {
     try {
       const traceId = parent?.traceId ?? rootTraceId ?? randomTraceId();
       if (!this.telemetry.sampled(parent?.traceFlags, traceId)) {
-        // Not sampled: the SDK would make a non-recording span with new ids; making the ids
-        // here costs a fraction of that, and this is most messages.
+        // Not sampled: no span, and ids are made only when read; this is most messages.
         return unsampled(new UnsampledContext(traceId, parent?.traceState));
       }
-      if (parent === undefined) this.telemetry.useTraceIdOnce(traceId);
-      // Attributes go in at span start, where a sampler sees them (the conventions ask this
-      // of the destination, operation and server attributes). They are built only here, for
-      // spans the decision above already let through.
-      const attributesAtStart = withServer(attributes, this.server);
-      const links = linksTo(creation);
-      const span = this.tracer.startSpan(nameOf(name), { kind, startTime, attributes: attributesAtStart, links }, remoteParent(parent));
-      const sc = span.spanContext();
-      return guardSpan(span, { traceId: sc.traceId, spanId: sc.spanId, traceFlags: sc.traceFlags, traceState: parent?.traceState }, this.metrics);
+      // Names and attributes are built only here, for spans the decision above let through.
+      return recordSpan(this.sink, name, kind, withServer(attributes, this.server), {
+        parent, traceId, spanId: undefined, traceFlags: TraceFlags.SAMPLED, startMs, creation,
+      });
     } catch {
       this.metrics.telemetryError('span_start');
       return undefined;

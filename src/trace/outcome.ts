@@ -256,7 +256,7 @@ interface OutcomeConfig {
 
 /** What ConnectionTracer needs for outcome-based export; undefined when it is off or no spans are exported. */
 export function outcomeExport(config: OutcomeConfig, telemetry: Pick<Telemetry, 'keep'>, metrics: ProxyMetrics): OutcomeExport | undefined {
-  return config.outcomeExport && telemetry.keep ? { rules: new OutcomeRules(outcomeOptions(config), metrics), tracer: telemetry.keep } : undefined;
+  return config.outcomeExport && telemetry.keep ? { rules: new OutcomeRules(outcomeOptions(config), metrics), sink: telemetry.keep } : undefined;
 }
 
 /** The outcome options of the config, as the rules take them. */

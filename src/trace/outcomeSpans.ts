@@ -1,15 +1,11 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { Attr } from './attributes';
-import { TIME_ORIGIN_MS } from './clock';
-import {
-  LazyAttributes, LazyName, MessageContext, OpenSpan, SpanFactory, guardSpan, linksTo, nameOf, remoteParent, withServer,
-} from './messageSpans';
+import { LazyAttributes, LazyName, MessageContext, OpenSpan, SpanFactory, SpanPlace, recordSpan, withServer } from './messageSpans';
 import { KeepReason, OutcomeRule, REASON_OF } from './outcome';
-import type { KeepTracer } from './telemetry';
+import { RecordedSpan, SpanSink, epochNow } from './recordedSpan';
 
-/** Epoch milliseconds now, on the clock the publish stamps and the in-flight maps use. */
-export const epochNow = (): number => TIME_ORIGIN_MS + performance.now();
+export { epochNow } from './recordedSpan';
 
 /**
  * Where and when the spans of one kept message lie. Times are epoch ms; an unset time is
@@ -29,8 +25,8 @@ export interface KeepShape {
 }
 
 /**
- * The spans of one message kept for its outcome, made on the keep tracer (they record
- * whatever the sampler said) through the same calls as sampled spans, so they get the same
+ * The spans of one message kept for its outcome, recorded whatever the sampler said,
+ * through the same calls as sampled spans, so they get the same
  * names and attributes, plus `amqp_trace_proxy.kept` (error or latency) and the rule.
  *
  * The contexts they hand back keep the message's own trace flags (unsampled): a rewrite on
@@ -41,7 +37,7 @@ export class KeptSpans implements SpanFactory {
   private readonly reason: KeepReason;
 
   constructor(
-    private readonly tracer: KeepTracer,
+    private readonly sink: SpanSink,
     private readonly metrics: ProxyMetrics,
     private readonly server: { host: string; port: number },
     private readonly shape: KeepShape,
@@ -58,17 +54,23 @@ export class KeptSpans implements SpanFactory {
   ): OpenSpan | undefined {
     const kind = creationContext ? SpanKind.PRODUCER : SpanKind.CLIENT;
     const creation = creationContext ? undefined : parent;
+    const span = this.start(name, kind, attributes, {
+      parent, traceId, spanId: this.shape.publishSpanId, traceFlags: parent?.traceFlags ?? 0, startMs: this.shape.publishStart, creation,
+    });
     const publishEnd = this.shape.publishEnd;
-    const end = publishEnd === undefined ? epochNow : () => publishEnd;
-    return this.start(name, kind, attributes, parent, traceId, this.shape.publishStart, this.shape.publishSpanId, end, creation);
+    if (span === undefined || publishEnd === undefined) return span;
+    // A publish made after the fact ends when it was settled, whenever the caller ends it.
+    return { context: span.context, end: (errorType) => span.end(errorType, publishEnd), event: (n, a) => span.event(n, a) };
   }
 
   brokerHop(
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, publishedAtMs: number | undefined, traceId?: string,
   ): MessageContext | undefined {
     const deliveredAt = this.shape.deliveredAt ?? epochNow();
-    const span = this.start(name, SpanKind.CONSUMER, attributes, parent, traceId, publishedAtMs ?? deliveredAt, this.shape.hopSpanId, () => deliveredAt);
-    span?.end();
+    const span = this.start(name, SpanKind.CONSUMER, attributes, {
+      parent, traceId, spanId: this.shape.hopSpanId, traceFlags: parent?.traceFlags ?? 0, startMs: publishedAtMs ?? deliveredAt, creation: undefined,
+    });
+    span?.end(undefined, deliveredAt);
     return span?.context;
   }
 
@@ -76,26 +78,23 @@ export class KeptSpans implements SpanFactory {
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined, creation?: MessageContext,
   ): void {
     const deliveredAt = this.shape.deliveredAt ?? epochNow();
-    this.start(name, SpanKind.CLIENT, attributes, parent, undefined, requestedAtMs ?? deliveredAt, undefined, () => deliveredAt, creation)?.end();
+    this.start(name, SpanKind.CLIENT, attributes, {
+      parent, traceId: undefined, spanId: undefined, traceFlags: parent?.traceFlags ?? 0, startMs: requestedAtMs ?? deliveredAt, creation,
+    })?.end(undefined, deliveredAt);
   }
 
   process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext): OpenSpan | undefined {
-    return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined, this.shape.deliveredAt, this.shape.processSpanId, epochNow, creation);
+    return this.start(name, SpanKind.CONSUMER, attributes, {
+      parent, traceId: undefined, spanId: this.shape.processSpanId, traceFlags: parent?.traceFlags ?? 0, startMs: this.shape.deliveredAt, creation,
+    });
   }
 
-  private start(
-    name: LazyName, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, traceId: string | undefined,
-    startTime: number | undefined, spanId: string | undefined, endTime: () => number = epochNow, creation?: MessageContext,
-  ): OpenSpan | undefined {
+  private start(name: LazyName, kind: SpanKind, attributes: LazyAttributes, place: SpanPlace): RecordedSpan | undefined {
     try {
       const all = withServer(attributes, this.server);
       all[Attr.kept] = this.reason;
       all[Attr.keptRule] = this.shape.rule;
-      const options = { kind, startTime: startTime ?? epochNow(), attributes: all, links: linksTo(creation) };
-      const span = this.tracer.startSpan(nameOf(name), options, remoteParent(parent), { traceId, spanId });
-      const sc = span.spanContext();
-      const context = { traceId: sc.traceId, spanId: sc.spanId, traceFlags: parent?.traceFlags ?? 0, traceState: parent?.traceState };
-      return guardSpan(span, context, this.metrics, endTime);
+      return recordSpan(this.sink, name, kind, all, place);
     } catch {
       this.metrics.telemetryError('span_start');
       return undefined;

@@ -1,19 +1,20 @@
-import { Context, ROOT_CONTEXT, Span as ApiSpan, SpanOptions, Tracer } from '@opentelemetry/api';
-import { ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { Context, ROOT_CONTEXT } from '@opentelemetry/api';
+import { ExportResult, ExportResultCode, getNumberFromEnv } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler,
   SamplingDecision, TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-node';
-import type { ReadableSpan, Sampler, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, Sampler, Span, SpanExporter, SpanLimits, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { DEFAULT_OTLP_ENDPOINT, ProxyConfig, SamplerName } from '../config/config';
 import { redact } from '../config/options';
 import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { DeferredExporter } from './deferredExporter';
+import type { SpanSink } from './recordedSpan';
 import { SEMCONV_SCHEMA_URL } from './semconv';
-import { NewTraceContext, randomSpanId, randomTraceId } from './traceparent';
+import type { NewTraceContext } from './traceparent';
 
 
 /**
@@ -23,29 +24,16 @@ import { NewTraceContext, randomSpanId, randomTraceId } from './traceparent';
  */
 export type SampleDecider = (parentFlags: number | undefined, traceId: string) => boolean;
 
-/**
- * Starts spans of unsampled messages kept for their outcome (src/trace/outcome.ts), with
- * the ids their messages already carry. They go through the same provider, resource,
- * processors and exporter as sampled spans; the provider records whatever it is asked to
- * start (MessageSpans asks the configured sampler first), so the sampler's decisions for
- * everything else stay what they were.
- */
-export interface KeepTracer {
-  /** `ids.traceId` is used only for a root span (a child takes its parent's). */
-  startSpan(name: string, options: SpanOptions, parent: Context, ids: { traceId?: string; spanId?: string }): ApiSpan;
-}
-
 export interface Telemetry {
-  readonly tracer: Tracer;
-  /** Undefined when no spans are exported (OTEL_TRACES_EXPORTER=none): nothing would be kept. */
-  readonly keep: KeepTracer | undefined;
+  /** Where sampled spans go (RecordedSpan): the span processors, or nowhere with OTEL_TRACES_EXPORTER=none. */
+  readonly sink: SpanSink;
+  /** The sink of spans kept for their outcome; undefined when no spans are exported: nothing would be kept. */
+  readonly keep: SpanSink | undefined;
   readonly sampled: SampleDecider;
   /** True when a parent's flags alone decide (every sampler but the plain trace-id ratio one). */
   readonly parentDecides: boolean;
   /** `sampled` for a new trace, decided on its ids as bytes (see NewTraceContext). */
   readonly sampledNewTrace: (ctx: NewTraceContext) => boolean;
-  /** The trace id the SDK gives the next root span: one the decider has already judged. */
-  useTraceIdOnce(traceId: string): void;
   /** Ended spans not yet exported or dropped (bounded by OTEL_BSP_MAX_QUEUE_SIZE). */
   pendingSpans(): number;
   forceFlush(): Promise<void>;
@@ -218,54 +206,55 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     spanProcessors.push(processor);
     logger.info({ endpoint: redact(url), sampler: config.sampler, ratio: config.samplerArg }, 'exporting spans over OTLP gRPC');
   }
-  let nextTraceId: string | undefined;
-  let nextSpanId: string | undefined;
   const provider = new NodeTracerProvider({
     resource,
-    // MessageSpans asks `sampled` (the configured sampler's decision, computed the SDK's way:
-    // sampling.test.ts) before it starts a span, and starts only spans that record. The
-    // SDK sampling again would repeat that work for every span (2-3 % of the proxy's CPU at
-    // 100 % sampling), so the provider's own sampler just says yes.
+    // The proxy records its spans itself (RecordedSpan) and hands them to these processors;
+    // the provider keeps them for flush and shutdown. Its tracer starts no span.
     sampler: new AlwaysOnSampler(),
     spanProcessors,
-    idGenerator: {
-      generateTraceId: () => {
-        const id = nextTraceId ?? randomTraceId();
-        nextTraceId = undefined;
-        return id;
-      },
-      generateSpanId: () => {
-        const id = nextSpanId ?? randomSpanId();
-        nextSpanId = undefined;
-        return id;
-      },
-    },
   });
-  const tracer = provider.getTracer('amqp-trace-proxy', undefined, { schemaUrl: SEMCONV_SCHEMA_URL });
-  // The provider records every span it starts, so kept spans need only their ids set.
-  const keep: KeepTracer | undefined = spanProcessors.length === 0 ? undefined : {
-    startSpan(name, options, parent, ids) {
-      nextTraceId = ids.traceId;
-      nextSpanId = ids.spanId;
+  const processors = spanProcessors[0];
+  const sink: SpanSink = {
+    resource,
+    // What the provider's getTracer would make for the proxy.
+    scope: { name: 'amqp-trace-proxy', version: undefined, schemaUrl: SEMCONV_SCHEMA_URL },
+    limits: spanLimitsFromEnv(),
+    end: processors === undefined ? () => undefined : (span) => {
       try {
-        return tracer.startSpan(name, options, parent);
-      } finally {
-        nextTraceId = undefined;
-        nextSpanId = undefined;
+        processors.onEnd(span);
+      } catch {
+        metrics.telemetryError('span_end');
       }
     },
   };
   return {
-    tracer,
-    keep,
+    sink,
+    keep: processors === undefined ? undefined : sink,
     sampled: createDecider(config.sampler, config.samplerArg),
     sampledNewTrace: createNewTraceDecider(config.sampler, config.samplerArg),
     parentDecides: config.sampler !== 'traceidratio',
-    useTraceIdOnce: (traceId) => {
-      nextTraceId = traceId;
-    },
     pendingSpans: () => pendingSpans(),
     forceFlush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
+}
+
+/**
+ * The span limits the SDK's provider takes from OTEL_* variables (its reconfigureLimits and
+ * loadDefaultConfig), or undefined when all are the defaults: 128 of each and no length
+ * limit, which the proxy's spans (at most about 25 attributes, one link, one event) never reach.
+ */
+export function spanLimitsFromEnv(): Required<SpanLimits> | undefined {
+  const limits: Required<SpanLimits> = {
+    attributeCountLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT') ?? getNumberFromEnv('OTEL_ATTRIBUTE_COUNT_LIMIT') ?? 128,
+    attributeValueLengthLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT')
+      ?? getNumberFromEnv('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT') ?? Infinity,
+    linkCountLimit: getNumberFromEnv('OTEL_SPAN_LINK_COUNT_LIMIT') ?? 128,
+    eventCountLimit: getNumberFromEnv('OTEL_SPAN_EVENT_COUNT_LIMIT') ?? 128,
+    attributePerEventCountLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT') ?? 128,
+    attributePerLinkCountLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT') ?? 128,
+  };
+  const { attributeValueLengthLimit, ...counts } = limits;
+  const defaults = attributeValueLengthLimit === Infinity && Object.values(counts).every((v) => v === 128);
+  return defaults ? undefined : limits;
 }

@@ -60,6 +60,8 @@ export interface OtlpReceiver {
   readonly port: number;
   /** A copy of every span accepted so far, in arrival order. */
   spans(): ReceivedSpan[];
+  /** The raw ExportTraceServiceRequest of every accepted Export call, in arrival order. */
+  bodies(): Buffer[];
   /** Forget the spans received so far (the request counter keeps counting). */
   clear(): void;
   /**
@@ -341,6 +343,7 @@ const traceServiceDefinition: grpc.ServiceDefinition = {
 export function startOtlpReceiver(opts: ReceiverOptions = {}): Promise<OtlpReceiver> {
   let mode: ReceiverResponse = opts.respond ?? 'ok';
   let received: ReceivedSpan[] = [];
+  let bodies: Buffer[] = [];
   let requests = 0;
   const metadata: Record<string, string>[] = [];
   const listeners = new Set<() => void>();
@@ -362,6 +365,7 @@ export function startOtlpReceiver(opts: ReceiverOptions = {}): Promise<OtlpRecei
       return;
     }
     received.push(...spans);
+    bodies.push(call.request);
     callback(null, Buffer.alloc(0));
     for (const notify of [...listeners]) notify();
   };
@@ -381,7 +385,8 @@ export function startOtlpReceiver(opts: ReceiverOptions = {}): Promise<OtlpRecei
         endpoint: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
         port,
         spans: () => [...received],
-        clear: () => { received = []; },
+        bodies: () => [...bodies],
+        clear: () => { received = []; bodies = []; },
         get requests() { return requests; },
         metadata: () => [...metadata],
         setResponse: (next) => { mode = next; },

@@ -1,12 +1,9 @@
 /**
- * One ConnectionTracer behind real FrameScanners, fed frames that amqplib encodes, with an
- * in-memory exporter and a sampler that records what it was shown at span start. For unit
+ * One ConnectionTracer behind real FrameScanners, fed frames that amqplib encodes, with
+ * every span recorded (as if sampled) into an in-memory exporter. For unit
  * tests of span names, kinds and attributes: no sockets, no broker.
  */
-import { Attributes, SpanKind } from '@opentelemetry/api';
-import {
-  InMemorySpanExporter, NodeTracerProvider, ReadableSpan, Sampler, SamplingDecision, SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-node';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { Method } from '../../src/amqp/constants';
 import { FrameScanner } from '../../src/amqp/scanner';
 import { createLogger } from '../../src/log/logger';
@@ -14,17 +11,10 @@ import { ProxyMetrics, createMetrics } from '../../src/metrics/metrics';
 import { tracingSessions } from '../../src/trace/connectionTracer';
 import { Continuation } from '../../src/trace/continuation';
 import { amqplibDefs } from './amqpVectors';
-
-export interface StartedSpan {
-  readonly name: string;
-  readonly kind: SpanKind;
-  readonly attributes: Attributes;
-}
+import { memorySink } from './memorySink';
 
 export interface TracerHarness {
   readonly metrics: ProxyMetrics;
-  /** What the sampler saw for each span, in start order: name, kind and the attributes given at start. */
-  readonly started: StartedSpan[];
   /** A method frame from the client (to the broker). */
   client(method: number, fields: Record<string, unknown>, channel?: number): void;
   /** A method frame from the broker (to the client). */
@@ -42,24 +32,14 @@ export interface TracerHarness {
 }
 
 export function tracerHarness(options: { queueKindCapacity?: number } = {}): TracerHarness {
-  const exporter = new InMemorySpanExporter();
-  const started: StartedSpan[] = [];
-  const recording: Sampler = {
-    shouldSample(_ctx, _traceId, name, kind, attributes) {
-      started.push({ name, kind, attributes: { ...attributes } });
-      return { decision: SamplingDecision.RECORD_AND_SAMPLED };
-    },
-    toString: () => 'recording',
-  };
-  const provider = new NodeTracerProvider({ sampler: recording, spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const sink = memorySink();
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
   const sessions = tracingSessions({
     telemetry: {
-      tracer: provider.getTracer('harness'),
+      sink,
       sampled: () => true,
       sampledNewTrace: () => true,
       parentDecides: true,
-      useTraceIdOnce: () => undefined,
     },
     metrics,
     logger: createLogger('error'),
@@ -103,7 +83,6 @@ export function tracerHarness(options: { queueKindCapacity?: number } = {}): Tra
   };
   return {
     metrics,
-    started,
     client,
     server,
     publish(exchange, routingKey, properties = {}, channel = 1) {
@@ -133,7 +112,7 @@ export function tracerHarness(options: { queueKindCapacity?: number } = {}): Tra
       }, channel);
       server(Method.BasicConsumeOk, { consumerTag }, channel);
     },
-    spans: () => exporter.getFinishedSpans(),
-    names: () => exporter.getFinishedSpans().map((s) => s.name),
+    spans: () => sink.exporter.getFinishedSpans(),
+    names: () => sink.exporter.getFinishedSpans().map((s) => s.name),
   };
 }

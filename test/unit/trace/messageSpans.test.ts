@@ -1,26 +1,25 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AlwaysOnSampler, InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import type { InMemorySpanExporter } from '@opentelemetry/sdk-trace-node';
 import { createMetrics } from '../../../src/metrics/metrics';
 import { MessageSpans, type MessageContext } from '../../../src/trace/messageSpans';
 import { randomSpanId, randomTraceId } from '../../../src/trace/traceparent';
+import { memorySink } from '../../support/memorySink';
 
 /**
- * The provider samples nothing itself (startTelemetry gives it an always-on sampler): the
- * proxy's own decision is the only gate, so a span the decision rejects must never reach
- * the SDK, and one it accepts must record.
+ * The proxy's own decision is the only gate: a span the decision rejects must never reach
+ * the span processors, and one it accepts must record.
  */
 function harness(decision: boolean): { spans: MessageSpans; exporter: InMemorySpanExporter; decisions: number[] } {
-  const exporter = new InMemorySpanExporter();
-  const provider = new NodeTracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const sink = memorySink();
+  const exporter = sink.exporter;
   const decisions: number[] = [];
   const telemetry = {
-    tracer: provider.getTracer('test'),
+    sink,
     sampled: (flags: number | undefined) => {
       decisions.push(flags ?? -1);
       return decision;
     },
-    useTraceIdOnce: () => undefined,
   };
   const spans = new MessageSpans(telemetry, createMetrics({ destinationLabels: false, maxDestinationLabels: 0 }), { host: 'rabbit', port: 5672 });
   return { spans, exporter, decisions };
