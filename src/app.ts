@@ -1,4 +1,5 @@
 import { ProxyConfig, optionLabel } from './config/config';
+import { exporterSecrets } from './config/exporterEnv';
 import { cannotListen } from './config/listeners';
 import type { HostPort } from './config/options';
 import { Logger } from './log/logger';
@@ -10,6 +11,7 @@ import { UpstreamTls, watchCertificates } from './proxy/tls';
 import { UpstreamConnector, anyUpstreamReachable } from './proxy/upstreamConnector';
 import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
 import { Continuation } from './trace/continuation';
+import { routeOtelDiagnostics } from './trace/diagLog';
 import { outcomeExport } from './trace/outcome';
 import { Telemetry, startTelemetry } from './trace/telemetry';
 import { startAdminServer } from './admin/adminServer';
@@ -74,6 +76,9 @@ export async function startApp(config: ProxyConfig, logger: Logger, abort?: Abor
 
 async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)[], checkAbort: () => void): Promise<App> {
   const metrics = createMetrics({ destinationLabels: config.destinationLabels, maxDestinationLabels: config.destinationLabelLimit });
+  // The exporter reads its headers from the process environment itself, so that is where
+  // the values its warnings may quote come from.
+  routeOtelDiagnostics(logger, exporterSecrets(process.env));
   const telemetry = startTelemetry(config, metrics, logger);
   opened.push(() => telemetry.shutdown());
   const mode: ModeSwitch = { tracing: config.tracePropagation };

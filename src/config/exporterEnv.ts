@@ -6,7 +6,8 @@ import { createSecureContext } from 'node:tls';
 /**
  * Variables that the OTLP exporter reads from the environment itself (docs/OPERATIONS.md,
  * "Exporting spans"), checked at start. When one of them is malformed the exporter only
- * emits an OpenTelemetry diag warning, which nothing shows, and carries on without it: a
+ * emits an OpenTelemetry diag warning (one line in the log, see trace/diagLog.ts) and
+ * carries on without it: a
  * typo in an authentication header, a compression name or a certificate path would show up
  * much later as exports the collector refuses. Values are never quoted (headers carry
  * credentials).
@@ -71,14 +72,39 @@ export function exporterEnvProblems(env: NodeJS.ProcessEnv, endpoint: string): s
   return problems;
 }
 
+/**
+ * The values of the exporter's headers as written and as percent-decoded, and any whole
+ * entry that is not key=value: what must never reach a log line (they carry API keys and
+ * bearer tokens; the exporter's own diag warnings quote them).
+ */
+export function exporterSecrets(env: NodeJS.ProcessEnv): string[] {
+  const secrets = new Set<string>();
+  for (const prefix of SIGNALS) {
+    for (const { entry, value } of headerEntries(env[`${prefix}HEADERS`] ?? '')) {
+      for (const secret of [value, entry.trim()]) {
+        if (secret === '') continue;
+        secrets.add(secret);
+        try {
+          secrets.add(decodeURIComponent(secret));
+        } catch { /* not percent-encoded */ }
+      }
+    }
+  }
+  return [...secrets];
+}
+
+function headerEntries(raw: string): { entry: string; key: string; value: string }[] {
+  return raw.split(',').map((entry) => {
+    const eq = entry.indexOf('=');
+    return { entry, key: eq < 0 ? '' : entry.slice(0, eq).trim(), value: eq < 0 ? '' : entry.slice(eq + 1).trim() };
+  });
+}
+
 /** key=value pairs, comma-separated, percent-encoded (the exporter drops any other entry silently). */
 function headerProblems(name: string, raw: string): string[] {
   const problems: string[] = [];
-  raw.split(',').forEach((entry, i) => {
+  headerEntries(raw).forEach(({ entry, key, value }, i) => {
     if (entry.trim() === '') return;
-    const eq = entry.indexOf('=');
-    const key = eq < 0 ? '' : entry.slice(0, eq).trim();
-    const value = eq < 0 ? '' : entry.slice(eq + 1).trim();
     if (key === '' || value === '') {
       problems.push(`${name}: entry ${i + 1} is not key=value with a value (the value is not shown)`);
       return;

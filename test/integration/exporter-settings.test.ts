@@ -114,6 +114,21 @@ exporter('TLS to the collector without its CA: nothing is exported, the failure 
   }
 });
 
+exporter("OpenTelemetry's own diagnostics reach the proxy's log as warnings, without the exporter's header values", async () => {
+  // Nothing listens there: the batch processor reports each failed export through diag.
+  const endpoint = `http://127.0.0.1:${await freePort()}`;
+  await withProxy(await startExportingProxy(endpoint, {
+    OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20s3cret-token',
+    OTEL_BSP_EXPORT_TIMEOUT: '1000',
+  }), async (proxy) => {
+    await publishThrough(proxy);
+    await waitFor('an OpenTelemetry diagnostic in the log', () => proxy.output().includes('"source":"opentelemetry"'), 15_000);
+    const line = proxy.output().split('\n').find((l) => l.includes('"source":"opentelemetry"'))!;
+    assert.match(line, '"level":40');
+    assert.not.ok(proxy.output().includes('s3cret'), 'the header value appears in the proxy log');
+  });
+});
+
 exporter('mutual TLS: OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and _CLIENT_KEY are presented to a collector that requires them', async ({ certs }) => {
   const receiver = await startOtlpReceiver({
     tls: {
