@@ -4,6 +4,17 @@
  */
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();
+  /**
+   * The eviction order, one iterator kept across consecutive evicting inserts. A fresh
+   * iterator steps over every entry deleted since V8 last rehashed the table (deleted
+   * entries stay as holes, oldest first): thousands per insert in a full map that evicts
+   * all the time, about 6 µs per insert at 10,000 entries against 0.3 µs with one kept.
+   * The entries it has passed were all evicted, so it points at the oldest. Any other
+   * change drops it: V8 keeps alive every table that replaced the one an iterator is on
+   * until the iterator moves, so an iterator left standing on a map that only grows and
+   * shrinks would keep all of them.
+   */
+  private oldest: Iterator<[K, V]> | undefined;
 
   constructor(
     readonly capacity: number,
@@ -19,18 +30,23 @@ export class BoundedMap<K, V> {
   }
 
   set(key: K, value: V): void {
-    if (this.map.has(key)) this.map.delete(key);
-    else if (this.map.size >= this.capacity) {
-      const oldest = this.map.entries().next().value as [K, V];
-      this.map.delete(oldest[0]);
-      this.onEvict(oldest[0], oldest[1]);
+    if (this.map.has(key)) {
+      this.oldest = undefined;
+      this.map.delete(key);
+    } else if (this.map.size >= this.capacity) {
+      this.evictOldest();
+    } else {
+      this.oldest = undefined;
     }
     this.map.set(key, value);
   }
 
   delete(key: K): V | undefined {
     const value = this.map.get(key);
-    if (value !== undefined) this.map.delete(key);
+    if (value !== undefined) {
+      this.oldest = undefined;
+      this.map.delete(key);
+    }
     return value;
   }
 
@@ -41,5 +57,19 @@ export class BoundedMap<K, V> {
 
   clear(): void {
     this.map.clear();
+    this.oldest = undefined;
+  }
+
+  private evictOldest(): void {
+    this.oldest ??= this.map.entries();
+    const next = this.oldest.next();
+    // Only an empty map (capacity 0) has no oldest entry.
+    if (next.done === true) {
+      this.oldest = undefined;
+      return;
+    }
+    const [key, value] = next.value;
+    this.map.delete(key);
+    this.onEvict(key, value);
   }
 }
