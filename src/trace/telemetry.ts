@@ -11,6 +11,7 @@ import { redact } from '../config/options';
 import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { DeferredExporter } from './deferredExporter';
+import { RetryingSender } from './exportRetry';
 import { createOtlpGrpcSender, serializeRequest, warmUpExport } from './otlpExport';
 import type { SpanSink } from './recordedSpan';
 import { SEMCONV_SCHEMA_URL } from './semconv';
@@ -188,12 +189,19 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   }));
   const spanProcessors: SpanProcessor[] = [];
   let pendingSpans = (): number => 0;
+  let retrying: RetryingSender | undefined;
   if (config.tracesExporter === 'otlp') {
     const url = config.otlpTracesEndpoint ?? config.otlpEndpoint ?? DEFAULT_OTLP_ENDPOINT;
     const sender = createOtlpGrpcSender(url, config.bspExportTimeoutMs);
+    // Half the export timeout: a batch still retrying is settled before the batch processor
+    // gives up waiting for it.
+    retrying = new RetryingSender(sender, {
+      windowMs: config.bspExportTimeoutMs / 2,
+      onRetry: () => metrics.telemetryError('span_export_retry'),
+    });
     const exporter = new CountingExporter(
       redact(url),
-      new DeferredExporter(sender, serializeRequest),
+      new DeferredExporter(retrying, serializeRequest),
       metrics,
       new RateLimitedLog(logger, 30_000),
     );
@@ -250,7 +258,10 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     parentDecides: config.sampler !== 'traceidratio',
     pendingSpans: () => pendingSpans(),
     forceFlush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    shutdown: () => {
+      retrying?.stopRetrying();
+      return provider.shutdown();
+    },
   };
 }
 
