@@ -8,7 +8,7 @@ import { HttpServerHandle, startHttpServer } from './metrics/httpServer';
 import { drain } from './proxy/drain';
 import { ProxyServer } from './proxy/proxyServer';
 import { UpstreamTls, watchCertificates } from './proxy/tls';
-import { UpstreamConnector, anyUpstreamReachable } from './proxy/upstreamConnector';
+import { UpstreamConnector, anyUpstreamReachable, cachedCheck } from './proxy/upstreamConnector';
 import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
 import { Continuation } from './trace/continuation';
 import { routeOtelDiagnostics } from './trace/diagLog';
@@ -20,6 +20,8 @@ import { ModeController } from './admin/modeSwitch';
 
 const CLOSE_GRACE_MS = 5000;
 const READY_PROBE_TIMEOUT_MS = 1000;
+/** /readyz reuses a broker check this long: at most one probe connection per second. */
+const READY_PROBE_MAX_AGE_MS = 1000;
 
 export interface App {
   readonly proxyAddress: HostPort;
@@ -140,12 +142,13 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
   checkAbort();
   let http: HttpServerHandle | undefined;
   if (config.metricsListen) {
+    const upstreamReachable = cachedCheck(() => anyUpstreamReachable(config.upstreams, READY_PROBE_TIMEOUT_MS), READY_PROBE_MAX_AGE_MS);
     http = await bind('metricsListen', config.metricsListen, () => startHttpServer({
       host: config.metricsListen!.host,
       port: config.metricsListen!.port,
       metrics,
       logger,
-      ready: async () => !draining && server.listening && anyUpstreamReachable(config.upstreams, READY_PROBE_TIMEOUT_MS),
+      ready: async () => !draining && server.listening && upstreamReachable(),
     }));
     const handle = http;
     opened.push(() => handle.close());

@@ -109,3 +109,24 @@ export async function anyUpstreamReachable(upstreams: readonly Upstream[], timeo
   }
   return false;
 }
+
+/**
+ * `check` (anyUpstreamReachable) for /readyz, cheap whatever the probe rate: an answer is
+ * reused for `maxAgeMs` after the check that gave it finished, and while a check runs every
+ * caller waits for that one. So probes, however many and however often, open at most one
+ * broker connection at a time and one per `maxAgeMs`; a change in the broker shows after at
+ * most `maxAgeMs` plus one check.
+ */
+export function cachedCheck(check: () => Promise<boolean>, maxAgeMs: number, now: () => number = () => performance.now()): () => Promise<boolean> {
+  let last: { at: number; ok: boolean } | undefined;
+  let running: Promise<boolean> | undefined;
+  return () => {
+    if (last !== undefined && now() - last.at < maxAgeMs) return Promise.resolve(last.ok);
+    running ??= check().catch(() => false).then((ok) => {
+      last = { at: now(), ok };
+      running = undefined;
+      return ok;
+    });
+    return running;
+  };
+}

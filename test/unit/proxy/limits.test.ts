@@ -1,4 +1,4 @@
-import { Server, Socket, connect, createServer } from 'node:net';
+import { Socket, connect } from 'node:net';
 import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,27 +8,10 @@ import { createMetrics } from '../../../src/metrics/metrics';
 import type { ConnectionLimits } from '../../../src/proxy/limits';
 import { ProxyServer } from '../../../src/proxy/proxyServer';
 import { UpstreamConnector } from '../../../src/proxy/upstreamConnector';
-
-/** An upstream that echoes, and counts the connections it got. */
-async function echoUpstream(): Promise<{ port: number; accepted: () => number; close: () => void }> {
-  let accepted = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
-    accepted++;
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.pipe(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (server.address() as { port: number }).port,
-    accepted: () => accepted,
-    close: () => { for (const s of sockets) s.destroy(); server.close(); },
-  };
-}
+import { echoServer } from '../../support/echoServer';
 
 async function proxyWith(limits: ConnectionLimits) {
-  const upstream = await echoUpstream();
+  const upstream = await echoServer();
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 1, collectDefault: false });
   const server = new ProxyServer({
     listen: { host: '127.0.0.1', port: 0 },
