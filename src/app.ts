@@ -6,6 +6,7 @@ import { Logger } from './log/logger';
 import { ProxyMetrics, createMetrics } from './metrics/metrics';
 import { HttpServerHandle, startHttpServer } from './metrics/httpServer';
 import { drain } from './proxy/drain';
+import { collectGarbageNow } from './proxy/gcTuning';
 import { ProxyServer } from './proxy/proxyServer';
 import { UpstreamTls, watchCertificates } from './proxy/tls';
 import { UpstreamConnector, anyUpstreamReachable, cachedCheck } from './proxy/upstreamConnector';
@@ -154,6 +155,8 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
     opened.push(() => handle.close());
   }
   checkAbort();
+  // Start-up's garbage collected before the first client, not in its first seconds (gcTuning.ts).
+  collectGarbageNow();
   const proxyAddress = await bind('listen', config.listen, () => server.listen());
   checkAbort();
   logger.info({
