@@ -272,4 +272,22 @@ test('after a held partial frame, the rest of the next chunk is forwarded withou
   assert.ok(copiedBytes < 100, `only the held frame is copied (${copiedBytes} bytes copied)`);
 });
 
+test('a body frame streams: its bytes are forwarded as they arrive, not when the frame is complete', () => {
+  const body = Buffer.alloc(128 * 1024 - 8, 7);
+  const [method, header, bodyFrame] = publishFrames(1, body);
+  const input = Buffer.concat([PROTOCOL_HEADER, method!, header!, bodyFrame!]);
+  const rec = recorder(true);
+  const scanner = new FrameScanner(rec.hooks, true, () => undefined);
+  const out: Buffer[] = [];
+  // The method, the content header and the first 1,000 bytes of a 128 KiB body frame.
+  const firstCut = PROTOCOL_HEADER.length + method!.length + header!.length + 7 + 1000;
+  scanner.push(input.subarray(0, firstCut), out);
+  const forwarded = Buffer.concat(out);
+  assert.is(rec.headers.length, 1, 'the header was rewritten');
+  assert.ok(forwarded.subarray(forwarded.length - 1000 - 7).equals(bodyFrame!.subarray(0, 1007)), 'the body frame head and its first bytes went out');
+  out.length = 0;
+  scanner.push(input.subarray(firstCut, firstCut + 50_000), out);
+  assert.ok(Buffer.concat(out).equals(input.subarray(firstCut, firstCut + 50_000)), 'the next 50,000 body bytes went out at once, as they came');
+});
+
 test.run();
