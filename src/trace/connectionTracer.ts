@@ -70,6 +70,8 @@ const MAX_PENDING_DECLARES = 256;
 const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
 /** The broker-hop span's operation name and marker: no operation of the conventions, a word of the proxy's own. */
 const BROKER_HOP = 'broker_hop';
+/** The span of a basic.return without confirms: no operation of the conventions (docs/CONVENTIONS.md). */
+const RETURN = 'return';
 /**
  * The ids of each new trace, drawn and written within one synchronous call (onPublishHeader),
  * so every connection can share one instance.
@@ -603,11 +605,14 @@ export class ConnectionTracer implements ConnectionSession {
       // The publish span already ended (no confirms): record the return as its own span,
       // with its publish's destination (basic.return names the exchange and routing key).
       const spans = this.spans.records(parsed, parsed.traceId) ? this.spans : this.keptReturn();
-      spans?.publish('return', () => {
+      // Named as its publish span is, `return` for `publish`: the same bounded destination.
+      const kind = returned.exchange === '' ? this.queueKinds.kindOf(returned.routingKey) : NAMED;
+      const name = spanName(RETURN, sanitize(producerSpanDestination(returned.exchange, returned.routingKey, kind)));
+      spans?.publish(name, () => {
         const fields = this.producerFields(payload, header, found, returned, undefined);
         fields.operationType = undefined;
         fields.operationName = undefined;
-        fields.proxySpan = 'return';
+        fields.proxySpan = RETURN;
         return Object.assign(spanAttributes(fields), attrs);
       }, parsed)?.end('unroutable');
     }

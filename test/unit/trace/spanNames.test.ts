@@ -194,7 +194,7 @@ test('a consumer started again under the same tag before the cancel-ok is kept',
   assert.equal(h.names().filter((n) => n.startsWith('process')), ['process second']);
 });
 
-test('a return span (no confirms) carries its publish\'s destination attributes, and the reply code, under the publish span', () => {
+test('a return span (no confirms) is named as its publish span (return, not publish), carries its publish\'s destination attributes, and the reply code, under the publish span', () => {
   const h = tracerHarness();
   h.client(Method.QueueDeclare, declare('replies-1', { exclusive: true }));
   h.server(Method.QueueDeclareOk, declareOk('replies-1'));
@@ -206,7 +206,7 @@ test('a return span (no confirms) carries its publish\'s destination attributes,
     // The broker hands the message back as it received it: with the proxy's traceparent.
     h.returned(exchange, routingKey, { messageId: `m-${routingKey}`, correlationId: 'c-1', headers: { task: 'llm.summarize', id: 't-1', traceparent: `00-${traceId}-${spanId}-01` } });
     const ret = h.spans().at(-1)!;
-    assert.is(ret.name, 'return');
+    assert.is(ret.name, publish.name.replace(/^publish /, 'return '), 'the publish span\'s bounded destination');
     assert.is(ret.parentSpanContext?.spanId, spanId, 'under its publish span');
     assert.is(ret.attributes[Attr.errorType], 'unroutable');
     assert.is(ret.attributes['amqp.reply_code'], 312);
@@ -217,7 +217,8 @@ test('a return span (no confirms) carries its publish\'s destination attributes,
       assert.is(ret.attributes[a], publish.attributes[a], `${a} as on the publish span to ${exchange}:${routingKey}`);
     }
   }
-  const [plain, topic, reply] = h.spans().filter((s) => s.name === 'return');
+  const [plain, topic, reply] = h.spans().filter((s) => s.attributes[Attr.proxySpan] === 'return');
+  assert.equal([plain, topic, reply].map((s) => s!.name), ['return nowhere', 'return orders', 'return (temporary)'], 'no routing key, no temporary queue name');
   assert.equal([plain, topic, reply].map((s) => s!.attributes[Attr.destinationName]), ['nowhere', 'orders:order.created', 'replies-1']);
   assert.is(reply!.attributes[Attr.destinationTemporary], true);
 });
