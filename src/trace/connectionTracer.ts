@@ -207,7 +207,9 @@ function forwardedSpanId(edit: HeadersEdit): string | undefined {
 
 /** The parent context of a message whose traceparent is known to be valid. */
 function incomingContext(found: TraceHeaders): MessageContext {
-  return { ...found.traceContext!, traceState: found.tracestate };
+  // Fields copied, not spread: a spread of the getter's object was 5 % of the CPU at 100 % sampling.
+  const { traceId, spanId, traceFlags } = found.traceContext!;
+  return { traceId, spanId, traceFlags, traceState: found.tracestate };
 }
 
 function stampToMs(micros: number | undefined, now: number): number | undefined {

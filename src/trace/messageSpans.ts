@@ -93,7 +93,8 @@ export function recordSpan(sink: SpanSink, name: LazyName, kind: SpanKind, attri
 
 /**
  * The spans of a message's journey (publish, broker hop, receive for `basic.get`, process),
- * handed to the SDK's span processors as they end (RecordedSpan). Every call is
+ * handed to the SDK's span processors as they end (RecordedSpan). The sampling decision
+ * is the caller's, once per message (`records`): every span asked for records. Every call is
  * guarded: a telemetry failure is counted and the message goes on as if spans were off.
  */
 export class MessageSpans implements SpanFactory {
@@ -160,28 +161,17 @@ export class MessageSpans implements SpanFactory {
   private start(
     name: LazyName, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, startMs: number | undefined,
     rootTraceId: string | undefined, creation?: MessageContext,
-  ): OpenSpan | undefined {
+  ): RecordedSpan | undefined {
     try {
-      const traceId = parent?.traceId ?? rootTraceId ?? randomTraceId();
-      if (!this.telemetry.sampled(parent?.traceFlags, traceId)) {
-        // Not sampled: no span, and ids are made only when read; this is most messages.
-        return unsampled(new UnsampledContext(traceId, parent?.traceState));
-      }
-      // Names and attributes are built only here, for spans the decision above let through.
+      // Names and attributes are built only here, for messages `records` let through.
       return recordSpan(this.sink, name, kind, withServer(attributes, this.server), {
-        parent, traceId, spanId: undefined, traceFlags: TraceFlags.SAMPLED, startMs, creation,
+        parent, traceId: rootTraceId, spanId: undefined, traceFlags: TraceFlags.SAMPLED, startMs, creation,
       });
     } catch {
       this.metrics.telemetryError('span_start');
       return undefined;
     }
   }
-}
-
-const ignore = (): void => undefined;
-
-function unsampled(context: MessageContext): OpenSpan {
-  return { context, end: ignore, event: ignore };
 }
 
 /**

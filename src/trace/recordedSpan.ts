@@ -95,8 +95,11 @@ export class RecordedSpan implements ReadableSpan, OpenSpan {
     this.resource = sink.resource;
     this.instrumentationScope = sink.scope;
     this.startTime = millisToHrTime(startMs);
-    // Exported spans are sampled ones, whatever the message carries on (see KeptSpans).
-    this.own = { traceId: context.traceId, spanId: context.spanId, traceFlags: TraceFlags.SAMPLED, traceState };
+    // Exported spans are sampled ones, whatever the message carries on (see KeptSpans). A
+    // sampled context without trace state already is that span context (one object fewer).
+    this.own = traceState === undefined && context.traceFlags === TraceFlags.SAMPLED && context.traceState === undefined
+      ? (context as Omit<MessageContext, 'traceState'> as SpanContext)
+      : { traceId: context.traceId, spanId: context.spanId, traceFlags: TraceFlags.SAMPLED, traceState };
   }
 
   spanContext(): SpanContext {

@@ -7,8 +7,8 @@ import { randomSpanId, randomTraceId } from '../../../src/trace/traceparent';
 import { memorySink } from '../../support/memorySink';
 
 /**
- * The proxy's own decision is the only gate: a span the decision rejects must never reach
- * the span processors, and one it accepts must record.
+ * The proxy's own decision (records, once per message) is the only gate: the spans asked
+ * for afterwards all record, as sampled.
  */
 function harness(decision: boolean): { spans: MessageSpans; exporter: InMemorySpanExporter; decisions: number[] } {
   const sink = memorySink();
@@ -34,15 +34,14 @@ function everySpan(spans: MessageSpans, from: MessageContext): void {
   spans.process('process q', {}, from, from)?.end();
 }
 
-test('a message the decision does not sample builds no SDK span, and its contexts stay unsampled', () => {
+test('records() is the configured decision on the parent\'s flags and trace id; spans are made only when asked', () => {
   const { spans, exporter, decisions } = harness(false);
   const from = parent(0);
-  everySpan(spans, from);
+  assert.is(spans.records(from, from.traceId), false);
+  assert.is(spans.records(undefined, randomTraceId()), false);
+  assert.equal(decisions, [0, -1], 'asked once per call, with the parent\'s flags (-1: a new trace)');
   assert.is(exporter.getFinishedSpans().length, 0);
-  assert.is(decisions.length, 4, 'decided once per span');
-  const hop = spans.brokerHop('broker_hop q', {}, from, undefined);
-  assert.is(hop?.traceId, from.traceId);
-  assert.is(hop?.traceFlags, 0);
+  assert.is(harness(true).spans.records(from, from.traceId), true);
 });
 
 test('a message the decision samples records every span in its parent trace', () => {
