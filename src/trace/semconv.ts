@@ -51,8 +51,7 @@ export function producerDestination(exchange: string, routingKey: string): strin
  * at all (the default exchange, no routing key, no queue) it is `amq.default`.
  */
 export function consumerDestination(exchange: string, routingKey: string, queue: string): string {
-  const parts = [exchange, routingKey === queue ? '' : routingKey, queue].filter((p) => p !== '');
-  return parts.length > 0 ? parts.join(':') : DEFAULT_EXCHANGE;
+  return joinParts(joinParts(exchange, routingKey === queue ? '' : routingKey), queue) || DEFAULT_EXCHANGE;
 }
 
 /** The word for a queue that must not appear in a span name, or undefined for a named one. */
@@ -78,8 +77,12 @@ export function producerSpanDestination(exchange: string, routingKey: string, ki
  * (it equals the queue in the common case, which the destination rule already collapses).
  */
 export function consumerSpanDestination(exchange: string, queue: string, kind: DestinationKind): string {
-  const parts = [exchange, queue === '' ? '' : (wordFor(kind) ?? queue)].filter((p) => p !== '');
-  return parts.length > 0 ? parts.join(':') : DEFAULT_EXCHANGE;
+  return joinParts(exchange, queue === '' ? '' : (wordFor(kind) ?? queue)) || DEFAULT_EXCHANGE;
+}
+
+/** `a:b`, or the non-empty one alone (no arrays: these run for every sampled delivery). */
+function joinParts(a: string, b: string): string {
+  return a === '' ? b : b === '' ? a : `${a}:${b}`;
 }
 
 /** `{messaging.operation.name} {destination}` (messaging-spans.md, "Span name"). */
