@@ -7,18 +7,18 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as amqp from 'amqplib';
-import { FRAME_BODY, FRAME_HEADER, Method } from '../../src/amqp/constants';
+import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, Method, PROTOCOL_HEADER, methodKey } from '../../src/amqp/constants';
 import { parseContentHeader } from '../../src/amqp/contentHeader';
 import { findTableEntries } from '../../src/amqp/fieldTable';
 import { encodeFrame } from '../../src/amqp/frame';
 import { Header } from '../../src/trace/attributes';
 import { parseTraceParent } from '../../src/trace/traceparent';
-import { contentHeaderPayload, entry, table, u8, u16, u32, u64 } from '../support/amqpVectors';
+import { contentHeaderPayload, entry, shortstr, table, u8, u16, u32, u64 } from '../support/amqpVectors';
 import { BROKER_HOST, BROKER_PORT, BROKER_URL, requireBroker } from '../support/broker';
 import { TestProxy, startTestProxy } from '../support/proxy';
 import { RecordingRelay, startRecordingRelay } from '../support/recordingRelay';
 import { waitFor } from './hardening/helpers';
-import { RawClient } from './hardening/rawClient';
+import { FRAME_MAX, RawClient } from './hardening/rawClient';
 
 const longstr = (bytes: Buffer): Buffer => Buffer.concat([u32(bytes.length), bytes]);
 const float = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeFloatBE(v); return b; };
@@ -167,6 +167,56 @@ types('a type of unknown size is counted as an unread frame, and the frame reach
   assert.ok(sent.closed);
   await new Promise((r) => setTimeout(r, 1200));
   assert.is(await unread(), before + 1);
+});
+
+/**
+ * Opens a connection to `port` whose connection.start-ok client properties hold `value`
+ * (built by hand: no client library writes every tag), and if the broker goes on to
+ * connection.tune, finishes the handshake. Whether connection.open-ok came back.
+ */
+async function openWithClientProperty(port: number, tag: string, value: Buffer): Promise<RawClient | undefined> {
+  const c = await RawClient.connect(port);
+  c.socket.write(PROTOCOL_HEADER);
+  await c.method(Method.ConnectionStart);
+  const properties = table([entry('product', 'S', longstr(Buffer.from('field-types'))), entry('v', tag, value)]);
+  const startOk = Buffer.concat([u32(methodKey(10, 11)), properties, shortstr('PLAIN'), longstr(Buffer.from('\0guest\0guest')), shortstr('en_US')]);
+  c.socket.write(encodeFrame(FRAME_METHOD, 0, startOk));
+  await waitFor('connection.tune or the end', () => c.closed || c.methodsReceived().includes(Method.ConnectionTune)
+    || c.methodsReceived().includes(Method.ConnectionClose), 5000);
+  if (!c.methodsReceived().includes(Method.ConnectionTune)) {
+    c.socket.destroy();
+    return undefined;
+  }
+  c.sendMethod(0, Method.ConnectionTuneOk, { channelMax: 16, frameMax: FRAME_MAX, heartbeat: 0 });
+  c.sendMethod(0, Method.ConnectionOpen, { virtualHost: '/', capabilities: '', insist: false });
+  c.sendMethod(1, Method.ChannelOpen, { outOfBand: '' });
+  await c.method(methodKey(20, 11));
+  return c;
+}
+
+types('every tag in connection.start-ok client properties: the broker accepts or refuses it as it does directly, and an accepted connection is traced', async (ctx) => {
+  for (const { tag, value } of VALUES) {
+    const direct = await openWithClientProperty(BROKER_PORT, tag, value);
+    direct?.socket.destroy();
+    const proxied = await openWithClientProperty(ctx.proxy.port, tag, value);
+    assert.is(proxied !== undefined, direct !== undefined, `'${tag}': open through the proxy exactly when directly`);
+    if (process.env.FIELD_TYPES_DEBUG) console.log(`start-ok '${tag}': ${direct ? 'accepted' : 'refused'}`);
+    if (proxied === undefined) continue;
+    const queue = (await ctx.ch.assertQueue('', { exclusive: false, autoDelete: false })).queue;
+    try {
+      proxied.sendMethod(1, Method.BasicPublish, { ticket: 0, exchange: '', routingKey: queue, mandatory: false, immediate: false });
+      proxied.socket.write(Buffer.concat([encodeFrame(FRAME_HEADER, 1, PLAIN), encodeFrame(FRAME_BODY, 1, u32(1))]));
+      let got: amqp.GetMessage | false = false;
+      for (const until = Date.now() + 3000; got === false && Date.now() < until;) {
+        got = await ctx.ch.get(queue, { noAck: true });
+        if (got === false) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(got && parseTraceParent(String(got.properties.headers?.[Header.traceparent])), `'${tag}': the connection's publish got a traceparent`);
+    } finally {
+      proxied.socket.destroy();
+      await ctx.ch.deleteQueue(queue);
+    }
+  }
 });
 
 function readTraceparent(header: Buffer): string {
