@@ -61,7 +61,11 @@ export class FrameScanner {
   private need = 0;
   private skip = 0;
   private endPending = false;
-  private readonly channels = new Map<number, ChannelState>();
+  /**
+   * By channel number: an array, since channels are small integers counted up from 1 (a
+   * Map's hashing cost more, at two lookups per frame).
+   */
+  private channels: (ChannelState | undefined)[] = [];
 
   constructor(
     private readonly hooks: ScannerHooks,
@@ -107,7 +111,7 @@ export class FrameScanner {
   failOpen(): Buffer | undefined {
     this.phase = 'opaque';
     const held = this.takeHeld();
-    this.channels.clear();
+    this.channels = [];
     return held;
   }
 
@@ -161,7 +165,7 @@ export class FrameScanner {
 
   private giveUp(reason: FailOpenReason, detail: string, buf: Buffer, flushFrom: number, out: Buffer[]): void {
     this.phase = 'opaque';
-    this.channels.clear();
+    this.channels = [];
     if (flushFrom < buf.length) out.push(buf.subarray(flushFrom));
     this.onFailOpen(reason, detail);
   }
@@ -225,7 +229,7 @@ export class FrameScanner {
         }
         this.setChannel(channel, afterMethod(key));
       } else if (type === FRAME_HEADER) {
-        const state = this.channels.get(channel);
+        const state = this.channels[channel];
         if (state !== undefined && state.kind === 'awaitingHeader') {
           if (len - pos < whole) return this.hold(buf, flushFrom, pos, whole, out);
           if (buf[pos + whole - 1] !== FRAME_END) return this.giveUp('bad_frame_end', 'content header', buf, flushFrom, out);
@@ -249,7 +253,7 @@ export class FrameScanner {
           continue;
         }
       } else if (type === FRAME_BODY) {
-        const state = this.channels.get(channel);
+        const state = this.channels[channel];
         if (state !== undefined) this.setChannel(channel, afterBody(state, size));
       } else if (type !== FRAME_HEARTBEAT) {
         return this.giveUp('bad_frame_type', `type ${type}`, buf, flushFrom, out);
@@ -269,6 +273,6 @@ export class FrameScanner {
    * table (tombstones, then a rehash). Channel numbers are 16-bit, so the map stays bounded.
    */
   private setChannel(channel: number, state: ChannelState): void {
-    if (state !== IDLE || this.channels.has(channel)) this.channels.set(channel, state);
+    if (state !== IDLE || this.channels[channel] !== undefined) this.channels[channel] = state;
   }
 }

@@ -30,15 +30,19 @@ export class BoundedMap<K, V> {
   }
 
   set(key: K, value: V): void {
-    if (this.map.has(key)) {
+    // One lookup for a new key (the usual case): set it, then see whether the size grew.
+    const size = this.map.size;
+    this.map.set(key, value);
+    if (this.map.size === size) {
+      // A key set again becomes the newest.
       this.oldest = undefined;
       this.map.delete(key);
-    } else if (this.map.size >= this.capacity) {
+      this.map.set(key, value);
+    } else if (size >= this.capacity) {
       this.evictOldest();
     } else {
       this.oldest = undefined;
     }
-    this.map.set(key, value);
   }
 
   delete(key: K): V | undefined {

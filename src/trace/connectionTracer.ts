@@ -17,7 +17,7 @@ import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan, SpanFactory, UnsampledContext } from './messageSpans';
 import { DeliveryHead, DeliveryRecord, OutcomeRule, OutcomeRules, PublishRecord, deliveryRecord } from './outcome';
-import { KeepShape, KeptSpans, epochNow } from './outcomeSpans';
+import { KeepShape, KeptSpans } from './outcomeSpans';
 import { PUBLISHED_CAPACITY, PublishedSpans } from './publishedSpans';
 import { QueueKinds } from './queueKinds';
 import {
@@ -226,7 +226,8 @@ function stampToMs(micros: number | undefined, now: number): number | undefined 
 export class ConnectionTracer implements ConnectionSession {
   readonly clientHooks: ScannerHooks;
   readonly serverHooks: ScannerHooks;
-  private readonly channels = new Map<number, ChannelTrace>();
+  /** By channel number (small integers from 1: an array is cheaper than a Map, looked up several times per message). */
+  private readonly channels: (ChannelTrace | undefined)[] = [];
   private readonly spans: MessageSpans;
   private frameMax = 0;
   /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
@@ -282,22 +283,22 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   close(reason: string): void {
-    for (const channel of this.channels.keys()) this.closeChannel(channel, reason);
+    for (let channel = 0; channel < this.channels.length; channel++) this.closeChannel(channel, reason);
   }
 
   private channel(id: number): ChannelTrace {
-    let ch = this.channels.get(id);
+    let ch = this.channels[id];
     if (ch === undefined) {
       ch = new ChannelTrace(this.options.inflightCapacity, this.totals);
-      this.channels.set(id, ch);
+      this.channels[id] = ch;
     }
     return ch;
   }
 
   private closeChannel(id: number, reason: string): void {
-    const ch = this.channels.get(id);
+    const ch = this.channels[id];
     if (ch === undefined) return;
-    this.channels.delete(id);
+    this.channels[id] = undefined;
     ch.returnable?.clear();
     const now = performance.now();
     // A connection that went opaque (fail_open) has not failed its messages: only a close keeps them.
@@ -372,7 +373,9 @@ export class ConnectionTracer implements ConnectionSession {
       if (this.options.telemetry.sampledNewTrace(fresh)) span = this.recordPublish(payload, header, found, routing, outcome, undefined, fresh.traceId);
     }
 
-    if (this.options.publishStamp) STAMP.at(performance.now());
+    // One clock read per publish: the stamp, the confirm's start and the remembered publish share it.
+    const now = performance.now();
+    if (this.options.publishStamp) STAMP.at(now);
     const edit = this.publishEdit(found, outcome, span, parent, fresh);
     // A continued trace without the stamp has nothing to change: the frame goes as it came.
     const rewritten = edit.add.length === 0 && edit.remove.length === 0 ? undefined : spliceHeadersFrame(channel, payload, header, edit);
@@ -392,17 +395,17 @@ export class ConnectionTracer implements ConnectionSession {
       ? (parent === undefined ? fresh?.spanId : forwardedSpanId(edit))
       : undefined;
     if (publish !== undefined && publish.tag > 0) {
-      const ids = span ? [span.context.spanId, ...(parent ? [parent.spanId] : [])] : [];
+      const ids = span ? [span.context.spanId, ...(parent ? [parent.spanId] : [])] : NOTHING;
       // Unsampled: what was forwarded is all a kept publish span needs (outcome.ts).
       const publishRecord = span === undefined && this.outcome !== undefined
         ? PublishRecord.of(payload, rewritten, outcome, parent, routing)
         : undefined;
-      ch.confirms.add(publish.tag, { span, startedAt: performance.now(), destination: routing.exchange, ids, publishRecord, createdSpanId });
+      ch.confirms.add(publish.tag, { span, startedAt: now, destination: routing.exchange, ids, publishRecord, createdSpanId });
     } else {
       span?.end();
       // Without confirms an unsampled publish is settled as it is forwarded.
       if (createdSpanId !== undefined) {
-        const at = epochNow();
+        const at = TIME_ORIGIN_MS + now;
         this.published!.remember(createdSpanId, { startedAt: at, endedAt: at, context: outcome, parent });
       }
     }
@@ -498,7 +501,7 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private settleConfirms(channel: number, tag: number, multiple: boolean, outcome: 'ack' | 'nack'): void {
-    const ch = this.channels.get(channel);
+    const ch = this.channels[channel];
     if (ch === undefined) return;
     ch.returnable?.settle(tag === 0 && multiple ? Number.MAX_SAFE_INTEGER : tag);
     const now = performance.now();
@@ -684,7 +687,7 @@ export class ConnectionTracer implements ConnectionSession {
    */
   private onCancel(channel: number, payload: Buffer, fromClient: boolean): void {
     const { consumerTag, noWait } = decodeBasicCancel(payload);
-    const ch = this.channels.get(channel);
+    const ch = this.channels[channel];
     const consumer = ch?.consumers.get(consumerTag);
     if (ch === undefined || consumer === undefined) return;
     if (!fromClient || noWait) ch.consumers.delete(consumerTag);
@@ -694,7 +697,7 @@ export class ConnectionTracer implements ConnectionSession {
   /** Forgets the cancelled consumer, not one the client started under the same tag meanwhile. */
   private onCancelOk(channel: number, payload: Buffer): void {
     const { consumerTag } = decodeBasicCancelOk(payload);
-    const ch = this.channels.get(channel);
+    const ch = this.channels[channel];
     const cancelled = ch?.cancelling.get(consumerTag);
     if (ch === undefined || cancelled === undefined) return;
     ch.cancelling.delete(consumerTag);
@@ -891,7 +894,7 @@ export class ConnectionTracer implements ConnectionSession {
   }
 
   private settleDeliveries(channel: number, tag: number, multiple: boolean, outcome: ProcessOutcome): void {
-    const ch = this.channels.get(channel);
+    const ch = this.channels[channel];
     if (ch === undefined) return;
     const now = performance.now();
     const settled: Pending[] = ch.acks.settle(tag, multiple);

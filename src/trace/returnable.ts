@@ -72,6 +72,8 @@ export class ReturnableCopies {
     this.copies.set(this.nextSeq++, { tag, original: both.subarray(0, original.length), forwarded: both.subarray(original.length) });
     this.totals.add('return', 1);
     this.bytes += both.length;
+    // Checked first: starting an iteration steps over the entries deleted since V8's last rehash (see BoundedMap).
+    if (this.bytes <= this.maxBytes) return;
     for (const [seq, oldest] of this.copies.entries()) {
       if (this.bytes <= this.maxBytes || this.copies.size === 1) break;
       this.copies.delete(seq);
