@@ -443,7 +443,7 @@ export class ConnectionTracer implements ConnectionSession {
   ): OpenSpan | undefined {
     // Only called for a span that records, so the name and attributes are built at once.
     const fields = this.producerFields(payload, header, found, routing, outcome);
-    const name = spanName('publish', sanitize(producerSpanDestination(routing.exchange, routing.routingKey, fields.kind)));
+    const name = this.producerSpanName('publish', routing, fields.kind);
     // A continued traceparent is the publisher's creation context, not this span's.
     return spans.publish(name, spanAttributes(fields), parent, traceId, outcome !== 'continued');
   }
@@ -458,8 +458,7 @@ export class ConnectionTracer implements ConnectionSession {
       operationName: 'publish',
       proxySpan: 'publish',
       destination: sanitize(producerDestination(exchange, routingKey)),
-      // Through the default exchange, the routing key is the queue's name.
-      kind: exchange === '' ? this.queueKinds.kindOf(routingKey) : NAMED,
+      kind: this.producerKind(routing),
       queue: '',
       routingKey: sanitize(routingKey),
       deliveryTag: undefined,
@@ -467,6 +466,16 @@ export class ConnectionTracer implements ConnectionSession {
       context: outcome,
       message: this.messageFields(payload, header, found),
     };
+  }
+
+  /** The kind of a publish's destination: through the default exchange, the routing key is the queue's name. */
+  private producerKind({ exchange, routingKey }: Routing): DestinationKind {
+    return exchange === '' ? this.queueKinds.kindOf(routingKey) : NAMED;
+  }
+
+  /** `{operation} {destination}` of a producer-side span: the publish span and the return span of the same message. */
+  private producerSpanName(operation: string, { exchange, routingKey }: Routing, kind: DestinationKind): string {
+    return spanName(operation, sanitize(producerSpanDestination(exchange, routingKey, kind)));
   }
 
   private continuationFor(
@@ -611,9 +620,7 @@ export class ConnectionTracer implements ConnectionSession {
       // with its publish's destination (basic.return names the exchange and routing key).
       const spans = this.spans.records(parsed, parsed.traceId) ? this.spans : this.keptReturn();
       // Named as its publish span is, `return` for `publish`: the same bounded destination.
-      const kind = returned.exchange === '' ? this.queueKinds.kindOf(returned.routingKey) : NAMED;
-      const name = spanName(RETURN, sanitize(producerSpanDestination(returned.exchange, returned.routingKey, kind)));
-      spans?.publish(name, () => {
+      spans?.publish(() => this.producerSpanName(RETURN, returned, this.producerKind(returned)), () => {
         const fields = this.producerFields(payload, header, found, returned, undefined);
         fields.operationType = undefined;
         fields.operationName = undefined;
