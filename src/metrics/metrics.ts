@@ -14,6 +14,7 @@
  * buckets in typed arrays and are exported by `LocalHistogram` in prom-client's own format.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AmqpDecodeErrorCode } from '../amqp/errors';
 import { OUTCOME_RULES, OutcomeMetrics, REASON_OF } from '../trace/outcome';
 
 export type Direction = 'client_to_broker' | 'broker_to_client';
@@ -27,7 +28,7 @@ export type TraceOutcome =
   | 'continued_by_parent_task';
 export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
 /** The codec's AmqpDecodeError codes in lower case; `other`: a tracer error on a readable frame. */
-export type UnreadFrameReason = 'unknown_field_type' | 'truncated' | 'bad_shortstr' | 'unexpected_method' | 'other';
+export type UnreadFrameReason = Lowercase<AmqpDecodeErrorCode> | 'other';
 export type RefusalReason = 'max_connections' | 'handshake_timeout' | 'idle_timeout' | 'draining' | 'upstream_unavailable';
 /** `queue`: the queue names known to be temporary or anonymous (trace/queueKinds.ts). */
 export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc' | 'queue' | 'return' | 'published';
@@ -94,7 +95,10 @@ const TRACE_OUTCOMES: readonly TraceOutcome[] = [
 const FAIL_OPEN_REASONS: readonly FailOpenReason[] = [
   'unknown_protocol', 'bad_frame_type', 'bad_frame_end', 'oversized_frame', 'decode_error',
 ];
-const UNREAD_FRAME_REASONS: readonly UnreadFrameReason[] = ['unknown_field_type', 'truncated', 'bad_shortstr', 'unexpected_method', 'other'];
+/** Every reason, so a decode error code added to the codec fails to compile until it is listed here. */
+const UNREAD_FRAME_REASONS = Object.keys({
+  unknown_field_type: true, truncated: true, bad_shortstr: true, unexpected_method: true, other: true,
+} satisfies Record<UnreadFrameReason, true>) as UnreadFrameReason[];
 const REFUSAL_REASONS: readonly RefusalReason[] = [
   'max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable',
 ];
