@@ -279,6 +279,14 @@ export function locateStringValues(buf: Buffer, tableOffset: number, names: read
   }
 }
 
+/**
+ * Whether a value located by `locateStringValues` (its [start, end)) is an `S` longstr, not
+ * `x` bytes: the tag sits before the value's 4-byte length.
+ */
+export function isLongStrValue(buf: Buffer, start: number): boolean {
+  return start >= 5 && buf[start - 5] === TAG_LONGSTR;
+}
+
 /** The value of an `S` (longstr) or `x` (bytes) entry as UTF-8; undefined for other types. */
 export function readStringValue(buf: Buffer, entry: TableEntry): string | undefined {
   if (entry.tag !== TAG_LONGSTR && entry.tag !== TAG_BYTES) {

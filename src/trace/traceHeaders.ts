@@ -1,4 +1,4 @@
-import { ABSENT, locateStringValues } from '../amqp/fieldTable';
+import { ABSENT, isLongStrValue, locateStringValues } from '../amqp/fieldTable';
 import { Header } from './attributes';
 import { TraceParent, traceParentFlagsAt } from './traceparent';
 
@@ -42,10 +42,15 @@ export class TraceHeaders {
     return this.at[2 * TRACEPARENT] !== ABSENT ? this.text(TRACEPARENT) ?? '' : undefined;
   }
 
-  /** The flags of a valid traceparent (W3C rules, see traceParentFlagsAt), or -1 when absent or invalid. */
+  /**
+   * The flags of a valid traceparent (W3C rules, see traceParentFlagsAt), or -1 when absent or
+   * invalid. Only a longstr is valid: a traceparent of type `x` (bytes) is invalid, like one
+   * of any other type, since consumers' propagators read a string and find none there.
+   */
   get traceFlags(): number {
     const start = this.at[2 * TRACEPARENT]!;
-    return start < 0 ? -1 : traceParentFlagsAt(this.payload, start, this.at[2 * TRACEPARENT + 1]!);
+    if (start < 0 || !isLongStrValue(this.payload, start)) return -1;
+    return traceParentFlagsAt(this.payload, start, this.at[2 * TRACEPARENT + 1]!);
   }
 
   /** A valid traceparent's fields, read from the bytes; undefined when absent or invalid. */

@@ -59,6 +59,15 @@ test('a traceparent that is not a string is present but invalid; the last duplic
   assert.is(twice.publishedAtMicros, 2);
 });
 
+test('a traceparent of type x (bytes) is present but invalid: propagators read strings only', () => {
+  const bytes = headersOf({ traceparent: Buffer.from(TRACEPARENT) });
+  assert.ok(bytes.has('traceparent'));
+  assert.is(bytes.traceFlags, -1);
+  assert.is(bytes.traceContext, undefined);
+  // The same bytes as a longstr are valid: only the type differs.
+  assert.is(headersOf({ traceparent: TRACEPARENT }).traceFlags, 1);
+});
+
 test('the publish stamp is read only when it is 1 to 17 ASCII digits', () => {
   const stamp = (value: unknown): number | undefined => headersOf({ 'x-trace-proxy-published-us': value }).publishedAtMicros;
   assert.is(stamp('1'), 1);
