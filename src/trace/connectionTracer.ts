@@ -186,7 +186,13 @@ class ChannelTrace {
   readonly consumers = new Map<string, Consumer>();
   /** Consumers the client cancelled, until the cancel-ok (by then the tag may name a new consumer). */
   readonly cancelling = new Map<string, Consumer>();
+  /** Consumes with an empty tag, in order, awaiting the consume-ok that names them. */
   pendingConsumes: Consumer[] = [];
+  /**
+   * No-wait consumes with an empty tag: the broker names them and says the name to nobody
+   * (no consume-ok), so a delivery's tag that no consumer of the channel has is one of these.
+   */
+  unnamedConsumers: Consumer[] = [];
   pendingDeclares: PendingDeclare[] = [];
   /** The last queue declared on the channel: an empty queue name in consume or get means it (spec, queue-name domain). */
   lastQueue = '';
@@ -676,7 +682,20 @@ export class ConnectionTracer implements ConnectionSession {
     const ch = this.channel(channel);
     const consumer = { queue: args.queue || ch.lastQueue, noAck: args.noAck };
     if (args.consumerTag !== '') ch.consumers.set(args.consumerTag, consumer);
+    else if (args.noWait) ch.unnamedConsumers.push(consumer);
     else ch.pendingConsumes.push(consumer);
+  }
+
+  /**
+   * The consumer of a delivery whose tag the channel has not seen: the broker-named one of a
+   * no-wait consume with an empty tag, when there is exactly one; with several the proxy
+   * cannot tell which, so the queue stays unknown rather than another's.
+   */
+  private unnamedConsumer(ch: ChannelTrace, consumerTag: string): Consumer | undefined {
+    if (ch.unnamedConsumers.length !== 1) return undefined;
+    const consumer = ch.unnamedConsumers.pop()!;
+    ch.consumers.set(consumerTag, consumer);
+    return consumer;
   }
 
   private onConsumeOk(channel: number, payload: Buffer): void {
@@ -715,7 +734,7 @@ export class ConnectionTracer implements ConnectionSession {
     const args = locateBasicDeliver(payload, this.lastConsumerTag);
     this.lastConsumerTag = args.consumerTag;
     const ch = this.channel(channel);
-    const consumer = ch.consumers.get(args.consumerTag);
+    const consumer = ch.consumers.get(args.consumerTag) ?? this.unnamedConsumer(ch, args.consumerTag);
     ch.delivery = {
       tag: args.deliveryTag, routing: args.routing,
       queue: consumer?.queue ?? '', noAck: consumer?.noAck ?? false, operation: 'deliver', redelivered: args.redelivered,

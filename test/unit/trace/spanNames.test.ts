@@ -223,4 +223,26 @@ test('a return span (no confirms) is named as its publish span (return, not publ
   assert.is(reply!.attributes[Attr.destinationTemporary], true);
 });
 
+test('a no-wait consume with an empty tag is never taken for a later consume; its broker-named tag is its own when it is the only one', () => {
+  const h = tracerHarness();
+  const consume = (queue: string, nowait: boolean): void => h.client(Method.BasicConsume, {
+    ticket: 0, queue, consumerTag: '', noLocal: false, noAck: false, exclusive: false, nowait, arguments: {},
+  });
+  consume('first', true);
+  consume('second', false);
+  h.server(Method.BasicConsumeOk, { consumerTag: 'amq.ctag-second' });
+  h.deliver('amq.ctag-second', 1, '', 'second');
+  h.deliver('amq.ctag-first', 2, '', 'first');
+  h.deliver('amq.ctag-first', 3, '', 'first');
+  assert.equal(h.spans().filter((s) => s.name.startsWith('broker_hop')).map((s) => s.attributes[Attr.subscriptionName]), ['second', 'first', 'first']);
+
+  // Two unnamed consumers: a tag cannot be told apart, so no queue rather than a wrong one.
+  const two = tracerHarness();
+  for (const queue of ['a', 'b']) {
+    two.client(Method.BasicConsume, { ticket: 0, queue, consumerTag: '', noLocal: false, noAck: false, exclusive: false, nowait: true, arguments: {} });
+  }
+  two.deliver('amq.ctag-b', 1, '', 'b');
+  assert.is(two.spans().find((s) => s.name.startsWith('broker_hop'))!.attributes[Attr.subscriptionName], undefined);
+});
+
 test.run();
