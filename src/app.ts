@@ -98,6 +98,7 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
     rewriteOnDelivery: config.rewriteOnDelivery,
     inflightCapacity: config.inflightCapacity,
     publishStamp: config.publishStamp,
+    publishStampMaxAgeMs: config.publishStampMaxAgeMs,
     outcome: outcomeExport(config, telemetry, metrics),
   });
   const upstreamTls = config.upstreams.some((u) => u.tls)

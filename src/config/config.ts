@@ -1,3 +1,4 @@
+import { DEFAULT_STAMP_MAX_AGE_MS } from '../trace/clock';
 import { OUTCOME_RULES, OutcomeRule } from '../trace/outcome';
 import { exporterEnvProblems } from './exporterEnv';
 import { listenerProblems } from './listeners';
@@ -53,6 +54,12 @@ const OPTIONS = {
     help: 'add x-trace-proxy-published-us (publish time) to each published message: the broker-hop span starts there and '
       + 'amqp_trace_proxy_broker_hop_seconds needs it; false adds traceparent alone',
   } as OptionSpec<boolean>,
+  publishStampMaxAgeMs: {
+    flag: '--publish-stamp-max-age-ms', env: 'PROXY_PUBLISH_STAMP_MAX_AGE_MS', defaultValue: DEFAULT_STAMP_MAX_AGE_MS,
+    parse: integerIn(1000, 30 * 86_400_000),
+    help: 'a delivery whose publish stamp is older (or more than 1 s in the future) is not timed, and counted in '
+      + 'amqp_trace_proxy_publish_stamps_ignored_total: anyone who can publish can write a stamp',
+  } as OptionSpec<number>,
   continuation: {
     flag: '--continuation', env: 'PROXY_CONTINUATION', defaultValue: true, parse: parseBoolean,
     help: 'continue traces across hops without trace context (Celery parent_id, RPC reply_to + correlation_id)',

@@ -33,6 +33,8 @@ export type RefusalReason = 'max_connections' | 'handshake_timeout' | 'idle_time
 /** `queue`: the queue names known to be temporary or anonymous (trace/queueKinds.ts). */
 export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc' | 'queue' | 'return' | 'published';
 export type ConfirmOutcome = 'ack' | 'nack';
+/** Why a delivery's publish stamp was not trusted (trace/clock.ts publishTime). */
+export type IgnoredStampReason = 'future' | 'too_old';
 export type ProcessOutcome = 'ack' | 'nack' | 'reject' | 'auto_ack' | 'closed';
 
 export interface MetricsOptions {
@@ -65,6 +67,7 @@ export interface ProxyMetrics extends OutcomeMetrics {
   inflight(map: InflightMap, size: number): void;
   inflightEvicted(map: InflightMap, n?: number): void;
   observeBrokerHop(seconds: number, queue?: string): void;
+  publishStampIgnored(reason: IgnoredStampReason): void;
   observePublishConfirm(seconds: number, outcome: ConfirmOutcome, exchange?: string): void;
   observeProcess(seconds: number, outcome: ProcessOutcome, queue?: string): void;
   setMode(mode: 'tracing' | 'bypass'): void;
@@ -104,6 +107,7 @@ const REFUSAL_REASONS: readonly RefusalReason[] = [
 ];
 const INFLIGHT_MAPS: readonly InflightMap[] = ['confirm', 'ack', 'task', 'rpc', 'queue', 'return', 'published'];
 const CONFIRM_OUTCOMES: readonly ConfirmOutcome[] = ['ack', 'nack'];
+const IGNORED_STAMP_REASONS: readonly IgnoredStampReason[] = ['future', 'too_old'];
 const PROCESS_OUTCOMES: readonly ProcessOutcome[] = ['ack', 'nack', 'reject', 'auto_ack', 'closed'];
 const NO_LABEL = ['all'] as const;
 type DestinationLabel = 'queue' | 'exchange';
@@ -356,6 +360,8 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     'Spans lost: export queue full or export failed.');
   const evictions = new BufferedCounter(registry, n('inflight_evictions_total'), 'map', INFLIGHT_MAPS,
     'Entries pushed out of a full bounded map before they completed, by map (confirm and ack: the span ends with error evicted; task and rpc: a later hop starts a new trace; queue: a temporary queue seen again is learned again, meanwhile its name could reach a span name; return: if that publish is returned after all, its publisher gets it with the proxy\'s headers; published: a consumer failure of that message later gets no publish span, its broker hop\'s parent shows as missing; under steady traffic this one grows all the time, it holds the most recent publishes only).');
+  const ignoredStamps = new BufferedCounter(registry, n('publish_stamps_ignored_total'), 'reason', IGNORED_STAMP_REASONS,
+    'Deliveries whose publish stamp was not trusted, by reason (future: ahead of this host\'s clock by more than 1 s; too_old: older than --publish-stamp-max-age-ms): no broker hop is timed from it, for the histogram, the hop span or the outcome rules. Anyone who can publish can write a stamp; a steady rate means clocks disagree or a publisher forges them.');
   const overflow = new BufferedCounter(registry, n('destination_labels_overflow_total'), 'label', DESTINATION_LABELS,
     'Histogram observations reported as __other__ because the destination label cap was reached, by label.');
   const telemetryErrors = new Counter({
@@ -439,6 +445,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
       if (size >= 0 && size < Infinity) inflightSizes[map] = size;
     },
     inflightEvicted: (map, count = 1) => evictions.add(map, count),
+    publishStampIgnored: (reason) => ignoredStamps.add(reason, 1),
     observeBrokerHop: (seconds, queue) => observe(brokerHop, seconds, 'all', queue || undefined),
     observePublishConfirm: (seconds, outcome, exchange) =>
       observe(publishConfirm, seconds, outcome, exchange === '' ? DEFAULT_EXCHANGE_LABEL_VALUE : exchange),

@@ -1,4 +1,5 @@
 import type { AsciiValue } from '../amqp/fieldTable';
+import type { IgnoredStampReason } from '../metrics/metrics';
 
 /**
  * Wall-clock stamps for the `x-trace-proxy-published-us` header, taken on every publish.
@@ -71,4 +72,25 @@ export class MicrosStamp implements AsciiValue {
     this.writeTo(out, 0);
     return out.toString('latin1');
   }
+}
+
+/**
+ * How far ahead of this host's clock a publish stamp may be: the publishing proxy may run on
+ * another host, whose clock NTP keeps within milliseconds of this one.
+ */
+export const STAMP_SKEW_MS = 1000;
+/** The default of --publish-stamp-max-age-ms: a message queued longer is not timed. */
+export const DEFAULT_STAMP_MAX_AGE_MS = 3_600_000;
+
+/**
+ * The publish time (epoch ms) a delivery's stamp gives, or why it is not trusted. Anyone who
+ * can publish can write the header, so only an operationally plausible age is believed: a
+ * forged stamp days old would otherwise drive the broker-hop histogram, its alerts and the
+ * outcome rules. A stamp ahead by no more than the skew counts as now.
+ */
+export function publishTime(micros: number, nowMs: number, maxAgeMs: number): number | IgnoredStampReason {
+  const ms = micros / 1000;
+  if (ms > nowMs + STAMP_SKEW_MS) return 'future';
+  if (nowMs - ms > maxAgeMs) return 'too_old';
+  return Math.min(ms, nowMs);
 }

@@ -12,14 +12,14 @@ import type { Logger } from '../log/logger';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
 import type { ConnectionSession, SessionFactory, SessionInfo } from '../proxy/session';
 import { Attr, Header, sanitize } from './attributes';
-import { MicrosStamp, TIME_ORIGIN_MS } from './clock';
+import { DEFAULT_STAMP_MAX_AGE_MS, MicrosStamp, TIME_ORIGIN_MS, publishTime } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan, SpanFactory, UnsampledContext } from './messageSpans';
 import { DeliveryHead, DeliveryRecord, OutcomeRule, OutcomeRules, PublishRecord, deliveryRecord } from './outcome';
 import { KeepShape, KeptSpans } from './outcomeSpans';
 import { PUBLISHED_CAPACITY, PublishedSpans } from './publishedSpans';
-import { QueueKinds } from './queueKinds';
+import { ConnectionQueueKinds, QueueKinds } from './queueKinds';
 import {
   DestinationKind, NAMED, consumerDestination, consumerSpanDestination, producerDestination, producerSpanDestination, spanName, wordFor,
 } from './semconv';
@@ -46,6 +46,8 @@ export interface TracingOptions {
   readonly queueKindCapacity?: number;
   /** Add x-trace-proxy-published-us to each publish (--publish-stamp). */
   readonly publishStamp: boolean;
+  /** Deliveries whose stamp is older are not timed (--publish-stamp-max-age-ms); default DEFAULT_STAMP_MAX_AGE_MS. */
+  readonly publishStampMaxAgeMs?: number;
   /** Outcome-based export of unsampled messages (outcome.ts); undefined = off. */
   readonly outcome?: OutcomeExport;
 }
@@ -70,6 +72,8 @@ const MAX_PENDING_DECLARES = 256;
 const NO_ROUTING: Routing = { exchange: '', routingKey: '' };
 /** The broker-hop span's operation name and marker: no operation of the conventions, a word of the proxy's own. */
 const BROKER_HOP = 'broker_hop';
+/** The destination of an RPC reply (publish continued by correlation): a reply queue. */
+const REPLY_KIND: DestinationKind = Object.freeze({ temporary: true, anonymous: false });
 /** The span of a basic.return without confirms: no operation of the conventions (docs/CONVENTIONS.md). */
 const RETURN = 'return';
 /**
@@ -88,8 +92,6 @@ const ADD_STAMP = Object.freeze([[Header.publishedAt, STAMP]] as const);
 /** The same without the publish stamp (--publish-stamp false). */
 const ADD_NEW_TRACE_UNSTAMPED = Object.freeze([[Header.traceparent, NEW_TRACE]] as const);
 const ADD_NOTHING = Object.freeze([] as const);
-/** Publish stamps older than this, or in the future, are not trusted for the hop span. */
-const MAX_STAMP_AGE_MS = 7 * 24 * 3600 * 1000;
 
 /** Exchange and routing key; for publish and deliver, decoded only when read (RoutingFields). */
 interface Routing {
@@ -218,12 +220,6 @@ function incomingContext(found: TraceHeaders): MessageContext {
   return { traceId, spanId, traceFlags, traceState: found.tracestate };
 }
 
-function stampToMs(micros: number | undefined, now: number): number | undefined {
-  if (micros === undefined) return undefined;
-  const ms = micros / 1000;
-  return ms <= now && now - ms < MAX_STAMP_AGE_MS ? ms : undefined;
-}
-
 /**
  * One connection's view of its messages: decides what each published message carries and
  * which spans describe it. Everything here runs on the forwarding path, so it does the
@@ -235,6 +231,8 @@ export class ConnectionTracer implements ConnectionSession {
   /** By channel number (small integers from 1: an array is cheaper than a Map, looked up several times per message). */
   private readonly channels: (ChannelTrace | undefined)[] = [];
   private readonly spans: MessageSpans;
+  /** The process's queue kinds, and what this connection's own messages say (reply_to). */
+  private readonly queueKinds: ConnectionQueueKinds;
   private frameMax = 0;
   /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
   private lastConsumerTag = '';
@@ -243,11 +241,12 @@ export class ConnectionTracer implements ConnectionSession {
     private readonly options: TracingOptions,
     private readonly info: SessionInfo,
     private readonly totals: InflightTotals,
-    private readonly queueKinds: QueueKinds,
+    queueKinds: QueueKinds,
     /** Unsampled publishes this process created the context of; set with outcome-based export. */
     private readonly published?: PublishedSpans,
   ) {
     this.spans = new MessageSpans(options.telemetry, options.metrics, info.upstream);
+    this.queueKinds = new ConnectionQueueKinds(queueKinds, options.metrics);
     const client = new Map<number, (channel: number, payload: Buffer) => void>([
       [Method.ConnectionTuneOk, (_c, p) => this.onTuneOk(p)],
       [Method.ConfirmSelect, (c) => { this.channel(c).confirm = true; }],
@@ -464,7 +463,8 @@ export class ConnectionTracer implements ConnectionSession {
       operationName: 'publish',
       proxySpan: 'publish',
       destination: sanitize(producerDestination(exchange, routingKey)),
-      kind: this.producerKind(routing),
+      // A reply found by its correlation id answers a reply_to: that message's queue is temporary.
+      kind: outcome === 'continued_by_correlation' ? REPLY_KIND : this.producerKind(routing),
       queue: '',
       routingKey: sanitize(routingKey),
       deliveryTag: undefined,
@@ -764,7 +764,7 @@ export class ConnectionTracer implements ConnectionSession {
     this.learnReplyQueue(payload, header);
     const now = performance.now();
     const wallNow = TIME_ORIGIN_MS + now;
-    const publishedAt = stampToMs(found.publishedAtMicros, wallNow);
+    const publishedAt = this.publishedAt(found.publishedAtMicros, wallNow);
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, this.queueLabel(delivery.queue));
 
     // Decided once for the message (hop and process share it); ids become strings only when read.
@@ -852,6 +852,15 @@ export class ConnectionTracer implements ConnectionSession {
     // `parent` is the message's creation context (its traceparent), when it carried one.
     const process = spans.process(spanName('process', destination), spanAttributes(fields), hop ?? parent, parent);
     return { hop, process };
+  }
+
+  /** A delivery's publish time from its stamp, when the stamp is trusted; counted when not. */
+  private publishedAt(micros: number | undefined, wallNow: number): number | undefined {
+    if (micros === undefined) return undefined;
+    const at = publishTime(micros, wallNow, this.options.publishStampMaxAgeMs ?? DEFAULT_STAMP_MAX_AGE_MS);
+    if (typeof at === 'number') return at;
+    this.options.metrics.publishStampIgnored(at);
+    return undefined;
   }
 
   /** A message's `reply_to` names a reply queue: temporary, kept out of span names. */

@@ -2,30 +2,32 @@ import type { ProxyMetrics } from '../metrics/metrics';
 import { BoundedMap } from './boundedMap';
 import { DestinationKind, NAMED, reservedKind } from './semconv';
 
-/** How the proxy learned a queue's kind; a declaration is a fact, a `reply_to` a strong hint. */
-type Source = 'declare' | 'reply_to';
-
-interface Learned {
-  readonly kind: DestinationKind;
-  readonly source: Source;
-}
+const REPLY_QUEUE: DestinationKind = Object.freeze({ temporary: true, anonymous: false });
+const SERVER_NAMED_REPLY_QUEUE: DestinationKind = Object.freeze({ temporary: true, anonymous: true });
+/**
+ * `reply_to` names one connection remembers (a shortstr: at most 255 bytes each). An RPC
+ * server answers a handful of reply queues at a time; an evicted one is learned again from
+ * its next request.
+ */
+export const REPLY_HINT_CAPACITY = 256;
 
 /**
- * Which queues are temporary or anonymous, learned from what passes the proxy and shared by
- * every connection of the process (a Celery worker consumes a request on one connection and
- * publishes the reply on another):
+ * Which queues are temporary or anonymous, learned from what the proxy can trust and shared
+ * by every connection of the process:
  *
- * - `queue.declare` flags: exclusive or auto-delete make a queue temporary, an empty name
- *   makes it server-named (its name arrives in `queue.declare-ok`);
- * - the `reply_to` of messages published or delivered: a reply queue (Celery's rpc://
- *   results, hand-written RPC) is temporary, unless a declaration said otherwise;
+ * - `queue.declare` flags: exclusive, auto-delete or x-expires make a queue temporary, an
+ *   empty name makes it server-named (its name arrives in `queue.declare-ok`);
  * - names the broker reserves (semconv.ts reservedKind), known without having seen anything.
  *
+ * A message's `reply_to` is written by whoever sent the message, possibly a third party, so
+ * it teaches only the connection that saw it (ConnectionQueueKinds): it never changes how a
+ * queue is named or labelled for the rest of the process (docs/CONVENTIONS.md).
+ *
  * The map is bounded; an evicted name that shows up again is learned again from its next
- * reply_to or declaration, and the evictions are counted.
+ * declaration, and the evictions are counted.
  */
 export class QueueKinds {
-  private readonly learned: BoundedMap<string, Learned>;
+  private readonly learned: BoundedMap<string, DestinationKind>;
 
   constructor(capacity: number, private readonly metrics: ProxyMetrics) {
     this.learned = new BoundedMap(capacity, () => metrics.inflightEvicted('queue'));
@@ -37,27 +39,51 @@ export class QueueKinds {
 
   kindOf(name: string): DestinationKind {
     if (name === '') return NAMED;
-    return this.learned.get(name)?.kind ?? reservedKind(name) ?? NAMED;
+    return this.learned.get(name) ?? reservedKind(name) ?? NAMED;
+  }
+
+  /** The kind a declaration gave the queue, if one passed this process. */
+  declaredKind(name: string): DestinationKind | undefined {
+    return this.learned.get(name);
   }
 
   /** A `queue.declare` (or its declare-ok, for a server-named queue) the proxy forwarded. */
   declared(name: string, kind: DestinationKind): void {
     if (name === '') return;
-    this.remember(name, { kind, source: 'declare' });
+    this.learned.set(name, kind);
+    this.metrics.inflight('queue', this.learned.size);
+  }
+}
+
+/**
+ * One connection's view of queue kinds: the process-wide facts, then the `reply_to` names of
+ * messages published or delivered on this connection (an RPC server's reply publishes, a
+ * client's reply queue), which a declaration always overrides.
+ */
+export class ConnectionQueueKinds {
+  /** Created at the first reply_to: most connections never see one. */
+  private replies: BoundedMap<string, true> | undefined;
+
+  constructor(private readonly shared: QueueKinds, private readonly metrics: ProxyMetrics) {}
+
+  kindOf(name: string): DestinationKind {
+    if (name === '') return NAMED;
+    const declared = this.shared.declaredKind(name);
+    if (declared !== undefined) return declared;
+    const reserved = reservedKind(name);
+    if (this.replies?.get(name) !== true) return reserved ?? NAMED;
+    return reserved?.anonymous === true ? SERVER_NAMED_REPLY_QUEUE : REPLY_QUEUE;
   }
 
-  /** A `reply_to` seen on a message: its queue receives replies, so it is temporary. */
+  declared(name: string, kind: DestinationKind): void {
+    this.shared.declared(name, kind);
+  }
+
+  /** A `reply_to` seen on a message of this connection: its queue receives replies, so it is temporary here. */
   replyQueue(name: string): void {
     // Direct reply-to names are known to be temporary without remembering them (one per request).
-    const reserved = reservedKind(name);
-    if (name === '' || reserved?.temporary) return;
-    const known = this.learned.get(name);
-    if (known?.source === 'declare' || known?.kind.temporary) return;
-    this.remember(name, { kind: { temporary: true, anonymous: reserved?.anonymous ?? false }, source: 'reply_to' });
-  }
-
-  private remember(name: string, entry: Learned): void {
-    this.learned.set(name, entry);
-    this.metrics.inflight('queue', this.learned.size);
+    if (name === '' || reservedKind(name)?.temporary === true || this.shared.declaredKind(name) !== undefined) return;
+    this.replies ??= new BoundedMap(REPLY_HINT_CAPACITY, () => this.metrics.inflightEvicted('queue'));
+    this.replies.set(name, true);
   }
 }

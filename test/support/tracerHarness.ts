@@ -8,6 +8,7 @@ import { Method } from '../../src/amqp/constants';
 import { FrameScanner } from '../../src/amqp/scanner';
 import { createLogger } from '../../src/log/logger';
 import { ProxyMetrics, createMetrics } from '../../src/metrics/metrics';
+import type { SessionFactory } from '../../src/proxy/session';
 import { tracingSessions } from '../../src/trace/connectionTracer';
 import { Continuation } from '../../src/trace/continuation';
 import { amqplibDefs } from './amqpVectors';
@@ -29,9 +30,11 @@ export interface TracerHarness {
   get(queue: string, deliveryTag: number, exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
   spans(): ReadableSpan[];
   names(): string[];
+  /** Another client connection through the same proxy process (shared maps, same spans). */
+  another(): TracerHarness;
 }
 
-export function tracerHarness(options: { queueKindCapacity?: number } = {}): TracerHarness {
+export function tracerHarness(options: { queueKindCapacity?: number; publishStampMaxAgeMs?: number } = {}): TracerHarness {
   const sink = memorySink();
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
   const sessions = tracingSessions({
@@ -49,7 +52,12 @@ export function tracerHarness(options: { queueKindCapacity?: number } = {}): Tra
     inflightCapacity: 1000,
     publishStamp: true,
     ...(options.queueKindCapacity === undefined ? {} : { queueKindCapacity: options.queueKindCapacity }),
+    ...(options.publishStampMaxAgeMs === undefined ? {} : { publishStampMaxAgeMs: options.publishStampMaxAgeMs }),
   });
+  return connectionHarness(sessions, sink, metrics);
+}
+
+function connectionHarness(sessions: SessionFactory, sink: ReturnType<typeof memorySink>, metrics: ProxyMetrics): TracerHarness {
   const session = sessions({
     id: 1,
     upstream: { host: '127.0.0.1', port: 5672, tls: false, label: '127.0.0.1:5672' },
@@ -114,5 +122,6 @@ export function tracerHarness(options: { queueKindCapacity?: number } = {}): Tra
     },
     spans: () => sink.exporter.getFinishedSpans(),
     names: () => sink.exporter.getFinishedSpans().map((s) => s.name),
+    another: () => connectionHarness(sessions, sink, metrics),
   };
 }

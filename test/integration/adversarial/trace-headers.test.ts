@@ -8,7 +8,7 @@ import * as amqp from 'amqplib';
 import { Header } from '../../../src/trace/attributes';
 import { parseTraceParent } from '../../../src/trace/traceparent';
 import { consumeN, headersOf } from '../../support/amqp';
-import { requireBroker, uniqueName } from '../../support/broker';
+import { BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
 import { TestProxy, startTestProxy } from '../../support/proxy';
 
 const P = 'amqp_trace_proxy_';
@@ -30,7 +30,7 @@ const headers = suite<{ proxy: TestProxy; conn: amqp.ChannelModel; ch: amqp.Chan
 
 headers.before(async (ctx) => {
   await requireBroker();
-  ctx.proxy = await startTestProxy();
+  ctx.proxy = await startTestProxy({ METRICS_DESTINATION_LABELS: 'true' });
   ctx.conn = await amqp.connect(ctx.proxy.url);
   ctx.ch = await ctx.conn.createChannel();
 });
@@ -57,6 +57,56 @@ headers('a traceparent of type x (bytes) is invalid: replaced by a string one, c
     sample(after, `${P}trace_context_total{outcome="${outcome}"}`) - sample(before, `${P}trace_context_total{outcome="${outcome}"}`);
   assert.is(delta('replaced_invalid'), 1);
   assert.is(delta('continued'), 0);
+});
+
+headers('a third party\'s reply_to naming a durable queue leaves its name in the metrics of other connections', async (ctx) => {
+  const orders = uniqueName('orders');
+  const work = uniqueName('work');
+  // Declared by the operator, not through the proxy: it has seen no declaration of them.
+  const setup = await amqp.connect(BROKER_URL);
+  const admin = await setup.createChannel();
+  for (const q of [orders, work]) await admin.assertQueue(q, { durable: false });
+  try {
+    const thirdParty = await amqp.connect(ctx.proxy.url);
+    const forged = await thirdParty.createChannel();
+    forged.sendToQueue(work, Buffer.from('x'), { replyTo: orders, correlationId: 'c1' });
+    // A worker receives it on its connection.
+    const worker = await amqp.connect(ctx.proxy.url);
+    await consumeN(await worker.createChannel(), work, 1);
+    await worker.close();
+    await thirdParty.close();
+    // The owner of orders, on its own connection.
+    ctx.ch.sendToQueue(orders, Buffer.from('o'));
+    await consumeN(ctx.ch, orders, 1);
+    const text = await scrape(ctx.proxy);
+    assert.is(sample(text, `${P}broker_hop_seconds_count{queue="${orders}"}`), 1, 'the delivery is counted under the queue\'s name');
+  } finally {
+    for (const q of [orders, work]) await admin.deleteQueue(q);
+    await setup.close();
+  }
+});
+
+headers('a forged publish stamp six days old times no broker hop and is counted', async (ctx) => {
+  const queue = uniqueName('stamp');
+  await ctx.ch.assertQueue(queue, { durable: false });
+  try {
+    // Published straight to the broker: a publishing proxy would replace the stamp.
+    const direct = await amqp.connect(BROKER_URL);
+    const ch = await direct.createConfirmChannel();
+    const sixDaysAgo = String((Date.now() - 6 * 86_400_000) * 1000);
+    ch.sendToQueue(queue, Buffer.from('s'), { headers: { 'x-trace-proxy-published-us': sixDaysAgo } });
+    await ch.waitForConfirms();
+    await direct.close();
+    const before = await scrape(ctx.proxy);
+    await consumeN(ctx.ch, queue, 1);
+    await settle();
+    const after = await scrape(ctx.proxy);
+    const delta = (series: string): number => sample(after, series) - sample(before, series);
+    assert.is(delta(`${P}broker_hop_seconds_count{queue="${queue}"}`), 0, 'no hop observed');
+    assert.is(delta(`${P}publish_stamps_ignored_total{reason="too_old"}`), 1);
+  } finally {
+    await ctx.ch.deleteQueue(queue);
+  }
 });
 
 headers.run();

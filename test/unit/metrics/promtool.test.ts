@@ -35,6 +35,7 @@ function exerciseEveryMetric(m: ProxyMetrics): void {
     inflight: () => m.inflight('confirm', 3),
     inflightEvicted: () => m.inflightEvicted('confirm'),
     observeBrokerHop: () => m.observeBrokerHop(0.02, 'orders'),
+    publishStampIgnored: () => m.publishStampIgnored('too_old'),
     observePublishConfirm: () => m.observePublishConfirm(0.004, 'ack', ''),
     observeProcess: () => m.observeProcess(1.5, 'nack', 'orders'),
     setMode: () => m.setMode('tracing'),

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MicrosStamp, TIME_ORIGIN_MS } from '../../../src/trace/clock';
+import { MicrosStamp, STAMP_SKEW_MS, TIME_ORIGIN_MS, publishTime } from '../../../src/trace/clock';
 
 /** What the stamp writes, placed mid-buffer so a write outside its bytes would show. */
 function written(stamp: MicrosStamp): string {
@@ -36,6 +36,21 @@ test('a stamp is wall-clock microseconds from a performance.now() reading', () =
   const now = performance.now();
   assert.is(written(stamp.at(now)), String(Math.round((TIME_ORIGIN_MS + now) * 1000)));
   assert.ok(Math.abs(Number(stamp.at(performance.now()).toString()) / 1000 - Date.now()) < 1000);
+});
+
+test('a publish stamp is trusted only within an operational age: ahead by more than the skew, or older than the bound, it is ignored', () => {
+  const now = 1_764_000_000_000;
+  const hour = 3_600_000;
+  const at = (ms: number): number => ms * 1000;
+  assert.is(publishTime(at(now - 250), now, hour), now - 250);
+  assert.is(publishTime(at(now - hour), now, hour), now - hour, 'the bound itself is still trusted');
+  assert.is(publishTime(at(now - hour - 1), now, hour), 'too_old');
+  // The review's forged stamp: a six-day broker hop.
+  assert.is(publishTime(at(now - 6 * 86_400_000), now, hour), 'too_old');
+  assert.is(publishTime(at(now + STAMP_SKEW_MS), now, hour), now, 'a little ahead (another host\'s clock) counts as now');
+  assert.is(publishTime(at(now + STAMP_SKEW_MS + 1), now, hour), 'future');
+  assert.is(publishTime(at(now + 86_400_000), now, hour), 'future');
+  assert.is(publishTime(1, now, hour), 'too_old');
 });
 
 test.run();

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createMetrics } from '../../../src/metrics/metrics';
-import { QueueKinds } from '../../../src/trace/queueKinds';
+import { ConnectionQueueKinds, QueueKinds, REPLY_HINT_CAPACITY } from '../../../src/trace/queueKinds';
 import {
   ANONYMOUS_WORD, DestinationKind, NAMED, TEMPORARY_WORD, consumerDestination, consumerSpanDestination, producerDestination,
   producerSpanDestination, reservedKind, spanName,
@@ -73,36 +73,44 @@ test('reserved names: amq.gen- is server-named, direct reply-to is temporary and
   assert.is(reservedKind('llm'), undefined);
 });
 
-test('QueueKinds: declarations are facts, reply_to a hint a declaration overrides, reserved names known unseen', () => {
+test('QueueKinds: declarations are facts, reply_to a hint for its own connection only, reserved names known unseen', () => {
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
   const kinds = new QueueKinds(100, metrics);
-  assert.equal(kinds.kindOf('llm'), NAMED);
-  kinds.declared('llm', NAMED);
-  kinds.replyQueue('llm');
-  assert.equal(kinds.kindOf('llm'), NAMED, 'a declared durable queue used as reply_to stays named');
-  kinds.replyQueue('b0c1e5de-1d9b-3b2a-9a0b-5e1bd0c8e3a1');
-  assert.equal(kinds.kindOf('b0c1e5de-1d9b-3b2a-9a0b-5e1bd0c8e3a1'), TEMPORARY);
-  kinds.declared('tmp', { temporary: true, anonymous: false });
-  assert.equal(kinds.kindOf('tmp'), TEMPORARY);
-  assert.equal(kinds.kindOf('amq.gen-unseen'), SERVER_NAMED);
-  kinds.declared('amq.gen-seen', { temporary: true, anonymous: true });
-  assert.equal(kinds.kindOf('amq.gen-seen'), { temporary: true, anonymous: true }, 'what was declared beats the prefix');
-  kinds.replyQueue('amq.gen-replies');
-  assert.equal(kinds.kindOf('amq.gen-replies'), { temporary: true, anonymous: true }, 'a server-named reply queue is both');
-  kinds.replyQueue('amq.rabbitmq.reply-to.abc');
-  assert.is(kinds.size, 5, 'direct reply-to values are not remembered: the prefix says it all');
-  assert.equal(kinds.kindOf(''), NAMED);
+  const one = new ConnectionQueueKinds(kinds, metrics);
+  const other = new ConnectionQueueKinds(kinds, metrics);
+  assert.equal(one.kindOf('llm'), NAMED);
+  one.declared('llm', NAMED);
+  one.replyQueue('llm');
+  assert.equal(one.kindOf('llm'), NAMED, 'a declared durable queue used as reply_to stays named');
+  one.replyQueue('b0c1e5de-1d9b-3b2a-9a0b-5e1bd0c8e3a1');
+  assert.equal(one.kindOf('b0c1e5de-1d9b-3b2a-9a0b-5e1bd0c8e3a1'), TEMPORARY);
+  assert.equal(other.kindOf('b0c1e5de-1d9b-3b2a-9a0b-5e1bd0c8e3a1'), NAMED, 'another connection is not told by a reply_to');
+  assert.equal(kinds.kindOf('b0c1e5de-1d9b-3b2a-9a0b-5e1bd0c8e3a1'), NAMED, 'nor is the process');
+  other.declared('tmp', { temporary: true, anonymous: false });
+  assert.equal(one.kindOf('tmp'), TEMPORARY, 'a declaration on any connection is a fact for all');
+  assert.equal(one.kindOf('amq.gen-unseen'), SERVER_NAMED);
+  one.declared('amq.gen-seen', { temporary: true, anonymous: true });
+  assert.equal(one.kindOf('amq.gen-seen'), { temporary: true, anonymous: true }, 'what was declared beats the prefix');
+  one.replyQueue('amq.gen-replies');
+  assert.equal(one.kindOf('amq.gen-replies'), { temporary: true, anonymous: true }, 'a server-named reply queue is both');
+  one.replyQueue('amq.rabbitmq.reply-to.abc');
+  assert.is(kinds.size, 3, 'only declarations are remembered process-wide');
+  assert.equal(one.kindOf(''), NAMED);
 });
 
-test('QueueKinds is bounded and counts what it evicts', async () => {
+test('QueueKinds and a connection\'s reply_to hints are bounded and count what they evict', async () => {
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
   const kinds = new QueueKinds(3, metrics);
-  for (let i = 0; i < 10; i++) kinds.replyQueue(`reply-${i}`);
+  for (let i = 0; i < 10; i++) kinds.declared(`tmp-${i}`, TEMPORARY);
   assert.is(kinds.size, 3);
-  assert.equal(kinds.kindOf('reply-9'), TEMPORARY);
-  assert.equal(kinds.kindOf('reply-0'), NAMED, 'the oldest were evicted');
+  assert.equal(kinds.kindOf('tmp-9'), TEMPORARY);
+  assert.equal(kinds.kindOf('tmp-0'), NAMED, 'the oldest were evicted');
+  const hints = new ConnectionQueueKinds(kinds, metrics);
+  for (let i = 0; i < REPLY_HINT_CAPACITY + 5; i++) hints.replyQueue(`reply-${i}`);
+  assert.equal(hints.kindOf(`reply-${REPLY_HINT_CAPACITY + 4}`), TEMPORARY);
+  assert.equal(hints.kindOf('reply-0'), NAMED, 'the oldest hints were evicted');
   const text = await metrics.registry.metrics();
-  assert.match(text, /amqp_trace_proxy_inflight_evictions_total\{map="queue"\} 7/);
+  assert.match(text, /amqp_trace_proxy_inflight_evictions_total\{map="queue"\} 12/);
   assert.match(text, /amqp_trace_proxy_inflight_spans\{map="queue"\} 3/);
 });
 

@@ -245,4 +245,39 @@ test('a no-wait consume with an empty tag is never taken for a later consume; it
   assert.is(two.spans().find((s) => s.name.startsWith('broker_hop'))!.attributes[Attr.subscriptionName], undefined);
 });
 
+test('a third party\'s reply_to does not make a queue temporary for other connections; the reply itself is named as one', () => {
+  const worker = tracerHarness();
+  worker.consume('llm', 'c-llm');
+  // A request naming a durable queue no declaration passed here as its reply queue.
+  worker.deliver('c-llm', 1, '', 'llm', { replyTo: 'orders', correlationId: 'forged-1' });
+  const shop = worker.another();
+  shop.consume('orders', 'c-orders');
+  shop.deliver('c-orders', 1, '', 'orders');
+  shop.publish('', 'orders');
+  assert.ok(shop.names().includes('broker_hop orders') && shop.names().includes('publish orders'), 'orders keeps its name elsewhere');
+  // The worker's reply, from a third connection, is found by its correlation id: that message is a reply.
+  const replier = worker.another();
+  replier.publish('', 'orders', { correlationId: 'forged-1' });
+  const reply = replier.spans().find((s) => s.attributes[Attr.proxyContext] === 'continued_by_correlation')!;
+  assert.is(reply.name, 'publish (temporary)');
+  replier.publish('', 'orders', { correlationId: 'another' });
+  assert.is(replier.spans().at(-1)!.name, 'publish orders', 'a message to orders that is not that reply keeps the name');
+});
+
+test('a forged publish stamp days old, or ahead of the clock, times no broker hop and is counted', async () => {
+  const h = tracerHarness({ publishStampMaxAgeMs: 3_600_000 });
+  h.consume('orders', 'c-orders');
+  const stamp = (offsetMs: number): string => String(Math.round((Date.now() + offsetMs) * 1000));
+  h.deliver('c-orders', 1, '', 'orders', { headers: { 'x-trace-proxy-published-us': stamp(-2 * 86_400_000) } });
+  h.deliver('c-orders', 2, '', 'orders', { headers: { 'x-trace-proxy-published-us': stamp(60_000) } });
+  h.deliver('c-orders', 3, '', 'orders', { headers: { 'x-trace-proxy-published-us': stamp(-50) } });
+  const text = await h.metrics.registry.metrics();
+  assert.match(text, /amqp_trace_proxy_broker_hop_seconds_count 1\n/, 'only the plausible stamp was timed');
+  assert.match(text, /amqp_trace_proxy_publish_stamps_ignored_total\{reason="too_old"\} 1/);
+  assert.match(text, /amqp_trace_proxy_publish_stamps_ignored_total\{reason="future"\} 1/);
+  const hops = h.spans().filter((s) => s.name.startsWith('broker_hop'));
+  const startMs = (s: (typeof hops)[number]): number => s.startTime[0] * 1000 + s.startTime[1] / 1e6;
+  assert.ok(hops.slice(0, 2).every((s) => Date.now() - startMs(s) < 60_000), 'the ignored stamps start no span days back');
+});
+
 test.run();
