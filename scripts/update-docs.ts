@@ -6,9 +6,9 @@
 // outside the markers is hand-written and left alone.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { helpText } from '../src/config/config';
+import { OptionDoc, helpText, limitOptions } from '../src/config/config';
 import { METRIC_PREFIX, createMetrics } from '../src/metrics/metrics';
-import { WEBHOOK_HELP } from '../src/webhook/cli';
+import { WEBHOOK_HELP, webhookLimitOptions } from '../src/webhook/cli';
 import { verdictLines } from '../bench/lib/report';
 import type { BenchResults } from '../bench/lib/results';
 
@@ -33,6 +33,24 @@ export function webhookOptionsBlock(): string {
   const from = lines.findIndex((l) => l.startsWith('  '));
   const to = lines.findIndex((l) => l.startsWith('See '));
   return ['```text', ...lines.slice(from, to).filter((l, i, all) => !(l === '' && i === all.length - 1)), '```'].join('\n');
+}
+
+/**
+ * docs/SECURITY.md's limits: every option whose spec says `limit: true` (src/config/config.ts
+ * for the proxy, src/webhook/cli.ts for the webhook), with its default and its help text.
+ */
+export function limitsBlock(): string {
+  const cell = (text: string): string => text.replace(/\|/g, '\\|');
+  const rows = (component: string, docs: readonly OptionDoc[]): string[] => docs.map((d) => {
+    const names = d.names.split(' / ').map((n) => `\`${n}\``).join(' / ');
+    return `| ${component} | ${names} | ${cell(d.shownDefault)} | ${cell(d.help)} |`;
+  });
+  return [
+    '| listener | option | default | what it bounds |',
+    '|---|---|---|---|',
+    ...rows('proxy', limitOptions()),
+    ...rows('webhook', webhookLimitOptions()),
+  ].join('\n');
 }
 
 /**
@@ -117,6 +135,7 @@ export async function metricsBlock(): Promise<string> {
 
 export const BLOCKS: readonly GeneratedBlock[] = [
   { file: 'docs/OPERATIONS.md', name: 'options', render: optionsBlock },
+  { file: 'docs/SECURITY.md', name: 'limits', render: limitsBlock },
   { file: 'docs/METRICS.md', name: 'metrics', render: metricsBlock },
   { file: 'docs/DEPLOY.md', name: 'webhook-options', render: webhookOptionsBlock },
   { file: 'docs/BENCHMARK.md', name: 'bench-latest', render: benchLatestBlock },

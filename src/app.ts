@@ -137,8 +137,9 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
   opened.push(() => server.close());
   checkAbort();
   let draining = false;
+  const httpLimits = { maxConnections: config.httpMaxConnections, requestTimeoutMs: config.httpRequestTimeoutMs };
   const admin = config.adminListen
-    ? await bind('adminListen', config.adminListen, () => startAdminServer(config.adminListen!, modeController))
+    ? await bind('adminListen', config.adminListen, () => startAdminServer({ listen: config.adminListen!, controller: modeController, limits: httpLimits, logger }))
     : undefined;
   if (admin) opened.push(() => admin.close());
   checkAbort();
@@ -150,6 +151,7 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
       port: config.metricsListen!.port,
       metrics,
       logger,
+      limits: httpLimits,
       ready: async () => !draining && server.listening && upstreamReachable(),
     }));
     const handle = http;

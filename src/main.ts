@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { App, StartupAborted, startApp } from './app';
 import { ConfigError, HelpRequested, loadConfig } from './config/config';
-import { createLogger } from './log/logger';
+import { redact } from './config/options';
+import { Logger, RateLimitedLog, createLogger } from './log/logger';
 import { disableIncrementalMarking } from './proxy/gcTuning';
 import { runWebhookCommand } from './webhook/cli';
 
@@ -24,6 +25,7 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  keepServingOnEscapedErrors(logger);
   // Installed before the first listener opens: a signal during start-up stops it cleanly.
   const abort = new AbortController();
   let app: App | undefined;
@@ -63,6 +65,24 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`amqp-trace-proxy: could not start: ${(err as Error).message}\n`);
     process.exit(1);
   }
+}
+
+/**
+ * An error that escaped every handler (each HTTP handler and socket handler catches its own)
+ * is logged and the process keeps serving. Exiting would drop every client connection, which
+ * is what a request crafted to throw is after; what a stray throw can leave inconsistent is
+ * the one connection or request whose handler it unwound, and that one is closed by its own
+ * timeouts. Logged at most once a second per kind, with how many were not, so a flood cannot
+ * fill the disk; the message is redacted, as an error may quote a broker URL.
+ */
+function keepServingOnEscapedErrors(logger: Logger): void {
+  const log = new RateLimitedLog(logger, 1000);
+  const report = (kind: string) => (err: unknown): void => {
+    const error = err instanceof Error ? redact(err.stack ?? `${err.name}: ${err.message}`) : redact(String(err));
+    log.warn(kind, { kind, err: error }, 'error escaped its handler; still serving');
+  };
+  process.on('uncaughtException', report('uncaughtException'));
+  process.on('unhandledRejection', report('unhandledRejection'));
 }
 
 // Before the proxy allocates anything: see gcTuning.ts for why and what it measured.

@@ -1,22 +1,37 @@
 import { IncomingMessage, ServerResponse, createServer } from 'node:http';
 import type { HostPort } from '../config/options';
+import { HttpLimits, applyLimits, guarded, serverOptions } from '../http/limits';
+import type { Logger } from '../log/logger';
 import { ModeController, parseMode } from './modeSwitch';
 
 const MAX_BODY = 64;
+
+export interface AdminServerOptions {
+  readonly listen: HostPort;
+  readonly controller: ModeController;
+  readonly limits: HttpLimits;
+  readonly logger: Logger;
+}
 
 /**
  * The admin API, on its own listener (localhost by default, never the metrics port):
  *   GET  /mode            → {"mode":"tracing"}
  *   PUT  /mode  "bypass"  → switches (POST works too; the body or ?mode= carries the value)
  */
-export async function startAdminServer(listen: HostPort, controller: ModeController): Promise<{ port: number; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
-    void handle(req, res, controller);
-  });
+export async function startAdminServer(opts: AdminServerOptions): Promise<{ port: number; close(): Promise<void> }> {
+  const { listen, controller, logger } = opts;
+  const server = createServer(serverOptions(opts.limits), guarded((req, res) => handle(req, res, controller), (err) => {
+    logger.warn({ err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, 'admin request failed');
+  }));
+  applyLimits(server, opts.limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(listen.port, listen.host, () => resolve());
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  server.on('error', (err) => logger.warn({ err: err.message }, 'admin HTTP server error'));
   const address = server.address();
   const port = address !== null && typeof address !== 'string' ? address.port : listen.port;
   return {
@@ -28,8 +43,20 @@ export async function startAdminServer(listen: HostPort, controller: ModeControl
   };
 }
 
+/** The request's path and query; undefined when the request target is not a path (`//[`, `*`, an absolute URL). */
+function target(req: IncomingMessage): URL | undefined {
+  const raw = req.url ?? '';
+  if (!raw.startsWith('/') || raw.startsWith('//')) return undefined;
+  try {
+    return new URL(raw, 'http://admin');
+  } catch {
+    return undefined;
+  }
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse, controller: ModeController): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://admin');
+  const url = target(req);
+  if (url === undefined) return reply(res, 400, { error: 'the request target must be a path, e.g. /mode' });
   if (url.pathname !== '/mode') return reply(res, 404, { error: 'not found; use /mode' });
   if (req.method === 'GET' || req.method === 'HEAD') return reply(res, 200, { mode: controller.mode });
   if (req.method !== 'PUT' && req.method !== 'POST') return reply(res, 405, { error: 'use GET, PUT or POST' });
@@ -53,6 +80,7 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
     });
     req.on('end', () => resolve(body));
     req.on('error', () => resolve(undefined));
+    req.on('close', () => resolve(undefined));
   });
 }
 

@@ -1,3 +1,4 @@
+import { DEFAULT_HTTP_LIMITS } from '../http/limits';
 import { DEFAULT_STAMP_MAX_AGE_MS } from '../trace/clock';
 import { OUTCOME_RULES, OutcomeRule } from '../trace/outcome';
 import { exporterEnvProblems } from './exporterEnv';
@@ -45,6 +46,17 @@ const OPTIONS = {
     parse: (raw: string) => (raw.trim() === '' || raw.trim() === 'off' ? undefined : parseHostPort(raw)),
     shownDefault: '127.0.0.1:9465', help: 'host:port of the admin API (runtime bypass switch); "off" disables',
   } as OptionSpec<HostPort | undefined>,
+  httpMaxConnections: {
+    flag: '--http-max-connections', env: 'HTTP_MAX_CONNECTIONS', defaultValue: DEFAULT_HTTP_LIMITS.maxConnections,
+    parse: integerIn(1, 100_000), limit: true,
+    help: 'connections open at once on each of the metrics and admin listeners; more are closed at accept',
+  } as OptionSpec<number>,
+  httpRequestTimeoutMs: {
+    flag: '--http-request-timeout-ms', env: 'HTTP_REQUEST_TIMEOUT_MS', defaultValue: DEFAULT_HTTP_LIMITS.requestTimeoutMs,
+    parse: integerIn(100, 600_000), limit: true,
+    help: 'on the metrics and admin listeners, a request must arrive whole (headers and body) within this time, '
+      + 'and a connection that sends nothing is closed after it',
+  } as OptionSpec<number>,
   rewriteOnDelivery: {
     flag: '--rewrite-on-delivery', env: 'PROXY_REWRITE_ON_DELIVERY', defaultValue: false, parse: parseBoolean,
     help: 'on delivery, replace traceparent with the broker-hop span so consumers continue from it',
@@ -66,11 +78,11 @@ const OPTIONS = {
   } as OptionSpec<boolean>,
   continuationCapacity: {
     flag: '--continuation-capacity', env: 'PROXY_CONTINUATION_CAPACITY', defaultValue: 100_000,
-    parse: integerIn(1, 10_000_000), help: 'entries kept per continuation map (task ids, correlation ids)',
+    parse: integerIn(1, 10_000_000), limit: true, help: 'entries kept per continuation map (task ids, correlation ids)',
   } as OptionSpec<number>,
   inflightCapacity: {
     flag: '--inflight-capacity', env: 'PROXY_INFLIGHT_CAPACITY', defaultValue: 10_000,
-    parse: integerIn(1, 10_000_000), help: 'open spans kept per channel, for each of publishes awaiting a confirm and deliveries awaiting an ack; when full the oldest span ends as evicted',
+    parse: integerIn(1, 10_000_000), limit: true, help: 'open spans kept per channel, for each of publishes awaiting a confirm and deliveries awaiting an ack; when full the oldest span ends as evicted',
   } as OptionSpec<number>,
   outcomeExport: {
     flag: '--outcome-export', env: 'PROXY_OUTCOME_EXPORT', defaultValue: true, parse: parseBoolean,
@@ -102,7 +114,7 @@ const OPTIONS = {
   } as OptionSpec<boolean>,
   destinationLabelLimit: {
     flag: '--destination-label-limit', env: 'METRICS_DESTINATION_LABEL_LIMIT', defaultValue: 50,
-    parse: integerIn(1, 10_000), help: 'distinct queue/exchange label values before "__other__"',
+    parse: integerIn(1, 10_000), limit: true, help: 'distinct queue/exchange label values before "__other__"',
   } as OptionSpec<number>,
   connectTimeoutMs: {
     flag: '--connect-timeout-ms', env: 'PROXY_CONNECT_TIMEOUT_MS', defaultValue: 5000, parse: integerIn(1, 600_000),
@@ -142,15 +154,15 @@ const OPTIONS = {
   } as OptionSpec<boolean>,
   maxConnections: {
     flag: '--max-connections', env: 'PROXY_MAX_CONNECTIONS', defaultValue: 0, parse: integerIn(0, 1_000_000),
-    help: 'client connections open at once; more are closed at accept (0 = no limit)',
+    limit: true, help: 'client connections open at once; more are closed at accept (0 = no limit)',
   } as OptionSpec<number>,
   handshakeTimeoutMs: {
     flag: '--handshake-timeout-ms', env: 'PROXY_HANDSHAKE_TIMEOUT_MS', defaultValue: 10_000, parse: integerIn(0, 600_000),
-    help: 'a client must finish TLS within this time, and then the AMQP handshake up to connection.open-ok (the protocol header first, before a broker connection is opened), else it is closed (0 = off)',
+    limit: true, help: 'a client must finish TLS within this time, and then the AMQP handshake up to connection.open-ok (the protocol header first, before a broker connection is opened), else it is closed (0 = off)',
   } as OptionSpec<number>,
   idleTimeoutMs: {
     flag: '--idle-timeout-ms', env: 'PROXY_IDLE_TIMEOUT_MS', defaultValue: 0, parse: integerIn(0, 86_400_000),
-    help: 'a connection with no bytes either way for this long is closed with 320 (0 = off; heartbeats count as traffic)',
+    limit: true, help: 'a connection with no bytes either way for this long is closed with 320 (0 = off; heartbeats count as traffic)',
   } as OptionSpec<number>,
   drainTimeoutMs: {
     flag: '--drain-timeout-ms', env: 'DRAIN_TIMEOUT_MS', defaultValue: 15_000, parse: integerIn(0, 3_600_000),
@@ -203,7 +215,7 @@ const OPTIONS = {
   } as OptionSpec<number>,
   bspMaxQueueSize: {
     env: 'OTEL_BSP_MAX_QUEUE_SIZE', defaultValue: 4096, parse: integerIn(1, 1_000_000),
-    help: 'ended spans waiting for export; beyond it spans are dropped and counted',
+    limit: true, help: 'ended spans waiting for export; beyond it spans are dropped and counted',
   } as OptionSpec<number>,
   bspMaxExportBatchSize: {
     env: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', defaultValue: 512, parse: integerIn(1, 100_000),
@@ -329,12 +341,27 @@ function listenerProblemsOf(config: ProxyConfig, failed: ReadonlySet<string>): s
   return listenerProblems(listeners, upstreams, optionLabel('upstreams'));
 }
 
+/** An option as documentation shows it: its names, its default as --help prints it, its help. */
+export interface OptionDoc {
+  readonly names: string;
+  readonly shownDefault: string;
+  readonly help: string;
+}
+
+function optionDoc(spec: OptionSpec<unknown>): OptionDoc {
+  const flag = spec.flag && spec.parse === parseBoolean ? `${spec.flag} [true|false]` : spec.flag;
+  return { names: [flag, spec.env].filter(Boolean).join(' / '), shownDefault: spec.shownDefault ?? String(spec.defaultValue), help: spec.help };
+}
+
+/** The options marked `limit: true`, in table order: docs/SECURITY.md's limits table. */
+export function limitOptions(): OptionDoc[] {
+  return Object.values(OPTIONS as Record<string, OptionSpec<unknown>>).filter((spec) => spec.limit).map(optionDoc);
+}
+
 export function helpText(): string {
   const rows = Object.values(OPTIONS as Record<string, OptionSpec<unknown>>).map((spec) => {
-    const flag = spec.flag && spec.parse === parseBoolean ? `${spec.flag} [true|false]` : spec.flag;
-    const names = [flag, spec.env].filter(Boolean).join(' / ');
-    const shown = spec.shownDefault ?? String(spec.defaultValue);
-    return `  ${names}\n      ${spec.help} (default: ${shown})`;
+    const doc = optionDoc(spec);
+    return `  ${doc.names}\n      ${doc.help} (default: ${doc.shownDefault})`;
   });
   return [
     'amqp-trace-proxy: an AMQP 0-9-1 proxy that adds W3C trace context to published messages.',

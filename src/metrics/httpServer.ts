@@ -10,6 +10,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DEFAULT_HTTP_LIMITS, HttpLimits, applyLimits, guarded, hasBody, serverOptions } from '../http/limits';
 import type { ProxyMetrics } from './metrics';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -29,6 +30,8 @@ export interface HttpServerOptions {
   routes?: Readonly<Record<string, RouteHandler>>;
   /** A readiness check slower than this answers 503 (default 5000 ms). */
   readyTimeoutMs?: number;
+  /** Deadlines and the connection cap (src/http/limits.ts); the config's defaults when absent. */
+  limits?: HttpLimits;
 }
 
 export interface HttpServerHandle {
@@ -62,6 +65,16 @@ async function checkReady(ready: () => boolean | Promise<boolean>, timeoutMs: nu
   }
 }
 
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
   const { metrics, ready, logger } = opts;
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
@@ -88,20 +101,20 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       res.setHeader('Allow', 'GET, HEAD');
       return send(res, 405, TEXT, 'method not allowed\n');
     }
+    // Nothing here reads a body: refused unread, and the connection closed so it is not read either.
+    if (hasBody(req)) {
+      res.setHeader('Connection', 'close');
+      return send(res, 413, TEXT, 'no request body expected\n');
+    }
     return handler(res);
   }
 
-  const server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
-    dispatch(req, res, path).catch((err: unknown) => {
-      metrics.telemetryError('http_server');
-      logger?.warn({ err, path }, 'metrics HTTP request failed');
-      if (!res.headersSent) send(res, 500, TEXT, 'internal error\n');
-      else res.destroy();
-    });
-  });
+  const limits = opts.limits ?? DEFAULT_HTTP_LIMITS;
+  const server = createServer(serverOptions(limits), guarded((req, res) => dispatch(req, res, pathOf(req)), (err, req) => {
+    metrics.telemetryError('http_server');
+    logger?.warn({ err: errorText(err), path: pathOf(req) }, 'metrics HTTP request failed');
+  }));
+  applyLimits(server, limits);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -36,6 +36,8 @@ interface Spec {
   readonly defaultValue?: string;
   readonly repeatable?: boolean;
   readonly help: string;
+  /** A bound on what a caller can make the webhook hold: listed in docs/SECURITY.md's limits table. */
+  readonly limit?: true;
 }
 
 const SPECS: readonly Spec[] = [
@@ -76,6 +78,11 @@ export const WEBHOOK_HELP = [
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The options marked `limit: true`, as docs/SECURITY.md's limits table shows them. */
+export function webhookLimitOptions(): { names: string; shownDefault: string; help: string }[] {
+  return SPECS.filter((s) => s.limit).map((s) => ({ names: s.env ? `${s.flag} / ${s.env}` : s.flag, shownDefault: s.defaultValue ?? '(none)', help: s.help }));
+}
 
 /** Pure: reads flags and environment, returns the configuration or every problem found. */
 export function parseWebhookArgs(argv: readonly string[], env: NodeJS.ProcessEnv): WebhookArgs {

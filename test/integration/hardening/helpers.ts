@@ -46,9 +46,13 @@ export interface ChildProxy {
   output(): string;
 }
 
-/** Runs `node dist/main.js` on `port` and resolves once it logs that it is listening. */
-export async function startChildProxy(port: number, env: Record<string, string> = {}): Promise<ChildProxy> {
-  const child = spawn(process.execPath, [builtProxy()], {
+/**
+ * Runs `node dist/main.js` on `port` and resolves once it logs that it is listening.
+ * `wrapper` runs it under another command, e.g. `['prlimit', '--nofile=256', '--']`.
+ */
+export async function startChildProxy(port: number, env: Record<string, string> = {}, wrapper: string[] = []): Promise<ChildProxy> {
+  const [command, ...args] = [...wrapper, process.execPath, builtProxy()];
+  const child = spawn(command!, args, {
     env: {
       PATH: process.env.PATH ?? '',
       PROXY_LISTEN: `127.0.0.1:${port}`,

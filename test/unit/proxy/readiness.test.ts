@@ -40,7 +40,8 @@ test('cachedCheck: a check that throws reads as not reachable, and is not cached
 
 test('/readyz under frequent probes: 100 at once and one every 20 ms for 1.5 s open at most 3 broker connections, and answer ready', async () => {
   const upstream = await echoServer();
-  const proxy = await startTestProxy({ PROXY_UPSTREAM: `amqp://127.0.0.1:${upstream.port}` });
+  // 100 connections at once are past the default cap of the metrics listener (--http-max-connections).
+  const proxy = await startTestProxy({ PROXY_UPSTREAM: `amqp://127.0.0.1:${upstream.port}`, HTTP_MAX_CONNECTIONS: '100' });
   try {
     const probe = async (): Promise<number> => (await fetch(`${proxy.metricsUrl}/readyz`)).status;
     const burst = await Promise.all(Array.from({ length: 100 }, probe));
