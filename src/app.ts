@@ -139,7 +139,9 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
   let draining = false;
   const httpLimits = { maxConnections: config.httpMaxConnections, requestTimeoutMs: config.httpRequestTimeoutMs };
   const admin = config.adminListen
-    ? await bind('adminListen', config.adminListen, () => startAdminServer({ listen: config.adminListen!, controller: modeController, limits: httpLimits, logger }))
+    ? await bind('adminListen', config.adminListen, () => startAdminServer({
+      listen: config.adminListen!, controller: modeController, limits: httpLimits, logger, ...(config.adminTokenFile ? { tokenFile: config.adminTokenFile } : {}),
+    }))
     : undefined;
   if (admin) opened.push(() => admin.close());
   checkAbort();

@@ -1,5 +1,8 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { IncomingMessage, ServerResponse, createServer } from 'node:http';
-import type { HostPort } from '../config/options';
+import { isIP } from 'node:net';
+import { readRegularFile } from '../config/files';
+import { HostPort, SMALL_FILE_BYTES } from '../config/options';
 import { HttpLimits, applyLimits, guarded, serverOptions } from '../http/limits';
 import type { Logger } from '../log/logger';
 import { ModeController, parseMode } from './modeSwitch';
@@ -11,16 +14,26 @@ export interface AdminServerOptions {
   readonly controller: ModeController;
   readonly limits: HttpLimits;
   readonly logger: Logger;
+  /** When set, every request must carry `Authorization: Bearer <the file's content>`. */
+  readonly tokenFile?: string;
 }
 
 /**
  * The admin API, on its own listener (localhost by default, never the metrics port):
  *   GET  /mode            → {"mode":"tracing"}
  *   PUT  /mode  "bypass"  → switches (POST works too; the body or ?mode= carries the value)
+ *
+ * A web page can make a browser send requests here: a form or an <img> (a "simple"
+ * cross-origin request, sent without asking), or any request once its own host name
+ * resolves to 127.0.0.1 (DNS rebinding). So a request that carries an Origin header, or a
+ * Host that is not an IP address, localhost or the listener's own host, is refused; and a
+ * switch needs `Content-Type: application/json`, which a page can only send after a CORS
+ * preflight that is never answered, or the token when one is configured. Every switch is
+ * logged with the peer's address and port.
  */
 export async function startAdminServer(opts: AdminServerOptions): Promise<{ port: number; close(): Promise<void> }> {
-  const { listen, controller, logger } = opts;
-  const server = createServer(serverOptions(opts.limits), guarded((req, res) => handle(req, res, controller), (err) => {
+  const { listen, logger } = opts;
+  const server = createServer(serverOptions(opts.limits), guarded((req, res) => handle(req, res, opts), (err) => {
     logger.warn({ err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, 'admin request failed');
   }));
   applyLimits(server, opts.limits);
@@ -54,17 +67,87 @@ function target(req: IncomingMessage): URL | undefined {
   }
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, controller: ModeController): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, opts: AdminServerOptions): Promise<void> {
+  const { controller } = opts;
+  const refusal = refuse(req, opts);
+  if (refusal !== undefined) return reply(res, refusal.status, { error: refusal.error }, refusal.headers);
   const url = target(req);
   if (url === undefined) return reply(res, 400, { error: 'the request target must be a path, e.g. /mode' });
   if (url.pathname !== '/mode') return reply(res, 404, { error: 'not found; use /mode' });
   if (req.method === 'GET' || req.method === 'HEAD') return reply(res, 200, { mode: controller.mode });
   if (req.method !== 'PUT' && req.method !== 'POST') return reply(res, 405, { error: 'use GET, PUT or POST' });
-  const body = url.searchParams.get('mode') ?? (await readBody(req));
+  if (opts.tokenFile === undefined && !isJson(req)) {
+    return reply(res, 415, { error: 'a mode switch needs Content-Type: application/json (or the token of --admin-token-file)' });
+  }
+  const body = url.searchParams.get('mode') ?? modeOfBody(await readBody(req));
   const mode = body === undefined ? undefined : parseMode(body);
   if (mode === undefined) return reply(res, 400, { error: 'the body must be "tracing" or "bypass"' });
-  controller.set(mode, 'admin api');
+  controller.set(mode, 'admin api', peerOf(req));
   reply(res, 200, { mode: controller.mode });
+}
+
+interface Refusal {
+  readonly status: number;
+  readonly error: string;
+  readonly headers?: Record<string, string>;
+}
+
+/** Why a request is refused before it is read at all, or undefined. */
+function refuse(req: IncomingMessage, opts: AdminServerOptions): Refusal | undefined {
+  if (req.headers.origin !== undefined) return { status: 403, error: 'requests from web pages (with an Origin header) are refused' };
+  const host = req.headers.host;
+  if (host !== undefined && !ownHost(host, opts.listen.host)) {
+    return { status: 403, error: 'the Host header must be an IP address, localhost or the listener\'s own host' };
+  }
+  if (opts.tokenFile !== undefined && !tokenMatches(req.headers.authorization, opts.tokenFile)) {
+    return { status: 401, error: 'a bearer token is required (--admin-token-file)', headers: { 'WWW-Authenticate': 'Bearer' } };
+  }
+  return undefined;
+}
+
+/**
+ * A Host that names this listener without a name someone else controls: an IP address
+ * (a rebinding page's Host is its own domain name), localhost, or the host the listener
+ * was configured with. The port is not compared: port forwarding changes it.
+ */
+function ownHost(header: string, listenHost: string): boolean {
+  const name = (/^\[([^\]]*)\](?::\d*)?$/.exec(header)?.[1] ?? header.replace(/:\d*$/, '')).toLowerCase();
+  return isIP(name) !== 0 || name === 'localhost' || name === listenHost.toLowerCase();
+}
+
+function tokenMatches(authorization: string | undefined, tokenFile: string): boolean {
+  const given = /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
+  if (given === undefined) return false;
+  // Re-read at each request, so a rotated Secret takes effect; a file that cannot be read matches nothing.
+  let expected: string;
+  try {
+    expected = readRegularFile(tokenFile, SMALL_FILE_BYTES).trim();
+  } catch {
+    return false;
+  }
+  if (expected === '') return false;
+  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function isJson(req: IncomingMessage): boolean {
+  return /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+}
+
+/** `"bypass"`, `{"mode":"bypass"}` or plain `bypass`. */
+function modeOfBody(body: string | undefined): string | undefined {
+  if (body === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(body);
+    if (typeof value === 'string') return value;
+    if (typeof value === 'object' && value !== null && typeof (value as { mode?: unknown }).mode === 'string') return (value as { mode: string }).mode;
+  } catch { /* not JSON: the text itself */ }
+  return body;
+}
+
+function peerOf(req: IncomingMessage): string {
+  const { remoteAddress, remotePort } = req.socket;
+  return remoteAddress?.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
 }
 
 function readBody(req: IncomingMessage): Promise<string | undefined> {
@@ -84,8 +167,8 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
   });
 }
 
-function reply(res: ServerResponse, status: number, body: object): void {
+function reply(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }

@@ -1,4 +1,6 @@
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile, watchFile } from 'node:fs';
+import { FileRefused, readRegularFile } from '../config/files';
+import { SMALL_FILE_BYTES } from '../config/options';
 import type { Logger } from '../log/logger';
 import { ModeController, parseMode } from './modeSwitch';
 
@@ -7,15 +9,18 @@ const POLL_MS = 1000;
 /**
  * Follows a file holding "tracing" or "bypass" (a ConfigMap mounted as a file). Polling with
  * stat, not inotify: kubelet replaces ConfigMap files by swapping a symlink, which inotify
- * watches on the old target miss. A file that is missing or unreadable changes nothing.
+ * watches on the old target miss. A file that is missing or unreadable changes nothing, and
+ * neither does one that is not a regular file (a FIFO would block the read, and with it the
+ * process: config refuses one at start, this catches one put there later).
  */
 export function watchModeFile(path: string, controller: ModeController, logger: Logger): () => void {
   const apply = (): void => {
     let raw: string;
     try {
-      raw = readFileSync(path, 'utf8');
+      raw = readRegularFile(path, SMALL_FILE_BYTES);
     } catch (err) {
-      logger.warn({ path, code: (err as NodeJS.ErrnoException).code }, 'mode file unreadable; mode unchanged');
+      const code = err instanceof FileRefused ? err.code : 'error';
+      logger.warn({ path, code, why: (err as Error).message }, 'mode file unreadable; mode unchanged');
       return;
     }
     const mode = parseMode(raw);

@@ -39,11 +39,12 @@ export class ModeController {
     return this.state.tracing ? 'tracing' : 'bypass';
   }
 
-  set(mode: Mode, source: string): void {
+  /** `peer`: who asked, address:port, when it came over the network. */
+  set(mode: Mode, source: string, peer?: string): void {
     if (mode === this.mode) return;
     this.state.tracing = mode === 'tracing';
     if (this.started) this.switchedAtRuntime = true;
     this.metrics.setMode(mode);
-    this.logger.warn({ mode, source }, 'mode switched');
+    this.logger.warn(peer === undefined ? { mode, source } : { mode, source, peer }, 'mode switched');
   }
 }

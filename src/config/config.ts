@@ -4,8 +4,8 @@ import { OUTCOME_RULES, OutcomeRule } from '../trace/outcome';
 import { exporterEnvProblems } from './exporterEnv';
 import { listenerProblems } from './listeners';
 import {
-  HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, listOf, oneOf, optionalPath, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
-  parseHostPort, propagators, ratio, readableFile, resourceAttributes, text,
+  HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, listOf, oneOf, optionalRegularFile, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
+  parseHostPort, propagators, ratio, readableFile, resourceAttributes, secretFile, text,
 } from './options';
 import { tlsProblems } from './tlsCheck';
 import { Upstream, parseUpstreamList } from './upstream';
@@ -33,7 +33,7 @@ const OPTIONS = {
     help: 'false: start in bypass, every connection a plain TCP pipe that parses nothing (the ADR flag); a configured mode file overrides it, also at start',
   } as OptionSpec<boolean>,
   modeFile: {
-    flag: '--mode-file', env: 'PROXY_MODE_FILE', defaultValue: undefined, parse: optionalPath,
+    flag: '--mode-file', env: 'PROXY_MODE_FILE', defaultValue: undefined, parse: optionalRegularFile,
     shownDefault: '(none)', help: 'file holding "tracing" or "bypass", watched for changes (a mounted ConfigMap)',
   } as OptionSpec<string | undefined>,
   metricsListen: {
@@ -46,6 +46,11 @@ const OPTIONS = {
     parse: (raw: string) => (raw.trim() === '' || raw.trim() === 'off' ? undefined : parseHostPort(raw)),
     shownDefault: '127.0.0.1:9465', help: 'host:port of the admin API (runtime bypass switch); "off" disables',
   } as OptionSpec<HostPort | undefined>,
+  adminTokenFile: {
+    flag: '--admin-token-file', env: 'ADMIN_TOKEN_FILE', defaultValue: undefined, parse: secretFile, shownDefault: '(none)',
+    help: 'file holding a token (a mounted Kubernetes Secret); every admin API request must then carry "Authorization: Bearer <token>"; '
+      + 're-read at each request',
+  } as OptionSpec<string | undefined>,
   httpMaxConnections: {
     flag: '--http-max-connections', env: 'HTTP_MAX_CONNECTIONS', defaultValue: DEFAULT_HTTP_LIMITS.maxConnections,
     parse: integerIn(1, 100_000), limit: true,

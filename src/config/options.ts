@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import { FileRefused, notRegularFile, readRegularFile } from './files';
 
 /**
  * Every option the proxy understands, in one table: flag, environment variable, default,
@@ -121,6 +122,31 @@ export function text(raw: string): string {
 
 export function optionalPath(raw: string): string | undefined {
   return raw.trim() === '' ? undefined : raw.trim();
+}
+
+/** A file that may be missing (then it changes nothing) but, when present, is a regular file: never a FIFO. */
+export function optionalRegularFile(raw: string): string | undefined {
+  const path = optionalPath(raw);
+  const problem = path === undefined ? undefined : notRegularFile(path);
+  if (problem !== undefined) throw new OptionError(problem);
+  return path;
+}
+
+/** The most a secret or mode file may hold; both are a word or a line. */
+export const SMALL_FILE_BYTES = 4096;
+
+/** A file holding a secret (a mounted Kubernetes Secret): a regular file, readable now, not empty. */
+export function secretFile(raw: string): string | undefined {
+  const path = optionalPath(raw);
+  if (path === undefined) return undefined;
+  let content: string;
+  try {
+    content = readRegularFile(path, SMALL_FILE_BYTES);
+  } catch (err) {
+    throw new OptionError(err instanceof FileRefused ? err.message : String(err));
+  }
+  if (content.trim() === '') throw new OptionError(`"${path}" is empty`);
+  return path;
 }
 
 /** A path the proxy must be able to read now (certificates, keys): checked at startup. */

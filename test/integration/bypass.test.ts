@@ -31,6 +31,9 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** A mode switch must not be a request a web page could send across origins (docs/SECURITY.md). */
+const JSON_TYPE = { 'Content-Type': 'application/json' };
+
 runtime('the admin endpoint flips tracing off and on during traffic; the connection survives', async () => {
   await requireBroker();
   const proxy = await startTestProxy({ ADMIN_LISTEN: '127.0.0.1:0' });
@@ -42,17 +45,17 @@ runtime('the admin endpoint flips tracing off and on during traffic; the connect
     const ch = await conn.createConfirmChannel();
     const queue = (await ch.assertQueue(uniqueName('bypass'), { exclusive: true })).queue;
     assert.ok(Header.traceparent in (await publishAndRead(ch, queue, 'before')));
-    const off = await fetch(admin, { method: 'PUT', body: 'bypass' });
+    const off = await fetch(admin, { method: 'PUT', headers: JSON_TYPE, body: 'bypass' });
     assert.equal(await off.json(), { mode: 'bypass' });
     const during = await publishAndRead(ch, queue, 'bypassed');
     assert.equal(during, { step: 'bypassed' });
     const metrics = await (await fetch(`${proxy.metricsUrl}/metrics`)).text();
     assert.match(metrics, /amqp_trace_proxy_tracing_enabled 0/);
     assert.match(metrics, /amqp_trace_proxy_trace_context_total\{outcome="bypassed"\} 1/);
-    await fetch(admin, { method: 'POST', body: 'tracing' });
+    await fetch(admin, { method: 'POST', headers: JSON_TYPE, body: 'tracing' });
     assert.ok(Header.traceparent in (await publishAndRead(ch, queue, 'after')));
     assert.equal(await (await fetch(admin)).json(), { mode: 'tracing' });
-    const bad = await fetch(admin, { method: 'PUT', body: 'sideways' });
+    const bad = await fetch(admin, { method: 'PUT', headers: JSON_TYPE, body: 'sideways' });
     assert.is(bad.status, 400);
     assert.not.ok(closed, 'the client connection was never dropped');
   } finally {
@@ -96,13 +99,13 @@ runtime('a watched mode file (a mounted ConfigMap) flips the mode', async () => 
 runtime('after a runtime switch to bypass, a connection opened during bypass starts tracing when the switch flips back', async () => {
   const proxy = await startTestProxy({ ADMIN_LISTEN: '127.0.0.1:0' });
   const admin = `http://127.0.0.1:${proxy.app.adminAddress!.port}/mode`;
-  await fetch(admin, { method: 'PUT', body: 'bypass' });
+  await fetch(admin, { method: 'PUT', headers: JSON_TYPE, body: 'bypass' });
   const conn = await amqp.connect(proxy.url);
   try {
     const ch = await conn.createConfirmChannel();
     const queue = (await ch.assertQueue(uniqueName('bypass-open'), { exclusive: true })).queue;
     assert.equal(await publishAndRead(ch, queue, 'opened-in-bypass'), { step: 'opened-in-bypass' });
-    await fetch(admin, { method: 'PUT', body: 'tracing' });
+    await fetch(admin, { method: 'PUT', headers: JSON_TYPE, body: 'tracing' });
     assert.ok(Header.traceparent in (await publishAndRead(ch, queue, 'after-switch')), 'the same connection now traces');
   } finally {
     await conn.close().catch(() => undefined);
@@ -123,7 +126,7 @@ runtime('started with ENABLE_TRACE_PROPAGATION=false and the admin API on: plain
     const queue = (await ch.assertQueue(uniqueName('adr-flag'), { expires: 60_000 })).queue;
     assert.equal(await publishAndRead(ch, queue, 'piped'), { step: 'piped' });
     assert.is(await frames(), 0, 'nothing parsed');
-    await fetch(admin, { method: 'PUT', body: 'tracing' });
+    await fetch(admin, { method: 'PUT', headers: JSON_TYPE, body: 'tracing' });
     assert.equal(await publishAndRead(ch, queue, 'still-piped'), { step: 'still-piped' }, 'a pipe stays a pipe');
     const fresh = await amqp.connect(proxy.url);
     const ch2 = await fresh.createConfirmChannel();

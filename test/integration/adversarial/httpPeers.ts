@@ -39,6 +39,8 @@ export interface RawReply {
   readonly status: number | undefined;
   /** Whether the server closed the connection within `waitMs`. */
   readonly closed: boolean;
+  /** The client's port: the server sees the request come from 127.0.0.1:localPort. */
+  readonly localPort: number | undefined;
 }
 
 /** Writes `bytes` to `port` and collects what comes back until the server closes or `waitMs` passes. */
@@ -48,16 +50,20 @@ export function rawRequest(port: number, bytes: string | Buffer, waitMs = 2000):
     let text = '';
     let closed = false;
     let finished = false;
+    let localPort: number | undefined;
     const done = (): void => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
       socket.destroy();
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1];
-      resolve({ text, status: status === undefined ? undefined : Number(status), closed });
+      resolve({ text, status: status === undefined ? undefined : Number(status), closed, localPort });
     };
     const timer = setTimeout(done, waitMs);
-    socket.on('connect', () => socket.write(bytes));
+    socket.on('connect', () => {
+      localPort = socket.localPort;
+      socket.write(bytes);
+    });
     socket.on('data', (d: Buffer) => {
       text += d.toString('latin1');
       if (responseComplete(text)) done();
