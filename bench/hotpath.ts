@@ -38,6 +38,7 @@ const dist = path.resolve(process.env.HOTPATH_DIST ?? path.join(__dirname, '../d
 const load = <T>(module: string): T => require(path.join(dist, module)) as T;
 const { Method } = load<typeof import('../src/amqp/constants')>('amqp/constants');
 const { FrameScanner } = load<typeof import('../src/amqp/scanner')>('amqp/scanner');
+const { frameLimits } = load<typeof import('../src/amqp/handshake')>('amqp/handshake');
 const { loadConfig } = load<typeof import('../src/config/config')>('config/config');
 const { createLogger } = load<typeof import('../src/log/logger')>('log/logger');
 const { createMetrics } = load<typeof import('../src/metrics/metrics')>('metrics/metrics');
@@ -112,13 +113,15 @@ const sessions = tracingSessions({
 const session = sessions({
   id: 1,
   upstream: config.upstreams[0]!,
-  control: { setFrameMax: () => undefined },
+  control: { frameMax: 0 },
 });
 const failOpen = (reason: string): never => {
   throw new Error(`scanner failed open: ${reason}`);
 };
 const toBroker = new FrameScanner(session.clientHooks, true, failOpen);
 const toClient = new FrameScanner(session.serverHooks, false, failOpen);
+// Frames as after a handshake (which the proxy's HandshakeWatch follows, not the tracer).
+for (const scanner of [toBroker, toClient]) scanner.setLimits(frameLimits({ kind: 'open', frameMax: 0 }, 1024 * 1024));
 const out: Buffer[] = [];
 
 function push(scanner: FrameScanner, chunk: Buffer): Buffer[] {

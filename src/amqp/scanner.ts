@@ -1,4 +1,5 @@
 import { ChannelState, IDLE, afterBody, afterHeader, afterMethod } from './channelState';
+import { AWAITING_TUNE, FrameLimits, frameLimits } from './handshake';
 import {
   FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD,
   PROTOCOL_HEADER, PROTOCOL_HEADER_SIZE, describeProtocolHeader,
@@ -29,19 +30,14 @@ export type UnreadFrameListener = (method: number, err: unknown) => void;
 
 /** Bytes needed from a frame's start before the scanner can act on it. */
 const METHOD_ID_BYTES = FRAME_HEADER_SIZE + 4;
-/**
- * Until connection.tune-ok sets frame_max, frames up to RabbitMQ's default frame_max are
- * accepted: generous for the handshake (the spec's frame-min-size is 4096), and what most
- * connections end up negotiating anyway.
- */
-const DEFAULT_FRAME_LIMIT = 128 * 1024;
-const UNLIMITED_FRAME_LIMIT = 128 * 1024 * 1024;
+/** Until told otherwise (setLimits), what a connection that has not been tuned may send. */
+const HANDSHAKE_LIMITS = frameLimits(AWAITING_TUNE, 0);
 
 /**
  * Finds frame boundaries in one direction of a connection and forwards the original bytes
  * as slices of the chunks it was given. Only inspected method frames and the content
- * headers that follow a content method are held until complete; everything else streams,
- * including body frames of any size.
+ * headers that follow a content method are held until complete, and only up to the hold
+ * limit; everything else streams, including body frames of any size.
  *
  * Lost frame boundaries switch it to opaque pass-through for good (fail open): the bytes
  * that follow are forwarded exactly as they arrived. A complete frame whose contents a hook
@@ -50,8 +46,8 @@ const UNLIMITED_FRAME_LIMIT = 128 * 1024 * 1024;
 export class FrameScanner {
   /** Frames whose head has been read; the proxy turns deltas into metrics. */
   frames = 0;
-  /** Largest frame accepted before failing open; set from the negotiated frame_max. */
-  frameLimit = DEFAULT_FRAME_LIMIT;
+  /** Largest frame accepted, and largest held whole, before failing open (see FrameLimits). */
+  private limits: FrameLimits = HANDSHAKE_LIMITS;
 
   private phase: 'protocol' | 'frames' | 'opaque' | 'stopped';
   private stopRequested = false;
@@ -102,9 +98,9 @@ export class FrameScanner {
     return true;
   }
 
-  /** Applies frame_max from connection.tune-ok: 0 means "no limit" (spec 1.4.2.6). */
-  setFrameMax(frameMax: number): void {
-    this.frameLimit = frameMax === 0 ? UNLIMITED_FRAME_LIMIT : frameMax;
+  /** The limits of the connection's handshake state (src/amqp/handshake.ts); they apply from the next frame. */
+  setLimits(limits: FrameLimits): void {
+    this.limits = limits;
   }
 
   /** Switches to pass-through for good; returns held bytes that must still be forwarded. */
@@ -206,14 +202,15 @@ export class FrameScanner {
       const channel = buf.readUInt16BE(pos + 1);
       const size = buf.readUInt32BE(pos + 3);
       const whole = size + FRAME_OVERHEAD;
-      if (whole > this.frameLimit) {
-        return this.giveUp('oversized_frame', `${size} bytes, limit ${this.frameLimit}`, buf, flushFrom, out);
+      if (whole > this.limits.frame) {
+        return this.giveUp('oversized_frame', `${size} bytes, limit ${this.limits.frame}`, buf, flushFrom, out);
       }
       if (type === FRAME_METHOD) {
         if (size < 4) return this.giveUp('decode_error', 'method frame shorter than its ids', buf, flushFrom, out);
         if (len - pos < METHOD_ID_BYTES) return this.hold(buf, flushFrom, pos, METHOD_ID_BYTES, out);
         const key = buf.readUInt32BE(pos + FRAME_HEADER_SIZE);
         if (this.hooks.inspect.has(key)) {
+          if (whole > this.limits.hold) return this.giveUp('oversized_frame', `method frame of ${size} bytes, hold limit ${this.limits.hold}`, buf, flushFrom, out);
           if (len - pos < whole) return this.hold(buf, flushFrom, pos, whole, out);
           if (buf[pos + whole - 1] !== FRAME_END) return this.giveUp('bad_frame_end', 'method frame', buf, flushFrom, out);
           this.frames++;
@@ -231,6 +228,7 @@ export class FrameScanner {
       } else if (type === FRAME_HEADER) {
         const state = this.channels[channel];
         if (state !== undefined && state.kind === 'awaitingHeader') {
+          if (whole > this.limits.hold) return this.giveUp('oversized_frame', `content header of ${size} bytes, hold limit ${this.limits.hold}`, buf, flushFrom, out);
           if (len - pos < whole) return this.hold(buf, flushFrom, pos, whole, out);
           if (buf[pos + whole - 1] !== FRAME_END) return this.giveUp('bad_frame_end', 'content header', buf, flushFrom, out);
           if (size < 14) return this.giveUp('decode_error', 'content header too short', buf, flushFrom, out);

@@ -1,4 +1,6 @@
+import { FRAME_MIN_SIZE } from '../amqp/handshake';
 import { DEFAULT_HTTP_LIMITS } from '../http/limits';
+import { DEFAULT_MAX_FRAME_HOLD_BYTES } from '../proxy/limits';
 import { DEFAULT_STAMP_MAX_AGE_MS } from '../trace/clock';
 import { OUTCOME_RULES, OutcomeRule } from '../trace/outcome';
 import { exporterEnvProblems } from './exporterEnv';
@@ -168,6 +170,12 @@ const OPTIONS = {
   idleTimeoutMs: {
     flag: '--idle-timeout-ms', env: 'PROXY_IDLE_TIMEOUT_MS', defaultValue: 0, parse: integerIn(0, 86_400_000),
     limit: true, help: 'a connection with no bytes either way for this long is closed with 320 (0 = off; heartbeats count as traffic)',
+  } as OptionSpec<number>,
+  maxFrameHoldBytes: {
+    flag: '--max-frame-hold-bytes', env: 'PROXY_MAX_FRAME_HOLD_BYTES', defaultValue: DEFAULT_MAX_FRAME_HOLD_BYTES, parse: integerIn(FRAME_MIN_SIZE, 128 * 1024 * 1024),
+    limit: true, help: 'the largest frame the proxy holds whole to read it (a method it inspects, a content header) when the negotiated frame_max is larger or 0 (no limit); '
+      + 'a larger one makes its connection pass through untraced (fail_open_total{reason="oversized_frame"}). '
+      + `Before connection.open-ok the bound is the spec's frame-min-size, ${FRAME_MIN_SIZE} bytes, whatever this says`,
   } as OptionSpec<number>,
   drainTimeoutMs: {
     flag: '--drain-timeout-ms', env: 'DRAIN_TIMEOUT_MS', defaultValue: 15_000, parse: integerIn(0, 3_600_000),

@@ -15,6 +15,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AmqpDecodeErrorCode } from '../amqp/errors';
+import type { HandshakeAnomaly } from '../amqp/handshake';
 import { OUTCOME_RULES, OutcomeMetrics, REASON_OF } from '../trace/outcome';
 
 export type Direction = 'client_to_broker' | 'broker_to_client';
@@ -61,6 +62,7 @@ export interface ProxyMetrics extends OutcomeMetrics {
   traceContext(outcome: TraceOutcome): void;
   failOpen(reason: FailOpenReason): void;
   unreadFrame(reason: UnreadFrameReason): void;
+  handshakeAnomaly(anomaly: HandshakeAnomaly): void;
   spansExported(n: number): void;
   spansDropped(n: number): void;
   /** Current size of one bounded map (open spans awaiting a confirm or an ack, or a continuation map). */
@@ -102,6 +104,10 @@ const FAIL_OPEN_REASONS: readonly FailOpenReason[] = [
 const UNREAD_FRAME_REASONS = Object.keys({
   unknown_field_type: true, truncated: true, bad_shortstr: true, unexpected_method: true, other: true,
 } satisfies Record<UnreadFrameReason, true>) as UnreadFrameReason[];
+/** Every anomaly, so one added to the handshake fails to compile until it is listed here. */
+const HANDSHAKE_ANOMALIES = Object.keys({
+  tune_ok_unasked: true, frame_max_above_broker: true,
+} satisfies Record<HandshakeAnomaly, true>) as HandshakeAnomaly[];
 const REFUSAL_REASONS: readonly RefusalReason[] = [
   'max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable',
 ];
@@ -354,6 +360,10 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     'Connections that stopped being inspected and now pass bytes through untouched, by reason.');
   const unreadFrames = new BufferedCounter(registry, n('unread_frames_total'), 'reason', UNREAD_FRAME_REASONS,
     'Complete frames the proxy could not read (a field-table type of unknown size, a field running past its frame), by reason: each was forwarded untouched, its message untraced, and the connection stays traced.');
+  const handshakeAnomalies = new BufferedCounter(registry, n('handshake_anomalies_total'), 'kind', HANDSHAKE_ANOMALIES,
+    'connection.tune-ok frames the proxy did not take at their word, by kind: tune_ok_unasked (before the broker\'s connection.tune, or a second one: its frame_max is ignored), '
+    + 'frame_max_above_broker (asking for more than the broker offered: the proxy holds frames up to the broker\'s value). A broker closes such connections; '
+    + 'a count that grows points at a client probing the proxy.');
   const spansExported = new BufferedCounter(registry, n('spans_exported_total'), undefined, NO_LABEL,
     'Spans handed to the exporter successfully.');
   const spansDropped = new BufferedCounter(registry, n('spans_dropped_total'), undefined, NO_LABEL,
@@ -439,6 +449,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     traceContext: (outcome) => traceContext.add(outcome, 1),
     failOpen: (reason) => failOpen.add(reason, 1),
     unreadFrame: (reason) => unreadFrames.add(reason, 1),
+    handshakeAnomaly: (anomaly) => handshakeAnomalies.add(anomaly, 1),
     spansExported: (count) => spansExported.add('all', count),
     spansDropped: (count) => spansDropped.add('all', count),
     inflight(map, size) {

@@ -3,6 +3,7 @@ import { ReplyCode } from '../amqp/constants';
 import { AmqpDecodeError } from '../amqp/errors';
 import { encodeConnectionClose } from '../amqp/methods';
 import { FailOpenReason, FrameScanner } from '../amqp/scanner';
+import { HandshakeWatch } from './handshakeWatch';
 import type { Upstream } from '../config/upstream';
 import type { Logger } from '../log/logger';
 import type { Direction, ProxyMetrics, UnreadFrameReason } from '../metrics/metrics';
@@ -20,6 +21,14 @@ export interface PairOptions {
   readonly session: ConnectionSession | undefined;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
+  /** Held frames' bound once the handshake is over and frame_max is larger or unlimited (--max-frame-hold-bytes). */
+  readonly maxFrameHoldBytes: number;
+  /**
+   * The proxy no longer follows the AMQP 0-9-1 handshake: connection.open-ok reached the
+   * client, or the connection went opaque (a protocol that is not 0-9-1, such as AMQP 1.0,
+   * or bytes the scanner could not frame).
+   */
+  readonly onHandshakeEnd?: (how: 'opened' | 'opaque') => void;
   readonly onClosed: (pair: ConnectionPair) => void;
 }
 
@@ -32,6 +41,7 @@ export interface PairOptions {
 export class ConnectionPair {
   private readonly toBroker: FrameScanner | undefined;
   private readonly toClient: FrameScanner | undefined;
+  private readonly handshake: HandshakeWatch | undefined;
   private closed = 0;
   private failedOpen = false;
   private unreadLogged = false;
@@ -43,8 +53,19 @@ export class ConnectionPair {
     if (session) {
       const onFailOpen = (reason: FailOpenReason, detail: string): void => this.failOpen(reason, detail);
       const onUnread = (method: number, err: unknown): void => this.unreadFrame(method, err);
-      this.toBroker = new FrameScanner(session.clientHooks, true, onFailOpen, onUnread);
-      this.toClient = new FrameScanner(session.serverHooks, false, onFailOpen, onUnread);
+      const handshake = new HandshakeWatch(session, options.maxFrameHoldBytes, {
+        limits: (limits) => {
+          toBroker.setLimits(limits);
+          toClient.setLimits(limits);
+        },
+        anomaly: (anomaly) => options.metrics.handshakeAnomaly(anomaly),
+        opened: () => options.onHandshakeEnd?.('opened'),
+      });
+      const toBroker = new FrameScanner(handshake.clientHooks, true, onFailOpen, onUnread);
+      const toClient = new FrameScanner(handshake.serverHooks, false, onFailOpen, onUnread);
+      this.handshake = handshake;
+      this.toBroker = toBroker;
+      this.toClient = toClient;
     }
     this.relay(client, upstream, this.toBroker, 'client_to_broker');
     this.relay(upstream, client, this.toClient, 'broker_to_client');
@@ -65,10 +86,9 @@ export class ConnectionPair {
     return client.writableLength + client.readableLength + upstream.writableLength + upstream.readableLength;
   }
 
-  /** frame_max from connection.tune-ok bounds the frames either scanner will hold. */
-  setFrameMax(frameMax: number): void {
-    this.toBroker?.setFrameMax(frameMax);
-    this.toClient?.setFrameMax(frameMax);
+  /** See ConnectionControl.frameMax. */
+  get frameMax(): number {
+    return this.handshake?.frameMax ?? 0;
   }
 
   /**
@@ -142,6 +162,7 @@ export class ConnectionPair {
     const { metrics, logger, client, upstream, session } = this.options;
     metrics.failOpen(reason);
     logger.warn({ conn: this.id, reason, detail }, 'frame parser gave up; connection continues as opaque pass-through');
+    this.options.onHandshakeEnd?.('opaque');
     const heldToBroker = this.toBroker?.failOpen();
     if (heldToBroker) upstream.write(heldToBroker);
     const heldToClient = this.toClient?.failOpen();

@@ -13,7 +13,15 @@ export interface ConnectionLimits {
   readonly handshakeTimeoutMs: number;
   /** No bytes in either direction for this long closes the connection (0 = never). */
   readonly idleTimeoutMs: number;
+  /**
+   * The largest frame held whole to be read once the handshake is over, when the negotiated
+   * frame_max is larger or unlimited (before connection.open-ok: the spec's frame-min-size).
+   */
+  readonly maxFrameHoldBytes: number;
 }
+
+/** 8 times RabbitMQ's default frame_max: no effect on a broker left at its default. */
+export const DEFAULT_MAX_FRAME_HOLD_BYTES = 1024 * 1024;
 
 /**
  * Waits until the client has sent at least the 8 bytes of a protocol header, without

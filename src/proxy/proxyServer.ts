@@ -4,7 +4,7 @@ import type { HostPort } from '../config/options';
 import type { Logger } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { ConnectionPair } from './connectionPair';
-import { ConnectionLimits, awaitProtocolHeader } from './limits';
+import { ConnectionLimits, DEFAULT_MAX_FRAME_HOLD_BYTES, awaitProtocolHeader } from './limits';
 import type { SessionFactory } from './session';
 import { ServerTlsFiles, serverContextOptions, watchCertificates } from './tls';
 import { UpstreamConnector } from './upstreamConnector';
@@ -24,7 +24,7 @@ export interface ProxyServerOptions {
   readonly tls?: ServerTlsFiles;
 }
 
-const NO_LIMITS: ConnectionLimits = { maxConnections: 0, handshakeTimeoutMs: 0, idleTimeoutMs: 0 };
+const NO_LIMITS: ConnectionLimits = { maxConnections: 0, handshakeTimeoutMs: 0, idleTimeoutMs: 0, maxFrameHoldBytes: DEFAULT_MAX_FRAME_HOLD_BYTES };
 
 /**
  * Accepts client connections and pairs each with its own broker connection. A broker
@@ -178,10 +178,14 @@ export class ProxyServer {
     // The time the proxy spent connecting upstream is its own, not the client's: the
     // handshake deadline counts what was left of it when the protocol header arrived.
     const handshake = factory ? this.handshakeDeadline(id, this.limits.handshakeTimeoutMs - (headerAt - acceptedAt), () => pair) : undefined;
-    const control = { setFrameMax: (n: number) => pair?.setFrameMax(n), opened: () => handshake?.stop() };
+    const control = { get frameMax() { return pair?.frameMax ?? 0; } };
     const session = factory?.({ id, upstream: upstreamInfo, control });
     pair = new ConnectionPair({
       id, client, upstream, upstreamInfo, session, metrics, logger,
+      maxFrameHoldBytes: this.limits.maxFrameHoldBytes,
+      // An opaque connection's handshake is no longer one the proxy can follow (AMQP 1.0 on
+      // RabbitMQ 4, say): the broker's own handshake timeout bounds it from here.
+      onHandshakeEnd: () => handshake?.stop(),
       onClosed: (p) => {
         handshake?.stop();
         this.pairs.delete(p);

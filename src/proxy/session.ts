@@ -15,11 +15,13 @@ export interface ConnectionSession {
   close(reason: string): void;
 }
 
+/** What the proxy tells a session about its connection. */
 export interface ConnectionControl {
-  /** frame_max from connection.tune-ok applies to both directions' scanners. */
-  setFrameMax(frameMax: number): void;
-  /** connection.open-ok reached the client: the handshake is over (its timeout stops). */
-  opened?(): void;
+  /**
+   * frame_max as negotiated (src/amqp/handshake.ts: the client's tune-ok, never above the
+   * broker's tune); 0 until then, and when neither side has a limit.
+   */
+  readonly frameMax: number;
 }
 
 export interface SessionInfo {

@@ -4,7 +4,7 @@ import { ContentHeader, HeadersEdit, hasProperty, parseContentHeader, readShortS
 import type { AsciiValue } from '../amqp/fieldTable';
 import {
   decodeBasicAck, decodeBasicCancel, decodeBasicCancelOk, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
-  decodeBasicReject, decodeBasicReturn, decodeConnectionTune, decodeQueueDeclare, decodeQueueDeclareOk, locateBasicDeliver,
+  decodeBasicReject, decodeBasicReturn, decodeQueueDeclare, decodeQueueDeclareOk, locateBasicDeliver,
   locateBasicPublish, type BasicReturnArgs,
 } from '../amqp/methods';
 import type { ScannerHooks } from '../amqp/scanner';
@@ -233,7 +233,6 @@ export class ConnectionTracer implements ConnectionSession {
   private readonly spans: MessageSpans;
   /** The process's queue kinds, and what this connection's own messages say (reply_to). */
   private readonly queueKinds: ConnectionQueueKinds;
-  private frameMax = 0;
   /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
   private lastConsumerTag = '';
 
@@ -248,7 +247,6 @@ export class ConnectionTracer implements ConnectionSession {
     this.spans = new MessageSpans(options.telemetry, options.metrics, info.upstream);
     this.queueKinds = new ConnectionQueueKinds(queueKinds, options.metrics);
     const client = new Map<number, (channel: number, payload: Buffer) => void>([
-      [Method.ConnectionTuneOk, (_c, p) => this.onTuneOk(p)],
       [Method.ConfirmSelect, (c) => { this.channel(c).confirm = true; }],
       [Method.BasicPublish, (c, p) => this.onPublish(c, p)],
       [Method.BasicConsume, (c, p) => this.onConsume(c, p)],
@@ -261,7 +259,6 @@ export class ConnectionTracer implements ConnectionSession {
       [Method.ChannelClose, (c) => this.closeChannel(c, 'channel_closed')],
     ]);
     const server = new Map<number, (channel: number, payload: Buffer) => void>([
-      [Method.ConnectionOpenOk, () => this.info.control.opened?.()],
       [Method.QueueDeclareOk, (c, p) => this.onQueueDeclareOk(c, p)],
       [Method.BasicConsumeOk, (c, p) => this.onConsumeOk(c, p)],
       // The server cancels a consumer itself when its queue goes (consumer cancel notification).
@@ -321,14 +318,10 @@ export class ConnectionTracer implements ConnectionSession {
     return this.options.outcome;
   }
 
-  private onTuneOk(payload: Buffer): void {
-    this.frameMax = decodeConnectionTune(payload).frameMax;
-    this.info.control.setFrameMax(this.frameMax);
-  }
-
   /** A rewritten header frame must still fit the negotiated frame_max (0 = no limit). */
   private fits(frame: Buffer): boolean {
-    return this.frameMax === 0 || frame.length <= this.frameMax;
+    const { frameMax } = this.info.control;
+    return frameMax === 0 || frame.length <= frameMax;
   }
 
   // ----- publishing: client → broker -------------------------------------------------------

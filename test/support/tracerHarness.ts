@@ -5,6 +5,7 @@
  */
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { Method } from '../../src/amqp/constants';
+import { frameLimits } from '../../src/amqp/handshake';
 import { FrameScanner } from '../../src/amqp/scanner';
 import { createLogger } from '../../src/log/logger';
 import { ProxyMetrics, createMetrics } from '../../src/metrics/metrics';
@@ -61,7 +62,7 @@ function connectionHarness(sessions: SessionFactory, sink: ReturnType<typeof mem
   const session = sessions({
     id: 1,
     upstream: { host: '127.0.0.1', port: 5672, tls: false, label: '127.0.0.1:5672' },
-    control: { setFrameMax: () => undefined },
+    control: { frameMax: 0 },
   });
   const failOpen = (reason: string, detail: string): never => {
     throw new Error(`scanner failed open: ${reason} ${detail}`);
@@ -71,6 +72,8 @@ function connectionHarness(sessions: SessionFactory, sink: ReturnType<typeof mem
   };
   const toBroker = new FrameScanner(session.clientHooks, true, failOpen, unread);
   const toClient = new FrameScanner(session.serverHooks, false, failOpen, unread);
+  // Frames as after a handshake (which the proxy's HandshakeWatch follows, not the tracer).
+  for (const scanner of [toBroker, toClient]) scanner.setLimits(frameLimits({ kind: 'open', frameMax: 0 }, 1024 * 1024));
   const out: Buffer[] = [];
   toBroker.push(Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'), out);
 

@@ -223,17 +223,39 @@ test('a method hook that throws: the frame goes out as it came and scanning goes
   assert.equal(rec.headers, [1, 2, 3]);
 });
 
-test('frame_max from tune-ok bounds held frames; 0 means no limit', () => {
+test('limits: a frame over the frame limit fails open; Infinity (frame_max 0) means none', () => {
   const rec = recorder(false);
   const scanner = new FrameScanner(rec.hooks, false, (r) => rec.failures.push(r));
-  scanner.setFrameMax(4096);
-  const big = encodeFrame(FRAME_BODY, 1, Buffer.alloc(5000));
+  scanner.setLimits({ frame: 4096, hold: 4096 });
   const out: Buffer[] = [];
-  scanner.push(big, out);
+  scanner.push(encodeFrame(FRAME_BODY, 1, Buffer.alloc(5000)), out);
   assert.equal(rec.failures, ['oversized_frame']);
   const unlimited = new FrameScanner(rec.hooks, false, (r) => rec.failures.push(r));
-  unlimited.setFrameMax(0);
+  unlimited.setLimits({ frame: Infinity, hold: 4096 });
   unlimited.push(encodeFrame(FRAME_BODY, 1, Buffer.alloc(1_000_000)), out);
+  assert.is(rec.failures.length, 1);
+});
+
+test('before tuning, a frame the scanner would hold is bounded by frame-min-size; frames it streams are not', () => {
+  const rec = recorder(false);
+  const scanner = new FrameScanner(rec.hooks, false, (r) => rec.failures.push(r));
+  const out: Buffer[] = [];
+  // Not inspected (a large start-ok, say): it streams, the scanner goes on.
+  const streamed = encodeFrame(FRAME_METHOD, 0, Buffer.concat([Buffer.from([0, 10, 0, 11]), Buffer.alloc(60_000)]));
+  scanner.push(streamed.subarray(0, 100), out);
+  scanner.push(streamed.subarray(100), out);
+  assert.equal(rec.failures, []);
+  assert.ok(Buffer.concat(out).equals(streamed));
+  // Inspected and over 4096 bytes: not held, the connection goes opaque at its head.
+  const held = encodeFrame(FRAME_METHOD, 1, Buffer.concat([referenceMethodPayload(Method.BasicAck, { deliveryTag: 1, multiple: false }), Buffer.alloc(4096)]));
+  scanner.push(held.subarray(0, 20), out);
+  assert.equal(rec.failures, ['oversized_frame']);
+  assert.equal(rec.methods, []);
+  // What the connection's limits allow once it is open, it holds.
+  const open = new FrameScanner(rec.hooks, false, (r) => rec.failures.push(r));
+  open.setLimits({ frame: 131_072, hold: 131_072 });
+  open.push(held, out);
+  assert.equal(rec.methods, [1]);
   assert.is(rec.failures.length, 1);
 });
 

@@ -30,6 +30,7 @@ function exerciseEveryMetric(m: ProxyMetrics): void {
     traceContext: () => m.traceContext('continued'),
     failOpen: () => m.failOpen('oversized_frame'),
     unreadFrame: () => m.unreadFrame('unknown_field_type'),
+    handshakeAnomaly: () => m.handshakeAnomaly('tune_ok_unasked'),
     spansExported: () => m.spansExported(4),
     spansDropped: () => m.spansDropped(1),
     inflight: () => m.inflight('confirm', 3),

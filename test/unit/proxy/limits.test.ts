@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { PROTOCOL_HEADER } from '../../../src/amqp/constants';
 import { parseUpstreamList } from '../../../src/config/upstream';
 import { createMetrics } from '../../../src/metrics/metrics';
-import type { ConnectionLimits } from '../../../src/proxy/limits';
+import { type ConnectionLimits, DEFAULT_MAX_FRAME_HOLD_BYTES } from '../../../src/proxy/limits';
 import { ProxyServer } from '../../../src/proxy/proxyServer';
 import { UpstreamConnector } from '../../../src/proxy/upstreamConnector';
 import { echoServer } from '../../support/echoServer';
@@ -45,7 +45,7 @@ function open(port: number): Promise<{ socket: Socket; closed: Promise<number>; 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test('handshake timeout: a silent client is closed, and never costs an upstream connection', async () => {
-  const p = await proxyWith({ maxConnections: 0, handshakeTimeoutMs: 200, idleTimeoutMs: 0 });
+  const p = await proxyWith({ maxConnections: 0, handshakeTimeoutMs: 200, idleTimeoutMs: 0, maxFrameHoldBytes: DEFAULT_MAX_FRAME_HOLD_BYTES });
   try {
     const silent = await open(p.port);
     const after = await silent.closed;
@@ -58,7 +58,7 @@ test('handshake timeout: a silent client is closed, and never costs an upstream 
 });
 
 test('handshake timeout: a header sent a byte at a time in time is enough, and no byte is lost', async () => {
-  const p = await proxyWith({ maxConnections: 0, handshakeTimeoutMs: 500, idleTimeoutMs: 0 });
+  const p = await proxyWith({ maxConnections: 0, handshakeTimeoutMs: 500, idleTimeoutMs: 0, maxFrameHoldBytes: DEFAULT_MAX_FRAME_HOLD_BYTES });
   try {
     const c = await open(p.port);
     for (const byte of PROTOCOL_HEADER) {
@@ -77,7 +77,7 @@ test('handshake timeout: a header sent a byte at a time in time is enough, and n
 });
 
 test('max connections: the one over the limit is closed at once and counted; a slot frees on close', async () => {
-  const p = await proxyWith({ maxConnections: 2, handshakeTimeoutMs: 0, idleTimeoutMs: 0 });
+  const p = await proxyWith({ maxConnections: 2, handshakeTimeoutMs: 0, idleTimeoutMs: 0, maxFrameHoldBytes: DEFAULT_MAX_FRAME_HOLD_BYTES });
   try {
     const a = await open(p.port);
     const b = await open(p.port);
@@ -99,7 +99,7 @@ test('max connections: the one over the limit is closed at once and counted; a s
 });
 
 test('idle timeout: no bytes either way closes the connection; traffic keeps it open', async () => {
-  const p = await proxyWith({ maxConnections: 0, handshakeTimeoutMs: 0, idleTimeoutMs: 300 });
+  const p = await proxyWith({ maxConnections: 0, handshakeTimeoutMs: 0, idleTimeoutMs: 300, maxFrameHoldBytes: DEFAULT_MAX_FRAME_HOLD_BYTES });
   try {
     const busy = await open(p.port);
     const idle = await open(p.port);
