@@ -1,0 +1,62 @@
+/**
+ * F4 of issue 21: a connection that stops being AMQP 0-9-1 during the handshake (an AMQP 1.0
+ * client of RabbitMQ 4 on the same port) goes on as an opaque pipe, as the log says; the
+ * proxy's 0-9-1 handshake deadline, which waits for a connection.open-ok such a connection
+ * never sends, must not cut it. Hermetic: the upstream is an echo server, so only the proxy
+ * can close the connection (test/docker/rabbitmq4.test.ts does the same with a real AMQP 1.0
+ * client and broker). That a 0-9-1 client stalling in its handshake is still closed at the
+ * deadline is test/integration/hardening/handshake-timeout.test.ts.
+ */
+import { Socket, connect } from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { EchoServer, echoServer } from '../../support/echoServer';
+import { TestProxy, startTestProxy } from '../../support/proxy';
+import { sleep, waitFor } from '../hardening/helpers';
+
+const DEADLINE_MS = 400;
+/** AMQP 1.0's protocol header (OASIS AMQP 1.0 part 2.2): "AMQP" 0 1 0 0. */
+const AMQP_1_0_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0x00, 0x01, 0x00, 0x00]);
+
+interface Pipe {
+  readonly socket: Socket;
+  received(): Buffer;
+  readonly closed: () => boolean;
+}
+
+async function open(port: number): Promise<Pipe> {
+  const socket = connect({ host: '127.0.0.1', port });
+  let data = Buffer.alloc(0);
+  let closed = false;
+  socket.on('data', (d: Buffer) => { data = Buffer.concat([data, d]); });
+  socket.on('error', () => undefined);
+  socket.on('close', () => { closed = true; });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  return { socket, received: () => data, closed: () => closed };
+}
+
+const pipe = suite<{ proxy: TestProxy; echo: EchoServer }>('adversarial: opaque pipes and the handshake deadline', {
+  proxy: undefined as unknown as TestProxy, echo: undefined as unknown as EchoServer,
+});
+
+pipe.before(async (ctx) => {
+  ctx.echo = await echoServer();
+  ctx.proxy = await startTestProxy({ PROXY_UPSTREAM: `amqp://127.0.0.1:${ctx.echo.port}`, PROXY_HANDSHAKE_TIMEOUT_MS: String(DEADLINE_MS) });
+});
+pipe.after(async (ctx) => {
+  await ctx.proxy.stop();
+  ctx.echo.close();
+});
+
+pipe('an AMQP 1.0 connection keeps exchanging bytes past the 0-9-1 handshake deadline', async ({ proxy }) => {
+  const c = await open(proxy.port);
+  c.socket.write(AMQP_1_0_HEADER);
+  await waitFor('the header echoed back', () => c.received().length >= 8, 2000);
+  await sleep(DEADLINE_MS * 3);
+  assert.not.ok(c.closed(), 'the pipe is still open past the deadline');
+  c.socket.write('after the deadline');
+  await waitFor('bytes after the deadline echoed', () => c.received().toString('latin1').endsWith('after the deadline'), 2000);
+  c.socket.destroy();
+});
+
+pipe.run();
