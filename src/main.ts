@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<void> {
       process.exit(0);
     }
     // One line, like the config errors: the failed address and the option that sets it.
-    process.stderr.write(`amqp-trace-proxy: could not start: ${(err as Error).message}\n`);
+    process.stderr.write(`amqp-trace-proxy: could not start: ${redact((err as Error).message)}\n`);
     process.exit(1);
   }
 }
@@ -88,6 +88,6 @@ function keepServingOnEscapedErrors(logger: Logger): void {
 // Before the proxy allocates anything: see gcTuning.ts for why and what it measured.
 disableIncrementalMarking();
 main(process.argv.slice(2)).catch((err: Error) => {
-  process.stderr.write(`amqp-trace-proxy: ${err.stack ?? err.message}\n`);
+  process.stderr.write(`amqp-trace-proxy: ${redact(err.stack ?? err.message)}\n`);
   process.exit(1);
 });

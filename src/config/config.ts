@@ -7,7 +7,7 @@ import { exporterEnvProblems } from './exporterEnv';
 import { listenerProblems } from './listeners';
 import {
   HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, listOf, oneOf, optionalRegularFile, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
-  parseHostPort, propagators, ratio, readableFile, resourceAttributes, secretFile, text,
+  parseHostPort, propagators, ratio, readableFile, redact, resourceAttributes, secretFile, text,
 } from './options';
 import { tlsProblems } from './tlsCheck';
 import { Upstream, parseUpstreamList } from './upstream';
@@ -254,8 +254,13 @@ type Options = typeof OPTIONS;
 export type ProxyConfig = { -readonly [K in keyof Options]: Options[K] extends OptionSpec<infer T> ? T : never };
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  readonly problems: string[];
+
+  /** Each problem is redacted again: a message that quotes a raw value must not print its credentials. */
+  constructor(problems: string[]) {
+    const redacted = problems.map(redact);
+    super(`invalid configuration:\n${redacted.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = redacted;
   }
 }
 

@@ -26,9 +26,25 @@ export interface OptionSpec<T> {
 
 export class OptionError extends Error {}
 
-/** Removes the password from anything URL-shaped before it reaches a message. */
+const SCHEME = '[a-z][a-z0-9+.-]*://';
+/**
+ * A scheme, then everything up to the last `@` before the next scheme, white space or quote.
+ * The last `@`, not the first, and across `/`: an unencoded password may hold both
+ * (`amqp://u:pa/ss@host`, `amqp://u:p@ss@host`), and it must not survive because the URL
+ * it is in is malformed.
+ */
+const USERINFO = new RegExp(`(${SCHEME})((?:(?!${SCHEME})[^\\s"'<>])*)@`, 'gi');
+
+/**
+ * Removes credentials from anything URL-shaped before it reaches a message: the password
+ * after `user:`, or the whole userinfo when it has no colon (`amqp://token@host`, a token
+ * as the user name). May redact more than credentials in an odd string; never less.
+ */
 export function redact(raw: string): string {
-  return raw.replace(/(\/\/[^:/@]*:)[^@/]*@/g, '$1***@');
+  return raw.replace(USERINFO, (_match, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return `${scheme}${colon < 0 ? '***' : `${userinfo.slice(0, colon)}:***`}@`;
+  });
 }
 
 export interface HostPort {

@@ -25,6 +25,10 @@ export function parseUpstream(raw: string): Upstream {
     throw new OptionError(`unsupported scheme "${url.protocol}" in "${redact(raw)}" (use amqp:// or amqps://)`);
   }
   if (!url.hostname) throw new OptionError(`no host in "${redact(raw)}"`);
+  // amqp://app:12/ss@rabbit parses as host "app", port 12: the password's first part would become the label.
+  if (`${url.pathname}${url.search}${url.hash}`.includes('@')) {
+    throw new OptionError(`"${redact(raw)}" has an "@" after the host: percent-encode "/" in a password (%2F) and "@" in a vhost (%40)`);
+  }
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = url.port ? Number(url.port) : defaultPort;
   if (port === 0) throw new OptionError(`port 0 in "${redact(raw)}": a broker needs its real port`);

@@ -61,6 +61,8 @@ function rewriteOne(url: string, sidecar: SidecarAddress): Rewrite {
   if (rawHost.includes('$(')) return { ok: false, reason: 'host-is-a-variable' };
   const port = rawPort === undefined ? DEFAULT_PORT[scheme]! : Number(rawPort);
   if (port < 1 || port > 65535) return { ok: false, reason: 'not-an-amqp-url' };
+  // amqp://app:12/ss@rabbit (a password with an unencoded "/") would read as host "app", port 12.
+  if (rest.includes('@')) return { ok: false, reason: 'not-an-amqp-url' };
   const host = rawHost.toLowerCase();
   if (port === sidecar.port && (LOOPBACK.has(host) || host === sidecar.host.toLowerCase())) {
     return { ok: false, reason: 'already-points-at-sidecar' };

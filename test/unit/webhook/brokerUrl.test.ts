@@ -41,6 +41,7 @@ const REFUSED: [string, string, RewriteRefusal][] = [
   ['port out of range', 'amqp://mq:70000/', 'not-an-amqp-url'],
   ['port zero', 'amqp://mq:0/', 'not-an-amqp-url'],
   ['unencoded @ in the password', 'amqp://u:p@ss@mq:5672/', 'not-an-amqp-url'],
+  ['unencoded / in a numeric password (would read as host u, port 12)', 'amqp://u:12/ss@mq:5672/', 'not-an-amqp-url'],
   ['leading space', ' amqp://mq:5672', 'not-an-amqp-url'],
   ['port is a variable', 'amqp://mq:$(MQ_PORT)/', 'not-an-amqp-url'],
   ['one bad entry spoils a list', 'amqp://mq-0:5672;redis://x', 'not-an-amqp-url'],
