@@ -14,7 +14,7 @@ node-deps: $(NPM_STAMP)
 system-deps:
 	./scripts/install-system-deps.sh
 
-deps: node-deps system-deps
+deps: system-deps node-deps
 
 ## The Docker engine (installed and started when missing) and every image the container tests
 ## use, built locally without a registry; base images are kept between runs. See docs/DEPLOY.md.

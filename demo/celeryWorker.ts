@@ -1,13 +1,14 @@
 /**
  * Starts the demo's Celery app (demo/worker) as a worker process for `make demo`.
  *
- * Celery comes from Debian (`apt-get install -y python3-celery`) and runs under
+ * Celery comes from Debian (its packages are in scripts/host-deps.tsv) and runs under
  * /usr/bin/python3, which may not be the `python3` first on PATH. The tests have their own
  * launcher with a probe (test/support/celery.ts); this one only starts and stops.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
+import { installHint } from '../test/support/hostDeps';
 
 export const CELERY_PYTHON = '/usr/bin/python3';
 const DEMO_DIR = __dirname;
@@ -47,7 +48,7 @@ export function checkCelery(): void {
   try {
     execFileSync(CELERY_PYTHON, ['-c', 'import celery'], { stdio: 'ignore' });
   } catch {
-    throw new Error(`${CELERY_PYTHON} cannot import celery: install it with \`apt-get install -y python3-celery\``);
+    throw new Error(`${CELERY_PYTHON} cannot import celery: ${installHint('python3:celery')}`);
   }
 }
 

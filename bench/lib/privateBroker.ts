@@ -91,7 +91,7 @@ export async function startSecondBroker(options: SecondBrokerOptions = {}): Prom
   const script = candidates.find((p) => existsSync(p));
   if (!script) {
     throw new Error(`second RabbitMQ node: no rabbitmq-server script at ${candidates.join(', ')} ` +
-      '(install the rabbitmq-server package, or set TEST_RABBITMQ_SERVER to its bin/rabbitmq-server)');
+      '(run ./scripts/install-system-deps.sh, which installs what scripts/host-deps.tsv lists, or set TEST_RABBITMQ_SERVER to its bin/rabbitmq-server)');
   }
   const nodeName = `atp-test-${process.pid}-${sequence++}@localhost`;
   const port = await freePort();

@@ -199,7 +199,7 @@ export const TARGETS: Record<TargetId, TargetSpec> = {
     describe: 'haproxy in TCP mode, one thread, generated config',
     exportsSpans: false,
     async start(ctx, instance) {
-      if (!ctx.haproxyPath) throw new Error('haproxy is not installed (apt-get install -y haproxy)');
+      if (!ctx.haproxyPath) throw new Error('haproxy is not installed: run ./scripts/install-system-deps.sh (scripts/host-deps.tsv names its package)');
       const port = await freePort();
       const configFile = join(ctx.runDir, `${instance}.cfg`);
       writeFileSync(configFile, haproxyConfig({ listenPort: port, upstreamHost: ctx.broker.host, upstreamPort: ctx.broker.port, maxconn: 8192 }));

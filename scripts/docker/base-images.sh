@@ -10,15 +10,17 @@
 #       where TLS is intercepted). Same layout and users as the official image; node lives
 #       in /usr/bin instead of /usr/local/bin.
 #   atp-local/debian:trixie-slim     for debian:trixie-slim, by debootstrap (minbase) from
-#       Debian's archive, with the host's CA bundle. RabbitMQ 4.0 and Celery 5.5 come from here.
+#       the Debian archive this host's apt uses (scripts/docker/debian-mirror.js; DEBIAN_MIRROR
+#       overrides it), with the host's CA bundle. RabbitMQ 4.0 and Celery 5.5 come from here.
 #
-# Needs root, a running engine and, for trixie, debootstrap. The image names are for tests
-# only: nothing shipped refers to them.
+# Needs root, a running engine and, for trixie, debootstrap (scripts/host-deps.tsv). The image
+# names are for tests only: nothing shipped refers to them.
 set -euo pipefail
+here=$(dirname "$0")
+. "$here/../host-deps.sh"
 
 NODE_BASE=atp-local/node:20-bookworm-slim
 TRIXIE_BASE=atp-local/debian:trixie-slim
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 # Bumped when what goes into an image changes, so cached images from an older script are rebuilt.
 RECIPE=2
@@ -125,9 +127,11 @@ build_trixie_base() {
     echo "$TRIXIE_BASE: cached"
     return
   fi
-  command -v debootstrap >/dev/null || { echo "$TRIXIE_BASE needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
-  echo "$TRIXIE_BASE: debootstrap from $MIRROR (about half a minute)"
-  debootstrap --variant=minbase --include=ca-certificates trixie "$work/trixie" "$MIRROR" >"$work/debootstrap.log" 2>&1 || {
+  require_host_command debootstrap "$TRIXIE_BASE"
+  local mirror=${DEBIAN_MIRROR:-}
+  [ -n "$mirror" ] || mirror=$(node "$here/debian-mirror.js")
+  echo "$TRIXIE_BASE: debootstrap from $mirror (about half a minute)"
+  debootstrap --variant=minbase --include=ca-certificates trixie "$work/trixie" "$mirror" >"$work/debootstrap.log" 2>&1 || {
     tail -20 "$work/debootstrap.log" >&2
     exit 1
   }

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Makes a Docker engine available to the container tests, or fails saying why:
-#   - installs Debian's docker.io when there is no dockerd (needs root);
 #   - starts dockerd in the background when none answers (log: /var/log/amqp-trace-proxy-dockerd.log);
+#     dockerd comes from Debian's docker.io, which scripts/install-system-deps.sh installs
+#     (scripts/host-deps.tsv) before make test runs this;
 #   - installs the Compose v2 CLI plugin from Debian trixie's docker-compose package when
 #     `docker compose` is missing (bookworm's docker-compose 1.29 cannot read the project's
 #     files). The .deb is fetched inside the local trixie base image, so the host's apt
 #     sources are never touched; call this again after scripts/docker/base-images.sh.
 # The tests never pass without an engine: every failure here exits non-zero.
 set -euo pipefail
+. "$(dirname "$0")/../host-deps.sh"
 
 LOG=/var/log/amqp-trace-proxy-dockerd.log
 TRIXIE_BASE=atp-local/debian:trixie-slim
@@ -25,14 +27,8 @@ engine_answers() {
   timeout 10 docker info >/dev/null 2>&1
 }
 
-if ! command -v dockerd >/dev/null && [ ! -x /usr/sbin/dockerd ]; then
-  echo "installing docker.io"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq || true
-  as_root apt-get install -y -qq --no-install-recommends docker.io >/dev/null || fail "apt-get install docker.io failed"
-fi
-
 if ! engine_answers; then
+  require_host_command dockerd "starting the Docker engine for the container tests"
   if pgrep -x dockerd >/dev/null; then
     fail "a dockerd process runs but does not answer on the default socket (docker info: $(timeout 10 docker info 2>&1 | tail -1))"
   fi

@@ -2,7 +2,7 @@
  * Runs the demo's real Celery worker (demo/worker) as a child process for integration
  * tests, and reads what its probe (demo/worker/probe.py) recorded about each task.
  *
- * Celery comes from Debian (`apt-get install -y python3-celery python3-pika`) and runs
+ * Celery comes from Debian (its packages are in scripts/host-deps.tsv) and runs
  * under /usr/bin/python3: the `python3` first on PATH may be another interpreter
  * without Celery. A missing Celery fails the test with that instruction; it never skips.
  */
@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { installHint } from './hostDeps';
 
 export const CELERY_PYTHON = '/usr/bin/python3';
 export const DEMO_DIR = resolve(__dirname, '../../demo');
@@ -48,7 +49,7 @@ let celeryChecked: string | undefined;
 /** Celery's version under /usr/bin/python3; throws with the install command when absent. */
 export function requireCelery(): string {
   if (celeryChecked) return celeryChecked;
-  const hint = 'Celery is required for this test: run `apt-get install -y python3-celery python3-pika` ' +
+  const hint = `Celery is required for this test: ${installHint('python3:celery')} ` +
     `(the tests use ${CELERY_PYTHON}, not the python3 on PATH)`;
   if (!existsSync(CELERY_PYTHON)) throw new Error(`${CELERY_PYTHON} not found. ${hint}`);
   try {

@@ -5,8 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-
-export const PROMTOOL_INSTALL_COMMAND = 'apt-get install -y prometheus';
+import { installHint } from './hostDeps';
 
 export interface PromtoolResult {
   status: number;
@@ -33,8 +32,7 @@ export function locatePromtool(): string {
   if (found === undefined) {
     throw new Error(
       `promtool not found (looked at ${candidates.join(', ')}). ` +
-        `Install it with \`${PROMTOOL_INSTALL_COMMAND}\` (Debian/Ubuntu package "prometheus" ships /usr/bin/promtool), ` +
-        'or set PROMTOOL=/path/to/promtool.',
+        `${installHint('promtool')}; or set PROMTOOL=/path/to/promtool.`,
     );
   }
   return found;

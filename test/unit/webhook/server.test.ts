@@ -13,6 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { close, createWebhookServer, listen, reloadTlsOnChange, type WebhookLog } from '../../../src/webhook/server';
+import { installHint } from '../../support/hostDeps';
 import { admissionReview, call, startWebhook, TEST_SETTINGS, type RunningWebhook } from '../../support/webhookClient';
 
 let hook: RunningWebhook;
@@ -116,7 +117,7 @@ function selfSigned(dir: string, name: string): { cert: Buffer; key: Buffer; cer
       '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
     ], { stdio: 'pipe' });
   } catch (err) {
-    throw new Error(`openssl is needed to generate test certificates (apt-get install -y openssl): ${(err as Error).message}`);
+    throw new Error(`openssl is needed to generate test certificates (${installHint('openssl')}): ${(err as Error).message}`);
   }
   return { cert: readFileSync(certFile), key: readFileSync(keyFile), certFile, keyFile };
 }
