@@ -108,6 +108,15 @@ test('the README is a front page: short, the two quick-start commands, a link to
   }
 });
 
+test('the host tools are named by scripts/host-deps.tsv, not restated: the README and DEPLOY.md link to it, no page gives an install command', () => {
+  assert.ok(readme.includes('](scripts/host-deps.tsv)'), 'README.md');
+  assert.ok(read('docs/DEPLOY.md').includes('](../scripts/host-deps.tsv)'), 'docs/DEPLOY.md');
+  for (const file of markdownFiles()) {
+    const installs = handWritten(file).split('\n').filter((l) => /\bapt(?:-get)? install\s+(?:-\S+\s+)*\w/.test(l));
+    assert.equal(installs, [], `${file}: name scripts/host-deps.tsv (make test installs it) instead of an install command`);
+  }
+});
+
 test('docs/CLIENTS.md states the npm client versions package-lock.json pins', () => {
   const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { version?: string }> };
   const rows = [...read('docs/CLIENTS.md').matchAll(/^\| `([^`]+)` \| ([^ |]+) \|/gm)];
