@@ -50,6 +50,7 @@ const DYNAMIC_CALLS: Readonly<Record<string, readonly string[]>> = {
   'test/integration/clients.test.ts command': ['python3'],
   'test/integration/dockerfile-steps.test.ts step.command': [], // docker/Dockerfile's builder steps, scanned below
   'test/integration/dockerfile-steps.test.ts argv[0]!': ['node'],
+  'test/integration/hardening/helpers.ts command!': ['node', 'prlimit'], // startChildProxy's wrapper (adversarial/http-limits.test.ts)
   'test/support/promtool.ts locatePromtool()': ['promtool'],
 };
 
