@@ -19,7 +19,7 @@ import { HOST_DEPS_FILE, readHostDeps } from '../../support/hostDeps';
  * minbase installs), and the README's preconditions; none of them is installed by the project.
  */
 const BASE_SYSTEM: Readonly<Record<string, readonly string[]>> = {
-  coreutils: ['cat', 'chmod', 'chown', 'chroot', 'cp', 'cut', 'dirname', 'id', 'mkdir', 'mktemp', 'nohup', 'rm', 'seq', 'sha1sum', 'sleep', 'sort', 'tail', 'tee', 'timeout', 'touch', 'tr'],
+  coreutils: ['cat', 'chmod', 'chown', 'chroot', 'cp', 'cut', 'dirname', 'id', 'mkdir', 'mkfifo', 'mktemp', 'nohup', 'rm', 'seq', 'sha1sum', 'sleep', 'sort', 'tail', 'tee', 'timeout', 'touch', 'tr'],
   bash: ['bash'],
   dash: ['sh'],
   sed: ['sed'],
