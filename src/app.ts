@@ -11,6 +11,7 @@ import { ProxyServer } from './proxy/proxyServer';
 import { UpstreamTls, watchCertificates } from './proxy/tls';
 import { UpstreamConnector, anyUpstreamReachable, cachedCheck } from './proxy/upstreamConnector';
 import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
+import { ByteBudget } from './trace/byteBudget';
 import { Continuation } from './trace/continuation';
 import { routeOtelDiagnostics } from './trace/diagLog';
 import { outcomeExport } from './trace/outcome';
@@ -89,16 +90,19 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
   const unwatch = config.modeFile ? watchModeFile(config.modeFile, modeController, logger) : undefined;
   if (unwatch) opened.push(unwatch);
   modeController.markStarted();
+  const stateBudget = new ByteBudget(config.stateMaxBytes);
   const sessions = tracingSessions({
     telemetry,
     metrics,
     logger,
     mode,
-    continuation: config.continuation ? new Continuation(config.continuationCapacity, metrics) : undefined,
+    continuation: config.continuation ? new Continuation(config.continuationCapacity, metrics, stateBudget) : undefined,
     rewriteOnDelivery: config.rewriteOnDelivery,
     inflightCapacity: config.inflightCapacity,
     publishStamp: config.publishStamp,
     publishStampMaxAgeMs: config.publishStampMaxAgeMs,
+    stateBudget,
+    connectionStateMaxBytes: config.connectionStateMaxBytes,
     outcome: outcomeExport(config, telemetry, metrics),
   });
   const upstreamTls = config.upstreams.some((u) => u.tls)

@@ -1,6 +1,7 @@
 import { FRAME_MIN_SIZE } from '../amqp/handshake';
 import { DEFAULT_HTTP_LIMITS } from '../http/limits';
 import { DEFAULT_MAX_FRAME_HOLD_BYTES } from '../proxy/limits';
+import { DEFAULT_CONNECTION_STATE_MAX_BYTES, DEFAULT_STATE_MAX_BYTES } from '../trace/byteBudget';
 import { DEFAULT_STAMP_MAX_AGE_MS } from '../trace/clock';
 import { OUTCOME_RULES, OutcomeRule } from '../trace/outcome';
 import { exporterEnvProblems } from './exporterEnv';
@@ -75,7 +76,7 @@ const OPTIONS = {
   } as OptionSpec<boolean>,
   publishStampMaxAgeMs: {
     flag: '--publish-stamp-max-age-ms', env: 'PROXY_PUBLISH_STAMP_MAX_AGE_MS', defaultValue: DEFAULT_STAMP_MAX_AGE_MS,
-    parse: integerIn(1000, 30 * 86_400_000),
+    parse: integerIn(1000, 30 * 86_400_000), limit: true,
     help: 'a delivery whose publish stamp is older (or more than 1 s in the future) is not timed, and counted in '
       + 'amqp_trace_proxy_publish_stamps_ignored_total: anyone who can publish can write a stamp',
   } as OptionSpec<number>,
@@ -90,6 +91,18 @@ const OPTIONS = {
   inflightCapacity: {
     flag: '--inflight-capacity', env: 'PROXY_INFLIGHT_CAPACITY', defaultValue: 10_000,
     parse: integerIn(1, 10_000_000), limit: true, help: 'open spans kept per channel, for each of publishes awaiting a confirm and deliveries awaiting an ack; when full the oldest span ends as evicted',
+  } as OptionSpec<number>,
+  stateMaxBytes: {
+    flag: '--state-max-bytes', env: 'PROXY_STATE_MAX_BYTES', defaultValue: DEFAULT_STATE_MAX_BYTES,
+    parse: integerIn(1024 * 1024, 64 * 1024 * 1024 * 1024), shownDefault: '67108864 (64 MiB)', limit: true,
+    help: 'bytes of message-derived state the process holds, all connections and process-wide maps together (unacked and unconfirmed '
+      + 'message records, returnable header copies, task ids, reply addresses, queue names); when full the oldest entries of the map '
+      + 'that needs room go, or a new entry is not kept, counted in amqp_trace_proxy_inflight_evictions_total',
+  } as OptionSpec<number>,
+  connectionStateMaxBytes: {
+    flag: '--connection-state-max-bytes', env: 'PROXY_CONNECTION_STATE_MAX_BYTES', defaultValue: DEFAULT_CONNECTION_STATE_MAX_BYTES,
+    parse: integerIn(64 * 1024, 64 * 1024 * 1024 * 1024), shownDefault: '16777216 (16 MiB)', limit: true,
+    help: 'bytes of message-derived state one client connection holds, its channels together (part of --state-max-bytes)',
   } as OptionSpec<number>,
   outcomeExport: {
     flag: '--outcome-export', env: 'PROXY_OUTCOME_EXPORT', defaultValue: true, parse: parseBoolean,

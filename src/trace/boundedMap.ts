@@ -1,6 +1,17 @@
+import type { ByteBudget } from './byteBudget';
+
+/** How many bytes an entry holds, and the budget they come from. */
+export interface EntrySizes<K, V> {
+  readonly budget: ByteBudget;
+  /** The same for an entry every time it is asked (it is asked again when the entry goes). */
+  sizeOf(key: K, value: V): number;
+}
+
 /**
  * A Map with a capacity: inserting into a full map evicts the oldest entry and reports it,
- * so every map that grows with traffic has a ceiling and a count of what it dropped.
+ * so every map that grows with traffic has a ceiling and a count of what it dropped. With
+ * `sizes`, it also holds no more bytes than its budget gives: the oldest entries make room
+ * for a new one, and an entry that cannot fit even so is not kept (set returns false).
  */
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();
@@ -16,9 +27,13 @@ export class BoundedMap<K, V> {
    */
   private oldest: Iterator<[K, V]> | undefined;
 
+  /** Bytes this map has taken from its budget. */
+  private bytes = 0;
+
   constructor(
     readonly capacity: number,
     private readonly onEvict: (key: K, value: V) => void,
+    private readonly sizes?: EntrySizes<K, V>,
   ) {}
 
   get size(): number {
@@ -29,7 +44,28 @@ export class BoundedMap<K, V> {
     return this.map.get(key);
   }
 
-  set(key: K, value: V): void {
+  /** Whether the entry was kept: false only when its bytes could not be had (see `sizes`). */
+  set(key: K, value: V): boolean {
+    if (this.sizes !== undefined) return this.setSized(key, value, this.sizes);
+    this.setCounted(key, value);
+    return true;
+  }
+
+  private setSized(key: K, value: V, sizes: EntrySizes<K, V>): boolean {
+    this.delete(key);
+    const size = sizes.sizeOf(key, value);
+    // Evicting every entry of this map would not make room: keep them, refuse the new one.
+    if (size > sizes.budget.room() + this.bytes) return false;
+    while (!sizes.budget.tryTake(size)) {
+      if (this.map.size === 0) return false;
+      this.evictOldest();
+    }
+    this.bytes += size;
+    this.setCounted(key, value);
+    return true;
+  }
+
+  private setCounted(key: K, value: V): void {
     // One lookup for a new key (the usual case): set it, then see whether the size grew.
     const size = this.map.size;
     this.map.set(key, value);
@@ -50,6 +86,7 @@ export class BoundedMap<K, V> {
     if (value !== undefined) {
       this.oldest = undefined;
       this.map.delete(key);
+      this.released(key, value);
     }
     return value;
   }
@@ -62,6 +99,15 @@ export class BoundedMap<K, V> {
   clear(): void {
     this.map.clear();
     this.oldest = undefined;
+    this.sizes?.budget.give(this.bytes);
+    this.bytes = 0;
+  }
+
+  private released(key: K, value: V): void {
+    if (this.sizes === undefined) return;
+    const size = this.sizes.sizeOf(key, value);
+    this.bytes -= size;
+    this.sizes.budget.give(size);
   }
 
   private evictOldest(): void {
@@ -74,6 +120,7 @@ export class BoundedMap<K, V> {
     }
     const [key, value] = next.value;
     this.map.delete(key);
+    this.released(key, value);
     this.onEvict(key, value);
   }
 }

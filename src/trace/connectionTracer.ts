@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
 import type { ConnectionSession, SessionFactory, SessionInfo } from '../proxy/session';
 import { Attr, Header, sanitize } from './attributes';
+import { ByteBudget, DEFAULT_CONNECTION_STATE_MAX_BYTES, DEFAULT_STATE_MAX_BYTES } from './byteBudget';
 import { DEFAULT_STAMP_MAX_AGE_MS, MicrosStamp, TIME_ORIGIN_MS, publishTime } from './clock';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
@@ -26,7 +27,7 @@ import {
 import type { SpanSink } from './recordedSpan';
 import type { Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
-import { ReturnableCopies } from './returnable';
+import { MAX_RETURNABLE_BYTES, ReturnableCopies } from './returnable';
 import { NewTraceContext, formatTraceParent, randomSpanId } from './traceparent';
 
 /** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
@@ -50,6 +51,13 @@ export interface TracingOptions {
   readonly publishStampMaxAgeMs?: number;
   /** Outcome-based export of unsampled messages (outcome.ts); undefined = off. */
   readonly outcome?: OutcomeExport;
+  /**
+   * Bytes of message-derived state the process holds (--state-max-bytes): every connection's
+   * budget draws on it, and so do the process-wide maps; the continuation's is given it too.
+   */
+  readonly stateBudget?: ByteBudget;
+  /** Bytes of message-derived state one connection holds (--connection-state-max-bytes). */
+  readonly connectionStateMaxBytes?: number;
 }
 
 export interface OutcomeExport {
@@ -201,9 +209,10 @@ class ChannelTrace {
   readonly confirms: PendingByTag;
   readonly acks: PendingByTag;
 
-  constructor(capacity: number, totals: InflightTotals) {
-    this.confirms = new PendingByTag('confirm', capacity, totals);
-    this.acks = new PendingByTag('ack', capacity, totals);
+  /** `budget`: the connection's, shared by its channels. */
+  constructor(capacity: number, totals: InflightTotals, readonly budget: ByteBudget) {
+    this.confirms = new PendingByTag('confirm', capacity, totals, budget);
+    this.acks = new PendingByTag('ack', capacity, totals, budget);
   }
 }
 
@@ -233,6 +242,8 @@ export class ConnectionTracer implements ConnectionSession {
   private readonly spans: MessageSpans;
   /** The process's queue kinds, and what this connection's own messages say (reply_to). */
   private readonly queueKinds: ConnectionQueueKinds;
+  /** Bytes of message-derived state this connection holds, drawn from the process's budget. */
+  private readonly budget: ByteBudget;
   /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
   private lastConsumerTag = '';
 
@@ -243,9 +254,11 @@ export class ConnectionTracer implements ConnectionSession {
     queueKinds: QueueKinds,
     /** Unsampled publishes this process created the context of; set with outcome-based export. */
     private readonly published?: PublishedSpans,
+    processBudget?: ByteBudget,
   ) {
     this.spans = new MessageSpans(options.telemetry, options.metrics, info.upstream);
-    this.queueKinds = new ConnectionQueueKinds(queueKinds, options.metrics);
+    this.budget = new ByteBudget(options.connectionStateMaxBytes ?? DEFAULT_CONNECTION_STATE_MAX_BYTES, processBudget);
+    this.queueKinds = new ConnectionQueueKinds(queueKinds, options.metrics, this.budget);
     const client = new Map<number, (channel: number, payload: Buffer) => void>([
       [Method.ConfirmSelect, (c) => { this.channel(c).confirm = true; }],
       [Method.BasicPublish, (c, p) => this.onPublish(c, p)],
@@ -291,7 +304,7 @@ export class ConnectionTracer implements ConnectionSession {
   private channel(id: number): ChannelTrace {
     let ch = this.channels[id];
     if (ch === undefined) {
-      ch = new ChannelTrace(this.options.inflightCapacity, this.totals);
+      ch = new ChannelTrace(this.options.inflightCapacity, this.totals, this.budget);
       this.channels[id] = ch;
     }
     return ch;
@@ -384,7 +397,7 @@ export class ConnectionTracer implements ConnectionSession {
     }
     metrics.traceContext(outcome);
     if (publish?.mandatory && rewritten !== undefined) {
-      ch.returnable ??= new ReturnableCopies(this.options.inflightCapacity, this.totals);
+      ch.returnable ??= new ReturnableCopies(this.options.inflightCapacity, this.totals, new ByteBudget(MAX_RETURNABLE_BYTES, ch.budget));
       ch.returnable.remember(publish.tag, payload, rewritten);
     }
     // An unsampled publish whose context the proxy created: its publish span's id, the one
@@ -936,7 +949,8 @@ export class ConnectionTracer implements ConnectionSession {
 
 export function tracingSessions(options: TracingOptions): SessionFactory {
   const totals = new InflightTotals(options.metrics);
-  const queueKinds = new QueueKinds(options.queueKindCapacity ?? QUEUE_KIND_CAPACITY, options.metrics);
-  const published = options.outcome ? new PublishedSpans(PUBLISHED_CAPACITY, options.metrics) : undefined;
-  return (info) => new ConnectionTracer(options, info, totals, queueKinds, published);
+  const budget = options.stateBudget ?? new ByteBudget(DEFAULT_STATE_MAX_BYTES);
+  const queueKinds = new QueueKinds(options.queueKindCapacity ?? QUEUE_KIND_CAPACITY, options.metrics, budget);
+  const published = options.outcome ? new PublishedSpans(PUBLISHED_CAPACITY, options.metrics, budget) : undefined;
+  return (info) => new ConnectionTracer(options, info, totals, queueKinds, published, budget);
 }

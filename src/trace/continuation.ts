@@ -1,6 +1,15 @@
 import type { ProxyMetrics } from '../metrics/metrics';
 import { BoundedMap } from './boundedMap';
+import { ByteBudget, ENTRY_OVERHEAD, UNLIMITED, contextBytes } from './byteBudget';
 import type { MessageContext } from './messageSpans';
+
+/**
+ * The longest task id remembered. A Celery task id is a UUID (36 characters); a longer one
+ * is not kept at all, and counted as evicted: 60 KiB ids were 120 MB held for good.
+ */
+export const MAX_TASK_ID_LENGTH = 255;
+
+const entryBytes = (key: string, context: MessageContext): number => ENTRY_OVERHEAD + key.length + contextBytes(context);
 
 /**
  * Continues traces across hops whose messages carry no trace context, shared by every
@@ -17,18 +26,19 @@ export class Continuation {
   private readonly tasks: BoundedMap<string, MessageContext>;
   private readonly replies: BoundedMap<string, MessageContext>;
 
-  constructor(capacity: number, private readonly metrics: ProxyMetrics) {
-    this.tasks = new BoundedMap(capacity, () => metrics.inflightEvicted('task'));
-    this.replies = new BoundedMap(capacity, () => metrics.inflightEvicted('rpc'));
+  /** Both maps draw on `budget` (the process's): reply_to and correlation_id are shortstrs, 255 bytes at most. */
+  constructor(capacity: number, private readonly metrics: ProxyMetrics, budget: ByteBudget = UNLIMITED) {
+    this.tasks = new BoundedMap(capacity, () => metrics.inflightEvicted('task'), { budget, sizeOf: entryBytes });
+    this.replies = new BoundedMap(capacity, () => metrics.inflightEvicted('rpc'), { budget, sizeOf: entryBytes });
   }
 
   rememberTask(taskId: string, context: MessageContext): void {
-    this.tasks.set(taskId, context);
+    if (taskId.length > MAX_TASK_ID_LENGTH || !this.tasks.set(taskId, context)) this.metrics.inflightEvicted('task');
     this.metrics.inflight('task', this.tasks.size);
   }
 
   rememberReply(replyTo: string, correlationId: string, context: MessageContext): void {
-    this.replies.set(replyKey(replyTo, correlationId), context);
+    if (!this.replies.set(replyKey(replyTo, correlationId), context)) this.metrics.inflightEvicted('rpc');
     this.metrics.inflight('rpc', this.replies.size);
   }
 

@@ -1,6 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { InflightMap, ProxyMetrics } from '../metrics/metrics';
 import { BoundedMap } from './boundedMap';
+import { ByteBudget, ENTRY_OVERHEAD } from './byteBudget';
 import type { OpenSpan } from './messageSpans';
 import type { DeliveryRecord, PublishRecord } from './outcome';
 
@@ -18,6 +19,11 @@ export interface Pending {
   readonly deliveryRecord?: DeliveryRecord;
   /** An unsampled publish whose context the proxy created: its publish span's id (PublishedSpans). */
   readonly createdSpanId?: string;
+}
+
+/** The bytes a pending entry holds: the content header its record copied, and its own objects. */
+function pendingBytes(_tag: number, p: Pending): number {
+  return ENTRY_OVERHEAD + p.destination.length + (p.publishRecord?.payload.length ?? 0) + (p.deliveryRecord?.payload.length ?? 0);
 }
 
 /** Process-wide sizes of the per-channel maps, reported as gauges. */
@@ -40,17 +46,22 @@ export class InflightTotals {
 export class PendingByTag {
   private readonly map: BoundedMap<number, Pending>;
 
-  constructor(private readonly kind: InflightMap, capacity: number, private readonly totals: InflightTotals) {
+  constructor(private readonly kind: InflightMap, capacity: number, private readonly totals: InflightTotals, budget: ByteBudget) {
     this.map = new BoundedMap(capacity, (_tag, evicted) => {
       totals.add(kind, -1);
       totals.metrics.inflightEvicted(kind);
       evicted.span?.end('evicted');
-    });
+    }, { budget, sizeOf: pendingBytes });
   }
 
+  /** Kept unless the connection's or the process's byte budget has no room for it: then it ends as evicted, counted. */
   add(tag: number, pending: Pending): void {
-    this.map.set(tag, pending);
-    this.totals.add(this.kind, 1);
+    if (this.map.set(tag, pending)) {
+      this.totals.add(this.kind, 1);
+      return;
+    }
+    this.totals.metrics.inflightEvicted(this.kind);
+    pending.span?.end('evicted');
   }
 
   /** Removes and returns the entries settled by an ack/nack/reject (tag 0 + multiple = all). */

@@ -1,5 +1,6 @@
 import type { TraceOutcome } from '../metrics/metrics';
 import { BoundedMap } from './boundedMap';
+import { ByteBudget, ENTRY_OVERHEAD, UNLIMITED, contextBytes } from './byteBudget';
 import type { MessageContext } from './messageSpans';
 
 /**
@@ -36,12 +37,14 @@ export interface PublishedMetrics {
 export class PublishedSpans {
   private readonly map: BoundedMap<string, PublishedSpan>;
 
-  constructor(capacity: number, private readonly metrics: PublishedMetrics) {
-    this.map = new BoundedMap(capacity, () => metrics.inflightEvicted('published'));
+  constructor(capacity: number, private readonly metrics: PublishedMetrics, budget: ByteBudget = UNLIMITED) {
+    this.map = new BoundedMap(capacity, () => metrics.inflightEvicted('published'), {
+      budget, sizeOf: (spanId, p) => ENTRY_OVERHEAD + spanId.length + contextBytes(p.parent),
+    });
   }
 
   remember(spanId: string, published: PublishedSpan): void {
-    this.map.set(spanId, published);
+    if (!this.map.set(spanId, published)) this.metrics.inflightEvicted('published');
     this.metrics.inflight('published', this.map.size);
   }
 

@@ -1,5 +1,6 @@
 import type { ProxyMetrics } from '../metrics/metrics';
 import { BoundedMap } from './boundedMap';
+import { ByteBudget, ENTRY_OVERHEAD, UNLIMITED } from './byteBudget';
 import { DestinationKind, NAMED, reservedKind } from './semconv';
 
 const REPLY_QUEUE: DestinationKind = Object.freeze({ temporary: true, anonymous: false });
@@ -10,6 +11,8 @@ const SERVER_NAMED_REPLY_QUEUE: DestinationKind = Object.freeze({ temporary: tru
  * its next request.
  */
 export const REPLY_HINT_CAPACITY = 256;
+
+const nameBytes = (name: string): number => ENTRY_OVERHEAD + name.length;
 
 /**
  * Which queues are temporary or anonymous, learned from what the proxy can trust and shared
@@ -29,8 +32,8 @@ export const REPLY_HINT_CAPACITY = 256;
 export class QueueKinds {
   private readonly learned: BoundedMap<string, DestinationKind>;
 
-  constructor(capacity: number, private readonly metrics: ProxyMetrics) {
-    this.learned = new BoundedMap(capacity, () => metrics.inflightEvicted('queue'));
+  constructor(capacity: number, private readonly metrics: ProxyMetrics, budget: ByteBudget = UNLIMITED) {
+    this.learned = new BoundedMap(capacity, () => metrics.inflightEvicted('queue'), { budget, sizeOf: nameBytes });
   }
 
   get size(): number {
@@ -50,7 +53,7 @@ export class QueueKinds {
   /** A `queue.declare` (or its declare-ok, for a server-named queue) the proxy forwarded. */
   declared(name: string, kind: DestinationKind): void {
     if (name === '') return;
-    this.learned.set(name, kind);
+    if (!this.learned.set(name, kind)) this.metrics.inflightEvicted('queue');
     this.metrics.inflight('queue', this.learned.size);
   }
 }
@@ -64,7 +67,8 @@ export class ConnectionQueueKinds {
   /** Created at the first reply_to: most connections never see one. */
   private replies: BoundedMap<string, true> | undefined;
 
-  constructor(private readonly shared: QueueKinds, private readonly metrics: ProxyMetrics) {}
+  /** `budget`: the connection's; names are shortstrs, 255 bytes at most. */
+  constructor(private readonly shared: QueueKinds, private readonly metrics: ProxyMetrics, private readonly budget: ByteBudget = UNLIMITED) {}
 
   kindOf(name: string): DestinationKind {
     if (name === '') return NAMED;
@@ -83,7 +87,7 @@ export class ConnectionQueueKinds {
   replyQueue(name: string): void {
     // Direct reply-to names are known to be temporary without remembering them (one per request).
     if (name === '' || reservedKind(name)?.temporary === true || this.shared.declaredKind(name) !== undefined) return;
-    this.replies ??= new BoundedMap(REPLY_HINT_CAPACITY, () => this.metrics.inflightEvicted('queue'));
-    this.replies.set(name, true);
+    this.replies ??= new BoundedMap(REPLY_HINT_CAPACITY, () => this.metrics.inflightEvicted('queue'), { budget: this.budget, sizeOf: nameBytes });
+    if (!this.replies.set(name, true)) this.metrics.inflightEvicted('queue');
   }
 }

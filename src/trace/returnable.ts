@@ -4,6 +4,7 @@ import { listTableEntries } from '../amqp/fieldTable';
 import { encodeFrame } from '../amqp/frame';
 import { Header } from './attributes';
 import { BoundedMap } from './boundedMap';
+import { ByteBudget, ENTRY_OVERHEAD } from './byteBudget';
 import type { InflightTotals } from './inflight';
 
 /**
@@ -51,10 +52,15 @@ interface Copy {
 export class ReturnableCopies {
   private readonly copies: BoundedMap<number, Copy>;
   private nextSeq = 0;
-  private bytes = 0;
 
-  constructor(capacity: number, private readonly totals: InflightTotals, private readonly maxBytes = MAX_RETURNABLE_BYTES) {
-    this.copies = new BoundedMap(capacity, (_seq, evicted) => this.evicted(evicted));
+  /**
+   * `budget`: this channel's (MAX_RETURNABLE_BYTES), drawing on its connection's. A copy that
+   * cannot get its bytes even after the older ones went is not kept, and counted.
+   */
+  constructor(capacity: number, private readonly totals: InflightTotals, budget = new ByteBudget(MAX_RETURNABLE_BYTES)) {
+    this.copies = new BoundedMap(capacity, (_seq, evicted) => this.evicted(evicted), {
+      budget, sizeOf: (_seq, copy) => ENTRY_OVERHEAD + copy.original.length + copy.forwarded.length,
+    });
   }
 
   get size(): number {
@@ -69,16 +75,9 @@ export class ReturnableCopies {
     const both = Buffer.allocUnsafeSlow(original.length + forwardedLength);
     original.copy(both, 0);
     forwardedFrame.copy(both, original.length, FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + forwardedLength);
-    this.copies.set(this.nextSeq++, { tag, original: both.subarray(0, original.length), forwarded: both.subarray(original.length) });
-    this.totals.add('return', 1);
-    this.bytes += both.length;
-    // Checked first: starting an iteration steps over the entries deleted since V8's last rehash (see BoundedMap).
-    if (this.bytes <= this.maxBytes) return;
-    for (const [seq, oldest] of this.copies.entries()) {
-      if (this.bytes <= this.maxBytes || this.copies.size === 1) break;
-      this.copies.delete(seq);
-      this.evicted(oldest);
-    }
+    const copy = { tag, original: both.subarray(0, original.length), forwarded: both.subarray(original.length) };
+    if (this.copies.set(this.nextSeq++, copy)) this.totals.add('return', 1);
+    else this.totals.metrics.inflightEvicted('return');
   }
 
   /**
@@ -118,11 +117,9 @@ export class ReturnableCopies {
   clear(): void {
     this.totals.add('return', -this.copies.size);
     this.copies.clear();
-    this.bytes = 0;
   }
 
   private evicted(copy: Copy): void {
-    this.bytes -= copy.original.length + copy.forwarded.length;
     this.totals.add('return', -1);
     // Without confirms nothing says a publish was routed, so the oldest copies are dropped
     // as a matter of course; with confirms, one dropped before its ack may still be returned.
@@ -136,7 +133,6 @@ export class ReturnableCopies {
       const isOlder = older(copy);
       if (!isOlder && !andNext) break;
       this.copies.delete(seq);
-      this.bytes -= copy.original.length + copy.forwarded.length;
       dropped++;
       if (!isOlder) break;
     }

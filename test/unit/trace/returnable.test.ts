@@ -4,20 +4,21 @@ import { FRAME_HEADER } from '../../../src/amqp/constants';
 import { parseContentHeader, spliceHeadersFrame } from '../../../src/amqp/contentHeader';
 import { encodeFrame } from '../../../src/amqp/frame';
 import type { InflightMap, ProxyMetrics } from '../../../src/metrics/metrics';
+import { ByteBudget, ENTRY_OVERHEAD } from '../../../src/trace/byteBudget';
 import { InflightTotals } from '../../../src/trace/inflight';
 import { ReturnableCopies } from '../../../src/trace/returnable';
 import { referenceContentHeader } from '../../support/amqpVectors';
 
 const CHANNEL = 3;
 
-function setup(capacity = 8, maxBytes?: number) {
+function setup(capacity = 8, budget?: ByteBudget) {
   const sizes: Partial<Record<InflightMap, number>> = {};
   const evicted: InflightMap[] = [];
   const metrics = {
     inflight: (map: InflightMap, size: number) => { sizes[map] = size; },
     inflightEvicted: (map: InflightMap) => { evicted.push(map); },
   } as unknown as ProxyMetrics;
-  const copies = new ReturnableCopies(capacity, new InflightTotals(metrics), maxBytes);
+  const copies = new ReturnableCopies(capacity, new InflightTotals(metrics), budget);
   return { copies, sizes, evicted };
 }
 
@@ -92,18 +93,38 @@ test('full: the oldest copy goes; counted as an eviction only on a confirm chann
   assert.is(sizes.return, 2);
 });
 
-test('bounded by bytes too: large headers push the oldest copies out', () => {
-  const { copies, evicted, sizes } = setup(100, 3 * 64);
+test('bounded by bytes too: large headers push the oldest copies out; one that can never fit is not kept, and counted', () => {
+  const copy = 64 + ENTRY_OVERHEAD;
+  const { copies, evicted, sizes } = setup(100, new ByteBudget(3 * copy));
   const big = (n: number) => ({ original: Buffer.alloc(32, n), frame: encodeFrame(FRAME_HEADER, CHANNEL, Buffer.alloc(32, n + 100)) });
   for (let i = 1; i <= 5; i++) copies.remember(i, big(i).original, big(i).frame);
-  assert.is(copies.size, 3, 'three copies of 64 bytes fit');
+  assert.is(copies.size, 3, 'three copies of 64 bytes (and their overhead) fit');
   assert.equal(evicted, ['return', 'return']);
   assert.is(sizes.return, 3);
   assert.ok(copies.restore(CHANNEL, Buffer.alloc(32, 105)), 'the newest is kept');
   assert.is(copies.restore(CHANNEL, Buffer.alloc(32, 101)), undefined, 'the oldest went');
-  const one = setup(100, 10);
+  const one = setup(100, new ByteBudget(copy - 1));
   one.copies.remember(1, big(1).original, big(1).frame);
-  assert.is(one.copies.size, 1, 'a single copy larger than the budget is still kept');
+  assert.is(one.copies.size, 0, 'a single copy larger than the budget is not kept');
+  assert.equal(one.evicted, ['return']);
+});
+
+test('channels share their connection\'s budget: a channel makes room from its own copies only, and gives it all back', () => {
+  const copy = 64 + ENTRY_OVERHEAD;
+  const connection = new ByteBudget(4 * copy);
+  const a = setup(100, new ByteBudget(3 * copy, connection));
+  const b = setup(100, new ByteBudget(3 * copy, connection));
+  const big = (n: number) => ({ original: Buffer.alloc(32, n), frame: encodeFrame(FRAME_HEADER, CHANNEL, Buffer.alloc(32, n + 100)) });
+  for (let i = 1; i <= 3; i++) a.copies.remember(i, big(i).original, big(i).frame);
+  assert.is(connection.used, 3 * copy);
+  for (let i = 4; i <= 6; i++) b.copies.remember(i, big(i).original, big(i).frame);
+  assert.is(a.copies.size, 3, 'the other channel keeps its copies');
+  assert.is(b.copies.size, 1, 'this one holds what is left, its newest');
+  assert.equal(b.evicted, ['return', 'return']);
+  assert.is(connection.used, 4 * copy);
+  a.copies.clear();
+  b.copies.restore(CHANNEL, Buffer.alloc(32, 106));
+  assert.is(connection.used, 0, 'every byte given back');
 });
 
 test('clear releases everything (channel closed)', () => {
