@@ -688,8 +688,9 @@ export class ConnectionTracer implements ConnectionSession {
     const ch = this.channel(channel);
     const consumer = { queue: args.queue || ch.lastQueue, noAck: args.noAck };
     if (args.consumerTag !== '') ch.consumers.set(args.consumerTag, consumer);
-    else if (args.noWait) ch.unnamedConsumers.push(consumer);
-    else ch.pendingConsumes.push(consumer);
+    else if (!args.noWait) ch.pendingConsumes.push(consumer);
+    // Two are as many as it takes: with two or more, none is ever picked (unnamedConsumer).
+    else if (ch.unnamedConsumers.length < 2) ch.unnamedConsumers.push(consumer);
   }
 
   /**
