@@ -79,7 +79,10 @@ export async function startApp(config: ProxyConfig, logger: Logger, abort?: Abor
 }
 
 async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)[], checkAbort: () => void): Promise<App> {
-  const metrics = createMetrics({ destinationLabels: config.destinationLabels, maxDestinationLabels: config.destinationLabelLimit });
+  const metrics = createMetrics({
+    destinationLabels: config.destinationLabels, maxDestinationLabels: config.destinationLabelLimit,
+    destinationLabelNames: config.destinationLabelNames,
+  });
   // The exporter reads its headers from the process environment itself, so that is where
   // the values its warnings may quote come from.
   routeOtelDiagnostics(logger, exporterSecrets(process.env));

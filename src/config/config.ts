@@ -136,6 +136,13 @@ const OPTIONS = {
     flag: '--destination-label-limit', env: 'METRICS_DESTINATION_LABEL_LIMIT', defaultValue: 50,
     parse: integerIn(1, 10_000), limit: true, help: 'distinct queue/exchange label values before "__other__"',
   } as OptionSpec<number>,
+  destinationLabelNames: {
+    flag: '--destination-label-names', env: 'METRICS_DESTINATION_LABEL_NAMES', defaultValue: [] as string[],
+    parse: (raw: string) => [...new Set(raw.split(',').map((v) => v.trim()).filter((v) => v !== ''))], shownDefault: '(none)',
+    help: 'with --destination-labels, the queues and exchanges that get their own label value, comma-separated (a name ending in * '
+      + 'is a prefix; the words (temporary) and (anonymous) are values too); every other one is __other__. Without it the first '
+      + '--destination-label-limit names seen keep their values for the life of the process',
+  } as OptionSpec<string[]>,
   connectTimeoutMs: {
     flag: '--connect-timeout-ms', env: 'PROXY_CONNECT_TIMEOUT_MS', defaultValue: 5000, parse: integerIn(1, 600_000),
     help: 'time allowed to connect to one upstream before trying the next',

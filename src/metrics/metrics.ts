@@ -43,6 +43,11 @@ export interface MetricsOptions {
   destinationLabels: boolean;
   /** Distinct values per destination label; later ones are reported as `__other__`. */
   maxDestinationLabels: number;
+  /**
+   * The queues and exchanges that get their own label value (a name ending in `*` is a
+   * prefix); the others are `__other__`. Empty or absent: the first maxDestinationLabels seen.
+   */
+  destinationLabelNames?: readonly string[];
   /** Node process metrics on the same registry (default true). */
   collectDefault?: boolean;
 }
@@ -161,10 +166,16 @@ class BufferedCounter<V extends string> {
 class CappedLabel {
   private readonly admitted = new Set<string>();
 
-  constructor(private readonly cap: number, private readonly onOverflow?: () => void) {}
+  constructor(
+    private readonly cap: number,
+    private readonly onOverflow?: () => void,
+    /** Values that may have a label value of their own at all; others are `__other__`, uncounted. */
+    private readonly named: (value: string) => boolean = () => true,
+  ) {}
 
   resolve(value: string): string {
     if (this.admitted.has(value)) return value;
+    if (!this.named(value)) return OTHER_LABEL_VALUE;
     if (this.admitted.size < this.cap) {
       this.admitted.add(value);
       return value;
@@ -172,6 +183,17 @@ class CappedLabel {
     this.onOverflow?.();
     return OTHER_LABEL_VALUE;
   }
+}
+
+/**
+ * Whether a destination is one the operator named: exactly, or by a prefix written with a
+ * trailing `*`. No names: every destination may be labelled (the first ones seen are).
+ */
+export function destinationNamed(names: readonly string[]): (value: string) => boolean {
+  if (names.length === 0) return () => true;
+  const exact = new Set(names.filter((n) => !n.endsWith('*')));
+  const prefixes = names.filter((n) => n.endsWith('*')).map((n) => n.slice(0, -1));
+  return (value) => exact.has(value) || prefixes.some((p) => value.startsWith(p));
 }
 
 /** One label set of a LocalHistogram: per-bucket counts (not cumulative), +Inf last. */
@@ -318,6 +340,7 @@ export const NON_COUNTER_TOTALS: readonly string[] = [
 
 export function createMetrics(options: MetricsOptions): ProxyMetrics {
   const { destinationLabels, maxDestinationLabels } = options;
+  const named = destinationNamed(options.destinationLabelNames ?? []);
   if (!Number.isInteger(maxDestinationLabels) || maxDestinationLabels < 0) {
     throw new RangeError(`maxDestinationLabels must be a non-negative integer, got ${maxDestinationLabels}`);
   }
@@ -413,7 +436,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   const countTelemetryError = (where: string): void => telemetryErrors.inc({ where: whereLabel.resolve(where) });
   const upstreamLabel = new CappedLabel(MAX_UPSTREAM_LABELS, () => countTelemetryError('metrics_label_cap'));
   const destination = (label: DestinationLabel) =>
-    destinationLabels ? { label, values: new CappedLabel(maxDestinationLabels, () => overflow.add(label, 1)) } : undefined;
+    destinationLabels ? { label, values: new CappedLabel(maxDestinationLabels, () => overflow.add(label, 1), named) } : undefined;
   const queueDestination = destination('queue');
   const brokerHop = new LatencyHistogram(registry, n('broker_hop_seconds'), undefined, NO_LABEL, queueDestination,
     "Time from a message's publish (stamped by the publishing proxy) to its delivery passing this proxy, mostly time queued in the broker; compares two hosts' clocks when publisher and consumer run on different hosts.");

@@ -62,4 +62,16 @@ test('upstream URLs: credentials are ignored and redacted', () => {
   assert.throws(() => parseUpstream('not a url'), /not a URL/);
 });
 
+test('limits of issue 21: state budgets, stamp age and destination label names', () => {
+  const d = loadConfig([], {});
+  assert.is(d.stateMaxBytes, 64 * 1024 * 1024);
+  assert.is(d.connectionStateMaxBytes, 16 * 1024 * 1024);
+  assert.is(d.publishStampMaxAgeMs, 3_600_000);
+  assert.equal(d.destinationLabelNames, []);
+  const c = loadConfig(['--destination-label-names', ' orders, billing-*,,orders '], { PROXY_STATE_MAX_BYTES: '33554432' });
+  assert.equal(c.destinationLabelNames, ['orders', 'billing-*']);
+  assert.is(c.stateMaxBytes, 32 * 1024 * 1024);
+  assert.throws(() => loadConfig(['--connection-state-max-bytes', '1000'], {}), /connection-state-max-bytes/);
+});
+
 test.run();

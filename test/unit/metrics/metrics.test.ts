@@ -253,6 +253,24 @@ test('destination labels: first N values kept, later ones become __other__ and a
   assert.equal([...queues].sort(), ['__other__', '__unknown__', 'q1', 'q2']);
 });
 
+test('named destinations: only the queues the operator names get label values, however many others came first', async () => {
+  const m = plain({ destinationLabels: true, maxDestinationLabels: 50, destinationLabelNames: ['orders', 'billing-*', '(temporary)'] });
+  // Generated names first: without the list they would take every one of the 50 values.
+  for (let i = 0; i < 60; i++) m.observeBrokerHop(0.01, `amq.gen-${i}`);
+  m.observeBrokerHop(0.01, 'orders');
+  m.observeBrokerHop(0.01, 'billing-eu');
+  m.observeBrokerHop(0.01, '(temporary)');
+  m.observeBrokerHop(0.01, 'billing');
+  const s = await scrape(m);
+  assert.is(s.value(`${P}broker_hop_seconds_count`, { queue: 'orders' }), 1);
+  assert.is(s.value(`${P}broker_hop_seconds_count`, { queue: 'billing-eu' }), 1, 'by prefix');
+  assert.is(s.value(`${P}broker_hop_seconds_count`, { queue: '(temporary)' }), 1);
+  assert.is(s.value(`${P}broker_hop_seconds_count`, { queue: '__other__' }), 61, "unnamed ones, 'billing' included (the prefix is 'billing-')");
+  assert.is(s.value(`${P}destination_labels_overflow_total`, { label: 'queue' }), 0, 'the cap was not what sent them there');
+  const queues = new Set(s.series(`${P}broker_hop_seconds_count`).map((x) => x.labels['queue']));
+  assert.equal([...queues].sort(), ['(temporary)', '__other__', 'billing-eu', 'orders']);
+});
+
 test('a cap of 0 sends every destination to __other__', async () => {
   const m = plain({ destinationLabels: true, maxDestinationLabels: 0 });
   m.observeBrokerHop(0.01, 'q1');
