@@ -22,6 +22,19 @@ export interface ForwarderOptions {
   readonly tapToTarget?: () => (chunk: Buffer) => void;
 }
 
+/** Tracks both sockets in `sockets` until they close; either one closing destroys the other. */
+export function tieSockets(client: Socket, upstream: Socket, sockets: Set<Socket>): void {
+  for (const s of [client, upstream]) {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      sockets.delete(s);
+      client.destroy();
+      upstream.destroy();
+    });
+  }
+}
+
 export async function startForwarder(targetHost: string, targetPort: number, options: ForwarderOptions = {}): Promise<Forwarder> {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
@@ -29,15 +42,7 @@ export async function startForwarder(targetHost: string, targetPort: number, opt
   const listen = async (): Promise<void> => {
     server = createServer((client) => {
       const upstream = connect({ host: targetHost, port: targetPort });
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => {
-          sockets.delete(s);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
+      tieSockets(client, upstream, sockets);
       const tapTo = options.tapToTarget?.();
       if (tapTo) client.on('data', tapTo);
       client.pipe(upstream);
