@@ -4,14 +4,15 @@
  * is reported at once.
  */
 import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 
 import pino from 'pino';
 
 import { cannotListen } from '../config/listeners';
 
 import { DEFAULT_ENV_VARS, DEFAULT_MODE_CONFIGMAP, ENV_VARS_KEY, INJECT_KEY, UPSTREAM_KEY } from './names';
-import { close, createWebhookServer, listen, reloadTlsOnChange, type TlsMaterial } from './server';
-import { DEFAULT_INJECTION_SETTINGS, DERIVED_SIDECAR_ENV, type InjectionSettings } from './sidecar';
+import { DEFAULT_WEBHOOK_LIMITS, close, createWebhookServer, listen, reloadTlsOnChange, type TlsMaterial, type WebhookLimits } from './server';
+import { DEFAULT_INJECTION_SETTINGS, DERIVED_SIDECAR_ENV, type InjectionSettings, type SecretKeyRef } from './sidecar';
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -23,6 +24,7 @@ export interface WebhookCommandConfig {
   readonly tls?: TlsFiles;
   readonly logLevel: string;
   readonly settings: InjectionSettings;
+  readonly limits: WebhookLimits;
 }
 
 export type WebhookArgs =
@@ -46,11 +48,20 @@ const SPECS: readonly Spec[] = [
   { flag: '--tls-key', env: 'WEBHOOK_TLS_KEY', help: 'PEM private key file, given together with --tls-cert' },
   { flag: '--sidecar-image', env: 'WEBHOOK_SIDECAR_IMAGE', help: 'image of the injected proxy (required)' },
   { flag: '--sidecar-pull-policy', env: 'WEBHOOK_SIDECAR_PULL_POLICY', defaultValue: 'IfNotPresent', help: 'Always, IfNotPresent or Never' },
-  { flag: '--sidecar-env', repeatable: true, help: `KEY=VALUE added to the sidecar's env (repeat it; e.g. OTEL_EXPORTER_OTLP_ENDPOINT=...); not ${DERIVED_SIDECAR_ENV.join(', ')}` },
+  { flag: '--sidecar-env', repeatable: true, help: `KEY=VALUE added to the sidecar's env (repeat it; e.g. OTEL_EXPORTER_OTLP_ENDPOINT=...); not ${DERIVED_SIDECAR_ENV.join(', ')}; a literal in every pod spec, so no secrets` },
+  { flag: '--sidecar-env-secret', repeatable: true, help: 'KEY=SECRET/SECRETKEY: the sidecar\'s env KEY from that key of a Secret in the pod\'s namespace (valueFrom.secretKeyRef; repeat it; e.g. OTEL_EXPORTER_OTLP_HEADERS=otel-auth/headers)' },
   { flag: '--env-vars', env: 'WEBHOOK_ENV_VARS', defaultValue: DEFAULT_ENV_VARS.join(','), help: `env vars holding broker URLs, when a pod has no ${ENV_VARS_KEY} annotation` },
   { flag: '--mode-configmap', env: 'WEBHOOK_MODE_CONFIGMAP', defaultValue: DEFAULT_MODE_CONFIGMAP, help: 'ConfigMap (key "mode": tracing or bypass) mounted into every sidecar, optional' },
   { flag: '--rewrite-host', env: 'WEBHOOK_REWRITE_HOST', defaultValue: '127.0.0.1', help: 'loopback address applications are pointed at: 127.0.0.1 or ::1' },
   { flag: '--log-level', env: 'LOG_LEVEL', defaultValue: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
+  { flag: '--max-body-bytes', env: 'WEBHOOK_MAX_BODY_BYTES', defaultValue: String(DEFAULT_WEBHOOK_LIMITS.maxBodyBytes), limit: true,
+    help: 'a larger AdmissionReview is refused with 413 (injection skipped, logged), unread when its Content-Length says so' },
+  { flag: '--max-concurrent-reviews', env: 'WEBHOOK_MAX_CONCURRENT_REVIEWS', defaultValue: String(DEFAULT_WEBHOOK_LIMITS.maxConcurrentReviews), limit: true,
+    help: 'reviews read and answered at once; more wait, their bodies unread' },
+  { flag: '--max-connections', env: 'WEBHOOK_MAX_CONNECTIONS', defaultValue: String(DEFAULT_WEBHOOK_LIMITS.maxConnections), limit: true,
+    help: 'connections open at once; more are closed at accept' },
+  { flag: '--request-timeout-ms', env: 'WEBHOOK_REQUEST_TIMEOUT_MS', defaultValue: String(DEFAULT_WEBHOOK_LIMITS.requestTimeoutMs), limit: true,
+    help: 'a request must arrive whole within this time, and a connection that sends nothing is closed after it' },
 ];
 
 export const WEBHOOK_HELP = [
@@ -60,7 +71,7 @@ export const WEBHOOK_HELP = [
   'application\'s broker URL env vars at it. Options (flags override environment variables):',
   '',
   ...SPECS.map((s) => {
-    const name = s.repeatable ? `${s.flag} KEY=VALUE` : `${s.flag} VALUE`;
+    const name = s.flag === '--sidecar-env-secret' ? `${s.flag} KEY=S/K` : s.repeatable ? `${s.flag} KEY=VALUE` : `${s.flag} VALUE`;
     const meta = [s.env ? `env ${s.env}` : undefined, s.defaultValue !== undefined ? `default ${s.defaultValue}` : undefined].filter(Boolean).join(', ');
     return `  ${name.padEnd(32)}${s.help}${meta ? ` [${meta}]` : ''}`;
   }),
@@ -77,6 +88,7 @@ export const WEBHOOK_HELP = [
 
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** The options marked `limit: true`, as docs/SECURITY.md's limits table shows them. */
@@ -136,13 +148,28 @@ export function parseWebhookArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   const imagePullPolicy = pullPolicies.find((p) => p === pull.value);
   if (!imagePullPolicy) problems.push(`${pull.from}: expected Always, IfNotPresent or Never, got "${pull.value}"`);
 
-  const sidecarEnv: [string, string][] = [];
-  for (const pair of given.get('--sidecar-env') ?? []) {
+  const sidecarEnv: [string, string | SecretKeyRef][] = [];
+  const envEntry = (flag: string, pair: string): [string, string] | undefined => {
     const eq = pair.indexOf('=');
     const name = eq > 0 ? pair.slice(0, eq) : '';
-    if (!ENV_NAME.test(name)) problems.push(`--sidecar-env: expected KEY=VALUE, got "${eq > 0 ? name : pair}"`);
-    else if (DERIVED_SIDECAR_ENV.includes(name)) problems.push(`--sidecar-env: ${name} is set by the webhook and cannot be overridden`);
-    else sidecarEnv.push([name, pair.slice(eq + 1)]);
+    if (!ENV_NAME.test(name)) problems.push(`${flag}: expected KEY=${flag === '--sidecar-env' ? 'VALUE' : 'SECRET/SECRETKEY'}, got "${eq > 0 ? name : pair.slice(0, 64)}"`);
+    else if (DERIVED_SIDECAR_ENV.includes(name)) problems.push(`${flag}: ${name} is set by the webhook and cannot be overridden`);
+    else return [name, pair.slice(eq + 1)];
+    return undefined;
+  };
+  for (const pair of given.get('--sidecar-env') ?? []) {
+    const entry = envEntry('--sidecar-env', pair);
+    if (entry) sidecarEnv.push(entry);
+  }
+  for (const pair of given.get('--sidecar-env-secret') ?? []) {
+    const entry = envEntry('--sidecar-env-secret', pair);
+    if (!entry) continue;
+    const [secret = '', key = '', extra] = entry[1].split('/');
+    if (extra !== undefined || !DNS_SUBDOMAIN.test(secret) || !SECRET_KEY.test(key)) {
+      problems.push(`--sidecar-env-secret: ${entry[0]}: expected SECRET/SECRETKEY (a Secret's name and one of its keys), got "${entry[1]}"`);
+    } else {
+      sidecarEnv.push([entry[0], { secret, key }]);
+    }
   }
 
   const envVars = raw('--env-vars');
@@ -161,6 +188,19 @@ export function parseWebhookArgs(argv: readonly string[], env: NodeJS.ProcessEnv
   const level = raw('--log-level');
   if (!LOG_LEVELS.includes(level.value ?? '')) problems.push(`${level.from}: expected one of ${LOG_LEVELS.join(', ')}, got "${level.value}"`);
 
+  const whole = (flag: string, min: number, max: number): number => {
+    const { value, from } = raw(flag);
+    const n = /^\d+$/.test(value ?? '') ? Number(value) : NaN;
+    if (!(n >= min && n <= max)) problems.push(`${from}: expected a whole number from ${min} to ${max}, got "${value}"`);
+    return n;
+  };
+  const limits: WebhookLimits = {
+    maxBodyBytes: whole('--max-body-bytes', 1024, 64 * 1024 * 1024),
+    maxConcurrentReviews: whole('--max-concurrent-reviews', 1, 1000),
+    maxConnections: whole('--max-connections', 1, 100_000),
+    requestTimeoutMs: whole('--request-timeout-ms', 100, 600_000),
+  };
+
   if (problems.length > 0 || !listen || !imagePullPolicy || !rewriteHost || image.value === undefined) {
     return tls ? { kind: 'invalid', problems, tls } : { kind: 'invalid', problems };
   }
@@ -174,8 +214,8 @@ export function parseWebhookArgs(argv: readonly string[], env: NodeJS.ProcessEnv
     sidecarEnv,
   };
   const config: WebhookCommandConfig = tls
-    ? { listen, tls, logLevel: level.value!, settings }
-    : { listen, logLevel: level.value!, settings };
+    ? { listen, tls, logLevel: level.value!, settings, limits }
+    : { listen, logLevel: level.value!, settings, limits };
   return { kind: 'ok', config };
 }
 
@@ -210,6 +250,8 @@ export async function runWebhookCommand(argv: string[], env: NodeJS.ProcessEnv):
   if (tlsFiles) {
     const [cert, key] = await Promise.all([readable(tlsFiles.certFile, '--tls-cert', problems), readable(tlsFiles.keyFile, '--tls-key', problems)]);
     if (cert && key) tls = { cert, key };
+    const mismatch = tls ? unusablePair(tls) : undefined;
+    if (mismatch !== undefined) problems.push(`--tls-cert and --tls-key: ${mismatch}`);
   }
   if (args.kind === 'invalid' || problems.length > 0) {
     process.stderr.write(`amqp-trace-proxy webhook: invalid configuration:\n${problems.map((p) => `  - ${p}\n`).join('')}Run with --help for the options.\n`);
@@ -222,7 +264,7 @@ export async function runWebhookCommand(argv: string[], env: NodeJS.ProcessEnv):
     base: { service: 'amqp-trace-proxy-webhook' },
     timestamp: pino.stdTimeFunctions.isoTime,
   });
-  const server = createWebhookServer({ settings: config.settings, log, ...(tls ? { tls } : {}) });
+  const server = createWebhookServer({ settings: config.settings, log, limits: config.limits, ...(tls ? { tls } : {}) });
   try {
     const addr = await listen(server, config.listen.host, config.listen.port);
     log.info({ address: addr.address, port: addr.port, tls: tls !== undefined, sidecarImage: config.settings.sidecarImage }, 'webhook listening');
@@ -244,6 +286,17 @@ export async function runWebhookCommand(argv: string[], env: NodeJS.ProcessEnv):
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** Why Node cannot serve with this certificate and key (a key of another certificate, not PEM), or undefined. */
+function unusablePair(tls: TlsMaterial): string | undefined {
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key });
+    return undefined;
+  } catch (err) {
+    const reason = (err as Error).message;
+    return /mismatch/i.test(reason) ? 'the key does not belong to the certificate' : `not a usable certificate and key (${reason})`;
+  }
 }
 
 async function readable(file: string, flag: string, problems: string[]): Promise<Buffer | undefined> {

@@ -15,6 +15,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 
+import { applyLimits, guarded, serverOptions } from '../http/limits';
+
 import type { InjectionScope } from './inject';
 import { reviewAdmission, type Refusal } from './mutate';
 import type { InjectionSettings } from './sidecar';
@@ -35,32 +37,77 @@ export interface WebhookServerOptions {
   readonly settings: InjectionSettings;
   readonly log: WebhookLog;
   readonly tls?: TlsMaterial;
-  /** Admission requests carry the whole pod (and oldObject on updates); 3 MiB objects are the etcd limit. */
-  readonly maxBodyBytes?: number;
+  /** DEFAULT_WEBHOOK_LIMITS where absent. */
+  readonly limits?: Partial<WebhookLimits>;
 }
+
+export interface WebhookLimits {
+  /** A larger review is refused with 413 (by its Content-Length, unread, when it states one). */
+  readonly maxBodyBytes: number;
+  /** Reviews read and answered at once; the next ones wait, their bodies unread, until one ends. */
+  readonly maxConcurrentReviews: number;
+  readonly maxConnections: number;
+  readonly requestTimeoutMs: number;
+}
+
+/**
+ * 1 MiB: a review of a pod CREATE carries the pod and about a kilobyte more; a pod's
+ * annotations may hold 256 KiB in all and real pod specs are tens of kilobytes, so a
+ * review over 1 MiB is not a pod anyone runs. A refused review skips injection
+ * (failurePolicy: Ignore) and is logged; it never blocks the pod. Holding and parsing a
+ * review takes about five times its size, so 4 at once stay near 20 MiB of the webhook's
+ * 128 MiB. 10 s: the API server waits timeoutSeconds (5 in k8s/webhook) and then gives up.
+ */
+export const DEFAULT_WEBHOOK_LIMITS: WebhookLimits = {
+  maxBodyBytes: 1024 * 1024,
+  maxConcurrentReviews: 4,
+  maxConnections: 64,
+  requestTimeoutMs: 10_000,
+};
 
 export type WebhookServer = HttpServer | HttpsServer;
 
 export const ROUTES: Readonly<Record<string, InjectionScope>> = { '/mutate': 'namespace', '/mutate/opt-in': 'pod' };
 
-const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
-
 export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res, options).catch((err: unknown) => {
-      options.log.error({ err: errorName(err) }, 'webhook request failed');
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'WEBHOOK_INTERNAL', message: 'internal error' } });
-      else res.destroy();
-    });
-  };
-  const server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
-  // The API server gives up after the webhook's timeoutSeconds (max 30 s) anyway.
-  server.requestTimeout = 15_000;
-  server.headersTimeout = 10_000;
+  const limits = { ...DEFAULT_WEBHOOK_LIMITS, ...options.limits };
+  const slots = new Slots(limits.maxConcurrentReviews);
+  const handler = guarded((req, res) => handle(req, res, options, limits, slots), (err) => {
+    options.log.error({ err: errorName(err) }, 'webhook request failed');
+  });
+  const http = serverOptions({ maxConnections: limits.maxConnections, requestTimeoutMs: limits.requestTimeoutMs });
+  const server = options.tls ? createHttpsServer({ ...http, cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(http, handler);
+  applyLimits(server, { maxConnections: limits.maxConnections, requestTimeoutMs: limits.requestTimeoutMs });
   return server;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: WebhookServerOptions): Promise<void> {
+/** A counting semaphore: at most `max` holders; the others wait in arrival order. */
+class Slots {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  /** Resolves with the release function once a slot is free. */
+  acquire(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = (): void => {
+        this.held++;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.held--;
+          this.waiting.shift()?.();
+        });
+      };
+      if (this.held < this.max) grant();
+      else this.waiting.push(grant);
+    });
+  }
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, options: WebhookServerOptions, limits: WebhookLimits, slots: Slots): Promise<void> {
   const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
   if (path === '/healthz') {
     if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD');
@@ -72,11 +119,22 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Webhoo
   if (scope === undefined) return sendJson(res, 404, { error: { code: 'WEBHOOK_NOT_FOUND', message: `no route ${path}` } });
   if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
 
-  const max = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const body = await readBody(req, max);
-  if (body === undefined) {
-    return refuse(res, options.log, { code: 'WEBHOOK_BODY_TOO_LARGE', message: `request body over ${max} bytes` }, 413);
+  const max = limits.maxBodyBytes;
+  const tooLarge: Refusal = { code: 'WEBHOOK_BODY_TOO_LARGE', message: `request body over ${max} bytes` };
+  if (Number(req.headers['content-length'] ?? 0) > max) return refuse(res, options.log, tooLarge, 413);
+  const release = await slots.acquire();
+  try {
+    // A request that timed out or hung up while it waited has nothing left to answer.
+    if (req.destroyed) return;
+    const body = await readBody(req, max);
+    if (body === undefined) return refuse(res, options.log, tooLarge, 413);
+    review(res, options, scope, body);
+  } finally {
+    release();
   }
+}
+
+function review(res: ServerResponse, options: WebhookServerOptions, scope: InjectionScope, body: string): void {
   const result = reviewAdmission(body, scope, options.settings);
   if (!result.ok) return refuse(res, options.log, result.refusal, 400);
   const s = result.summary;
@@ -105,26 +163,25 @@ function sendJson(res: ServerResponse, status: number, body: unknown, closeConne
   res.end(text);
 }
 
-/** Resolves undefined once the body passes `max` bytes; the rest is read and dropped. */
+/**
+ * Resolves undefined once the body passes `max` bytes, and stops reading: the 413 closes the
+ * connection, so the rest is never read. A request that ends early resolves undefined too.
+ */
 function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > max) {
-        over = true;
-        chunks.length = 0;
-        resolve(undefined);
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
-    });
+      if (size <= max) return void chunks.push(chunk);
+      chunks.length = 0;
+      req.off('data', onData);
+      req.pause();
+      resolve(undefined);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('close', () => resolve(undefined));
     req.on('error', reject);
   });
 }

@@ -17,8 +17,14 @@ export interface InjectionSettings {
   readonly rewriteHost: '127.0.0.1' | '::1';
   /** ConfigMap (in the pod's namespace) holding the `mode` key; optional, see DEPLOY.md. */
   readonly modeConfigMap: string;
-  /** Extra or overriding env for the sidecar (OTEL_* and the like), in order. */
-  readonly sidecarEnv: readonly (readonly [string, string])[];
+  /** Extra or overriding env for the sidecar (OTEL_* and the like), in order: a literal, or a key of a Secret. */
+  readonly sidecarEnv: readonly (readonly [string, string | SecretKeyRef])[];
+}
+
+/** A key of a Secret in the pod's namespace: the pod spec names it, the kubelet reads the value. */
+export interface SecretKeyRef {
+  readonly secret: string;
+  readonly key: string;
 }
 
 export const DEFAULT_INJECTION_SETTINGS: Omit<InjectionSettings, 'sidecarImage'> = {
@@ -97,13 +103,10 @@ function sidecarEnv(settings: InjectionSettings, upstreams: readonly string[]): 
     { name: 'OTEL_RESOURCE_ATTRIBUTES', value: 'k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)' },
   ];
   for (const [name, value] of settings.sidecarEnv) {
-    const existing = env.find((e) => e.name === name);
-    if (existing) {
-      existing.value = value;
-      delete existing.valueFrom;
-    } else {
-      env.push({ name, value });
-    }
+    const entry: EnvVar = typeof value === 'string' ? { name, value } : { name, valueFrom: { secretKeyRef: { name: value.secret, key: value.key } } };
+    const at = env.findIndex((e) => e.name === name);
+    if (at >= 0) env[at] = entry;
+    else env.push(entry);
   }
   return env;
 }

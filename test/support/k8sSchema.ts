@@ -15,6 +15,7 @@ import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manage
 import { PodMonitor, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -29,6 +30,7 @@ const MODELS: Readonly<Record<string, Model>> = {
   'v1/Secret': Secret as unknown as Model,
   'apps/v1/Deployment': Deployment as unknown as Model,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as Model,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as Model,
   'rbac.authorization.k8s.io/v1/Role': Role as unknown as Model,
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole as unknown as Model,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding as unknown as Model,

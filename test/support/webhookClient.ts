@@ -37,7 +37,7 @@ export async function startWebhook(settings: InjectionSettings = TEST_SETTINGS, 
     warn: (obj, msg) => logs.push({ level: 'warn', obj, msg }),
     error: (obj, msg) => logs.push({ level: 'error', obj, msg }),
   };
-  const server = createWebhookServer(maxBodyBytes === undefined ? { settings, log } : { settings, log, maxBodyBytes });
+  const server = createWebhookServer(maxBodyBytes === undefined ? { settings, log } : { settings, log, limits: { maxBodyBytes } });
   const addr: AddressInfo = await listen(server, '127.0.0.1', 0);
   return { port: addr.port, logs, stop: () => close(server, 100) };
 }

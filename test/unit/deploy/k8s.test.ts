@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { parseWebhookArgs } from '../../../src/webhook/cli';
-import { INJECT_KEY, MODE_DIR, SIDECAR_NAME } from '../../../src/webhook/names';
+import { INJECTED_LABEL, INJECT_KEY, METRICS_PORT, MODE_DIR, SIDECAR_NAME } from '../../../src/webhook/names';
 import { ROUTES } from '../../../src/webhook/server';
 import { DEFAULT_INJECTION_SETTINGS, modeVolume, sidecarContainer } from '../../../src/webhook/sidecar';
 import { REPO_ROOT } from '../../support/dockerfileSteps';
@@ -177,6 +177,39 @@ test('the injected-pods PodMonitor selects the label the webhook adds', () => {
   assert.equal(spec.selector.matchLabels, { 'amqp-trace-proxy.io/injected': 'true' });
   const generated = sidecarContainer({ ...DEFAULT_INJECTION_SETTINGS, sidecarImage: 'x' }, ['amqp://mq:5672']) as ContainerLike;
   assert.is(spec.podMetricsEndpoints[0]!.port, generated.ports![0]!.name);
+});
+
+interface PolicySpec {
+  podSelector: { matchLabels: Record<string, string> };
+  policyTypes: string[];
+  ingress?: { from?: unknown[]; ports?: { protocol: string; port: number }[] }[];
+  egress?: unknown[];
+}
+
+test('webhook NetworkPolicy: selects the webhook pods, lets in their listen port only, lets nothing out', () => {
+  const policy = one(webhook, 'NetworkPolicy');
+  const spec = policy['spec'] as PolicySpec;
+  const deployment = one(webhook, 'Deployment');
+  assert.is(policy.metadata.namespace, deployment.metadata.namespace);
+  const labels = (deployment['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+  for (const [k, v] of Object.entries(spec.podSelector.matchLabels)) assert.is(labels[k], v, 'it selects the webhook pods');
+  const parsed = parseWebhookArgs((podSpec(deployment).containers[0]!['args'] as string[]).slice(1), {});
+  assert.is(parsed.kind, 'ok');
+  if (parsed.kind !== 'ok') return;
+  assert.equal(spec.ingress?.flatMap((r) => r.ports ?? []), [{ protocol: 'TCP', port: parsed.config.listen.port }]);
+  assert.equal(spec.policyTypes, ['Ingress', 'Egress']);
+  assert.equal(spec.egress, [], 'no egress: the webhook calls nothing');
+});
+
+test('metrics NetworkPolicy: selects injected pods and admits the metrics port from one namespace only', () => {
+  const policy = one(objects('networkpolicy-metrics'), 'NetworkPolicy');
+  const spec = policy['spec'] as PolicySpec;
+  assert.is(policy.metadata.namespace, undefined, 'applied in each application namespace with -n');
+  assert.equal(spec.podSelector.matchLabels, { [INJECTED_LABEL]: 'true' });
+  assert.equal(spec.ingress, [{
+    from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }],
+    ports: [{ protocol: 'TCP', port: METRICS_PORT }],
+  }]);
 });
 
 test.run();

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { parseWebhookArgs, runWebhookCommand, WEBHOOK_HELP } from '../../../src/webhook/cli';
+import { sidecarContainer } from '../../../src/webhook/sidecar';
 import { call } from '../../support/webhookClient';
 
 const IMAGE = ['--sidecar-image', 'registry.example.com/amqp-trace-proxy:0.1.0'];
@@ -136,6 +137,43 @@ test('runWebhookCommand: serves until SIGTERM, then resolves', async () => {
   await running;
   assert.is(await call(port, 'GET', '/healthz').then(() => 'open', () => 'closed'), 'closed');
   assert.is(process.listenerCount('SIGTERM'), handlersBefore, 'signal handlers removed');
+});
+
+
+test('--sidecar-env-secret: the sidecar env comes from a Secret key (valueFrom.secretKeyRef), never as a literal', () => {
+  const r = parseWebhookArgs([...IMAGE, '--sidecar-env-secret', 'OTEL_EXPORTER_OTLP_HEADERS=otel-auth/headers', '--sidecar-env', 'A=1'], {});
+  assert.is(r.kind, 'ok');
+  if (r.kind !== 'ok') return;
+  assert.equal(r.config.settings.sidecarEnv, [['A', '1'], ['OTEL_EXPORTER_OTLP_HEADERS', { secret: 'otel-auth', key: 'headers' }]]);
+  const env = sidecarContainer(r.config.settings, ['amqp://mq:5672']).env!;
+  assert.equal(env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_HEADERS'), {
+    name: 'OTEL_EXPORTER_OTLP_HEADERS', valueFrom: { secretKeyRef: { name: 'otel-auth', key: 'headers' } },
+  });
+  const overriding = parseWebhookArgs([...IMAGE, '--sidecar-env-secret', 'OTEL_SERVICE_NAME=names/svc'], {});
+  assert.is(overriding.kind, 'ok');
+  if (overriding.kind !== 'ok') return;
+  const service = sidecarContainer(overriding.config.settings, ['amqp://mq:5672']).env!.filter((e) => e.name === 'OTEL_SERVICE_NAME');
+  assert.equal(service, [{ name: 'OTEL_SERVICE_NAME', valueFrom: { secretKeyRef: { name: 'names', key: 'svc' } } }], 'replaces the default, no literal left');
+});
+
+test('--sidecar-env-secret: a bad reference or a derived name is refused', () => {
+  const r = parseWebhookArgs([...IMAGE, '--sidecar-env-secret', 'X=NoSuch_Name/k', '--sidecar-env-secret', 'Y=only-a-name',
+    '--sidecar-env-secret', 'Z=a/b/c', '--sidecar-env-secret', 'PROXY_UPSTREAM=s/k'], {});
+  assert.is(r.kind, 'invalid');
+  if (r.kind !== 'invalid') return;
+  assert.is(r.problems.filter((p) => p.includes('expected SECRET/SECRETKEY')).length, 3, r.problems.join('\n'));
+  assert.ok(r.problems.some((p) => p.includes('PROXY_UPSTREAM is set by the webhook')));
+});
+
+test('limits: defaults, flags and environment; a bad value is refused', () => {
+  const r = parseWebhookArgs([...IMAGE, '--max-body-bytes', '2048'], { WEBHOOK_MAX_CONCURRENT_REVIEWS: '2' });
+  assert.is(r.kind, 'ok');
+  if (r.kind !== 'ok') return;
+  assert.equal(r.config.limits, { maxBodyBytes: 2048, maxConcurrentReviews: 2, maxConnections: 64, requestTimeoutMs: 10_000 });
+  const bad = parseWebhookArgs([...IMAGE, '--max-body-bytes', '1k', '--request-timeout-ms', '0'], {});
+  assert.is(bad.kind, 'invalid');
+  if (bad.kind !== 'invalid') return;
+  assert.is(bad.problems.length, 2, bad.problems.join('\n'));
 });
 
 test.run();
