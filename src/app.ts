@@ -46,6 +46,10 @@ export class StartupError extends Error {}
 /** A signal arrived during start-up: everything opened so far has been closed again. */
 export class StartupAborted extends Error {}
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 /** Opens one listener; a failure names the address and the option that sets it. */
 async function bind<T>(option: keyof ProxyConfig, address: HostPort, open: () => Promise<T>): Promise<T> {
   try {
@@ -152,6 +156,10 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
     }))
     : undefined;
   if (admin) opened.push(() => admin.close());
+  if (admin && !isLoopback(config.adminListen!.host) && !config.adminTokenFile) {
+    logger.warn({ admin: config.adminListen!.host }, 'the admin API listens beyond loopback without --admin-token-file: '
+      + 'anyone who can reach it can switch tracing off (docs/SECURITY.md)');
+  }
   checkAbort();
   let http: HttpServerHandle | undefined;
   if (config.metricsListen) {

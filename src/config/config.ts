@@ -46,7 +46,7 @@ const OPTIONS = {
   } as OptionSpec<HostPort | undefined>,
   adminListen: {
     flag: '--admin-listen', env: 'ADMIN_LISTEN', defaultValue: parseHostPort('127.0.0.1:9465') as HostPort | undefined,
-    parse: (raw: string) => (raw.trim() === '' || raw.trim() === 'off' ? undefined : parseHostPort(raw)),
+    parse: adminListen,
     shownDefault: '127.0.0.1:9465', help: 'host:port of the admin API (runtime bypass switch); "off" disables',
   } as OptionSpec<HostPort | undefined>,
   adminTokenFile: {
@@ -269,6 +269,21 @@ const OPTIONS = {
       + '(a baggage header passes through untouched); any other propagator (b3, jaeger, xray, none, ...) is a configuration error',
   } as OptionSpec<string[]>,
 };
+
+/**
+ * The admin API's address. `:PORT` is refused rather than read as every interface (as it is
+ * for the other listeners): the admin API switches tracing off for every client, and an
+ * operator who left out the host most likely meant the default, loopback.
+ */
+function adminListen(raw: string): HostPort | undefined {
+  const value = raw.trim();
+  if (value === '' || value === 'off') return undefined;
+  if (/^:\d*$/.test(value)) {
+    throw new OptionError(`"${value}" has no host: write 127.0.0.1${value} (loopback, the default) or, to serve every interface `
+      + `on purpose, 0.0.0.0${value} with --admin-token-file`);
+  }
+  return parseHostPort(value);
+}
 
 type Options = typeof OPTIONS;
 export type ProxyConfig = { -readonly [K in keyof Options]: Options[K] extends OptionSpec<infer T> ? T : never };

@@ -214,4 +214,15 @@ test('OTEL_BSP_MAX_EXPORT_BATCH_SIZE above OTEL_BSP_MAX_QUEUE_SIZE: an error whe
   ], 'an unparsable size is reported once, not compared');
 });
 
+
+test('F14: --admin-listen :PORT is refused with the two addresses an operator may have meant, not bound on every interface', () => {
+  for (const [argv, env] of [[['--admin-listen', ':9465'], {}], [[], { ADMIN_LISTEN: ':9465' }]] as [string[], Record<string, string>][]) {
+    const problems = configProblems(argv, env);
+    assert.is(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, 'has no host: write 127.0.0.1:9465 (loopback, the default) or, to serve every interface on purpose, 0.0.0.0:9465');
+  }
+  assert.equal(configProblems(['--admin-listen', '0.0.0.0:9466']), [], 'every interface, written out, is allowed');
+  assert.equal(configProblems(['--metrics-listen', ':9464']), [], 'the metrics listener keeps :PORT as every interface');
+});
+
 test.run();
