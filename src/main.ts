@@ -2,13 +2,14 @@
 import { App, StartupAborted, startApp } from './app';
 import { ConfigError, HelpRequested, loadConfig } from './config/config';
 import { redact } from './config/options';
-import { Logger, RateLimitedLog, createLogger } from './log/logger';
+import { keepServingOnEscapedErrors } from './log/escapedErrors';
+import { createLogger } from './log/logger';
 import { disableIncrementalMarking } from './proxy/gcTuning';
 import { runWebhookCommand } from './webhook/cli';
 
 /** Process concerns only: arguments, signals, exit codes. Everything else is in app.ts. */
 async function main(argv: string[]): Promise<void> {
-  if (argv[0] === 'webhook') return runWebhookCommand(argv.slice(1), process.env);
+  if (argv[0] === 'webhook') return runWebhookCommand(argv.slice(1), process.env, keepServingOnEscapedErrors);
   let config;
   try {
     config = loadConfig(argv, process.env);
@@ -65,24 +66,6 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`amqp-trace-proxy: could not start: ${redact((err as Error).message)}\n`);
     process.exit(1);
   }
-}
-
-/**
- * An error that escaped every handler (each HTTP handler and socket handler catches its own)
- * is logged and the process keeps serving. Exiting would drop every client connection, which
- * is what a request crafted to throw is after; what a stray throw can leave inconsistent is
- * the one connection or request whose handler it unwound, and that one is closed by its own
- * timeouts. Logged at most once a second per kind, with how many were not, so a flood cannot
- * fill the disk; the message is redacted, as an error may quote a broker URL.
- */
-function keepServingOnEscapedErrors(logger: Logger): void {
-  const log = new RateLimitedLog(logger, 1000);
-  const report = (kind: string) => (err: unknown): void => {
-    const error = err instanceof Error ? redact(err.stack ?? `${err.name}: ${err.message}`) : redact(String(err));
-    log.warn(kind, { kind, err: error }, 'error escaped its handler; still serving');
-  };
-  process.on('uncaughtException', report('uncaughtException'));
-  process.on('unhandledRejection', report('unhandledRejection'));
 }
 
 // Before the proxy allocates anything: see gcTuning.ts for why and what it measured.

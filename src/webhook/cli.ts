@@ -236,9 +236,10 @@ function parseListen(raw: string): { host: string; port: number } | undefined {
 /**
  * Runs the webhook until SIGTERM or SIGINT. `argv` holds the arguments after `webhook`
  * (a leading "webhook" is accepted too). On bad configuration it prints every problem to
- * stderr, sets process.exitCode = 2 and returns without listening.
+ * stderr, sets process.exitCode = 2 and returns without listening. `processWide` gets the logger
+ * once the configuration is valid, for main.ts to install process-level handlers with.
  */
-export async function runWebhookCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+export async function runWebhookCommand(argv: string[], env: NodeJS.ProcessEnv, processWide?: (log: pino.Logger) => void): Promise<void> {
   const args = parseWebhookArgs(argv[0] === 'webhook' ? argv.slice(1) : argv, env);
   if (args.kind === 'help') {
     process.stdout.write(WEBHOOK_HELP);
@@ -264,6 +265,7 @@ export async function runWebhookCommand(argv: string[], env: NodeJS.ProcessEnv):
     base: { service: 'amqp-trace-proxy-webhook' },
     timestamp: pino.stdTimeFunctions.isoTime,
   });
+  processWide?.(log);
   const server = createWebhookServer({ settings: config.settings, log, limits: config.limits, ...(tls ? { tls } : {}) });
   try {
     const addr = await listen(server, config.listen.host, config.listen.port);

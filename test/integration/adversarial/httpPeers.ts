@@ -127,10 +127,10 @@ export async function roundTrip(url: string): Promise<void> {
 }
 
 /** The webhook command in a child process, serving plain HTTP on a loopback port. */
-export async function startWebhookChild(args: string[] = []): Promise<{ port: number; process: ChildProcess; output(): string }> {
+export async function startWebhookChild(args: string[] = [], env: Record<string, string> = {}): Promise<{ port: number; process: ChildProcess; output(): string }> {
   const port = await freePort();
   const child = spawn(process.execPath, [builtProxy(), 'webhook', '--listen', `127.0.0.1:${port}`, '--sidecar-image', 'proxy:test', ...args], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info' },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
