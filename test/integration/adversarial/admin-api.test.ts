@@ -10,6 +10,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requireBroker } from '../../support/broker';
+import { freePort } from '../hardening/helpers';
 import { HttpProxy, rawRequest, startHttpProxy, stopChild } from './httpPeers';
 
 const admin = suite('adversarial: admin API');
@@ -93,6 +94,23 @@ admin('with --admin-token-file, every request needs the bearer token; the token 
     assert.is(await mode(port, [`Authorization: Bearer ${token}`]), 'bypass');
     assert.not.match(guarded.output(), token);
   } finally {
+    await stopChild(guarded.process);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+admin('F14: an admin API bound beyond loopback without a token is warned about at start, and not with one', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'atp-admin-'));
+  writeFileSync(path.join(dir, 'token'), 'abc\n');
+  const open = await startHttpProxy({ ADMIN_LISTEN: `0.0.0.0:${await freePort()}` });
+  const guarded = await startHttpProxy({ ADMIN_LISTEN: `0.0.0.0:${await freePort()}`, ADMIN_TOKEN_FILE: path.join(dir, 'token') });
+  try {
+    const warning = 'the admin API listens beyond loopback without --admin-token-file';
+    assert.match(open.output(), warning);
+    assert.not.match(guarded.output(), warning);
+    assert.not.match(proxy!.output(), warning, 'nor on loopback');
+  } finally {
+    await stopChild(open.process);
     await stopChild(guarded.process);
     rmSync(dir, { recursive: true, force: true });
   }
