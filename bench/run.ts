@@ -18,7 +18,7 @@ import { killAllNow, setModulesDir, stopAll } from './lib/children';
 import { ConfigError, hasMiddleHop, readConfig, type BenchConfig, type TargetId, type WorkloadId } from './lib/config';
 import { findHaproxy } from './lib/haproxy';
 import { machineInfo } from './lib/machine';
-import { startSecondBroker, type SecondBroker } from './lib/privateBroker';
+import { startSecondBroker, type SecondBroker } from '../tools/privateBroker';
 import { findPidListeningOn } from './lib/procfs';
 import { summariseProfiles } from './lib/profile';
 import { ensureProxyBuilt } from './lib/proxyBuild';

@@ -4,7 +4,7 @@
  */
 import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 
 const live = new Set<ChildProcess>();
 
@@ -90,18 +90,6 @@ export async function stopAll(): Promise<void> {
 /** Last resort from a synchronous 'exit' handler: nothing can be awaited there. */
 export function killAllNow(): void {
   for (const child of live) if (!exited(child)) child.kill('SIGKILL');
-}
-
-/** A port that was free a moment ago (bind to 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function tryConnect(port: number, host: string): Promise<boolean> {

@@ -14,6 +14,7 @@ import { REPO_ROOT } from '../support/dockerfileSteps';
 import {
   IMAGES, IMAGE_TAG, containerHandle, docker, removeLeftovers, requireDocker, runContainer, runName, type Container,
 } from '../support/docker';
+import { sleep, waitFor } from '../support/wait';
 
 const BASE = join(REPO_ROOT, 'docker/docker-compose.yml');
 const BYPASS = join(REPO_ROOT, 'docker/docker-compose.bypass.yml');
@@ -102,13 +103,13 @@ stack('rollback gives the alias to the broker while confirms flow, forward takes
     '-v', `${join(REPO_ROOT, 'test/support/confirmPublisher.cjs')}:/publisher.cjs:ro`,
   ], ['/publisher.cjs']);
   try {
-    await waitFor(async () => (await confirms(publisher)).length >= 50, 30_000, 'the publisher gets confirms through the proxy');
+    await waitFor('the publisher gets confirms through the proxy', orNotYet(async () => (await confirms(publisher)).length >= 50), 30_000, 250);
 
     const rollbackStart = Date.now();
     const rollbackSeconds = await timed(() => compose(ROLLBACK, '-p', project, 'up', '-d', '--wait', '--no-build'));
     const rollbackDone = Date.now();
     assert.is(await resolveFrom(project, 'celery-worker', 'rabbitmq'), await ipOf(project, 'rabbitmq-broker'));
-    await waitFor(async () => (await confirms(publisher)).some((c) => c.t > rollbackDone + 1000), 60_000, 'confirms resume after the rollback');
+    await waitFor('confirms resume after the rollback', orNotYet(async () => (await confirms(publisher)).some((c) => c.t > rollbackDone + 1000)), 60_000, 250);
     const bypassed = await share(project, false);
     const bypassedSeen = (await probeRecords(project, [bypassed.taskId])).get(bypassed.taskId)!;
     assert.not.ok(PROXY_HEADER in (bypassedSeen.headers ?? {}), 'after rollback the worker gets tasks straight from the broker');
@@ -117,7 +118,7 @@ stack('rollback gives the alias to the broker while confirms flow, forward takes
     const forwardSeconds = await timed(() => compose(FORWARD, '-p', project, 'up', '-d', '--wait', '--no-build'));
     const forwardDone = Date.now();
     assert.is(await resolveFrom(project, 'celery-worker', 'rabbitmq'), await ipOf(project, 'amqp-trace-proxy'));
-    await waitFor(async () => (await confirms(publisher)).some((c) => c.t > forwardDone + 1000), 60_000, 'confirms resume after rolling forward');
+    await waitFor('confirms resume after rolling forward', orNotYet(async () => (await confirms(publisher)).some((c) => c.t > forwardDone + 1000)), 60_000, 250);
     const traced = await share(project, false);
     assert.ok(PROXY_HEADER in ((await probeRecords(project, [traced.taskId])).get(traced.taskId)!.headers ?? {}), 'traced again');
 
@@ -150,13 +151,8 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** A check that fails (a container not up yet, a command that exits non-zero) counts as not yet. */
+const orNotYet = (check: () => Promise<boolean>) => (): Promise<boolean> => check().catch(() => false);
 
 async function serviceContainer(project: string, service: string): Promise<Container> {
   return containerHandle(await compose(FORWARD, '-p', project, 'ps', '-q', service));
@@ -192,7 +188,7 @@ async function share(project: string, withTraceparent: boolean): Promise<ShareRe
       return JSON.parse(await compose(FORWARD, '-p', project, 'exec', '-T', 'gateway', 'node', '-e', script)) as ShareReply;
     } catch (err) {
       last = err as Error;
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
   }
   throw last!;
@@ -201,14 +197,14 @@ async function share(project: string, withTraceparent: boolean): Promise<ShareRe
 /** The worker's probe records (demo/worker/probe.py) of the given tasks, once each has run. */
 async function probeRecords(project: string, taskIds: string[]): Promise<Map<string, ProbeRecord>> {
   const found = new Map<string, ProbeRecord>();
-  await waitFor(async () => {
+  await waitFor(`the worker runs tasks ${taskIds.join(', ')}`, orNotYet(async () => {
     const text = await compose(FORWARD, '-p', project, 'exec', '-T', 'celery-worker', 'cat', '/tmp/probe.jsonl');
     for (const line of text.split('\n').filter(Boolean)) {
       const rec = JSON.parse(line) as ProbeRecord;
       if (rec.event === 'prerun' && taskIds.includes(rec.id)) found.set(rec.id, rec);
     }
     return found.size === taskIds.length;
-  }, 60_000, `the worker runs tasks ${taskIds.join(', ')}`);
+  }), 60_000, 250);
   return found;
 }
 
@@ -230,12 +226,12 @@ interface CollectedSpan {
 /** The spans the collector stand-in received (test/support/otlpCollectorStandIn.ts), once `done` holds. */
 async function collectorSpans(project: string, done: (spans: CollectedSpan[]) => boolean): Promise<CollectedSpan[]> {
   let spans: CollectedSpan[] = [];
-  await waitFor(async () => {
+  await waitFor('the collector stand-in receives the trace', orNotYet(async () => {
     const out = await compose(FORWARD, '-p', project, 'exec', '-T', 'otel-collector', 'node', '-e',
       "fetch('http://127.0.0.1:8080/').then(r=>r.text()).then(t=>process.stdout.write(t))");
     spans = JSON.parse(out) as CollectedSpan[];
     return done(spans);
-  }, 60_000, 'the collector stand-in receives the trace');
+  }), 60_000, 250);
   return spans;
 }
 

@@ -15,6 +15,7 @@ import {
   IMAGES, createNetwork, docker, removeLeftovers, removeNetwork, requireDocker, runContainer, runName, startRabbitMq4, waitHealthy,
   type Container,
 } from '../support/docker';
+import { sleep } from '../support/wait';
 
 const DRAIN_TIMEOUT_MS = 3000;
 const STOP_TIMEOUT_S = 20;
@@ -85,7 +86,7 @@ image('docker stop drains: the client keeps working, then gets connection.close 
   const queue = (await ch.assertQueue(uniqueName('drain'), { durable: false, autoDelete: false })).queue;
   const stopping = docker('stop', '-t', String(STOP_TIMEOUT_S), proxy.name);
   // The proxy stops accepting at once but serves open connections for DRAIN_TIMEOUT_MS.
-  await new Promise((r) => setTimeout(r, DRAIN_TIMEOUT_MS / 3));
+  await sleep(DRAIN_TIMEOUT_MS / 3);
   ch.sendToQueue(queue, Buffer.from('during drain'));
   await ch.waitForConfirms();
   const err = await closed;

@@ -16,6 +16,7 @@ import { uniqueName } from '../support/broker';
 import { REPO_ROOT } from '../support/dockerfileSteps';
 import { createNetwork, removeLeftovers, removeNetwork, requireDocker, runName, startRabbitMq4, type Container } from '../support/docker';
 import { TestProxy, startTestProxy } from '../support/proxy';
+import { sleep } from '../support/wait';
 
 const execFileP = promisify(execFile);
 const VALID = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -78,7 +79,7 @@ v4('an AMQP 1.0 client on the proxy\'s port reaches the broker untouched (passed
   assert.equal(got.properties, { traceparent: VALID });
   assert.not.ok(Header.publishedAt in (got.annotations ?? {}), 'not stamped by the proxy');
   // Counted each time, so an operator sees how much traffic the proxy cannot trace.
-  await new Promise((r) => setTimeout(r, 1500)); // the counter is buffered for up to a second
+  await sleep(1500); // the counter is buffered for up to a second
   assert.is((await failOpenCount(proxy)) - before, 2);
 });
 

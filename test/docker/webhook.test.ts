@@ -19,6 +19,7 @@ import { IMAGES, docker, removeLeftovers, requireDocker, runContainer, runName, 
 import { objectProblems, yamlFiles } from '../support/k8sSchema';
 import { applyPatch, type Operation } from '../support/jsonPatch';
 import { container, envOf, podProblems, type PodJson } from '../support/webhookClient';
+import { sleep } from '../support/wait';
 
 const SIDECAR_IMAGE = 'registry.example.com/platform/amqp-trace-proxy:0.1.0';
 
@@ -47,7 +48,7 @@ k8s.before(async (ctx) => {
     const ok = await https(ctx, 'GET', '/healthz').then((r) => r.status === 200, () => false);
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`webhook not serving /healthz over HTTPS; logs:\n${await ctx.webhook.logs()}`);
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
   }
 });
 

@@ -8,6 +8,7 @@ import { Header } from '../../src/trace/attributes';
 import { headersOf } from '../support/amqp';
 import { requireBroker, uniqueName } from '../support/broker';
 import { startTestProxy } from '../support/proxy';
+import { sleep, waitFor } from '../support/wait';
 
 const runtime = suite('runtime bypass switch');
 
@@ -18,17 +19,9 @@ async function publishAndRead(ch: amqp.ConfirmChannel, queue: string, step: stri
   for (let i = 0; i < 100; i++) {
     const msg = await ch.get(queue, { noAck: true });
     if (msg) return headersOf(msg);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   throw new Error(`message ${step} never arrived`);
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** A mode switch must not be a request a web page could send across origins (docs/SECURITY.md). */
@@ -75,7 +68,7 @@ runtime('a watched mode file (a mounted ConfigMap) flips the mode', async () => 
     const queue = (await ch.assertQueue(uniqueName('modefile'), { expires: 60_000 })).queue;
     assert.ok(Header.traceparent in (await publishAndRead(ch, queue, 'one')));
     writeFileSync(file, 'bypass\n');
-    await waitFor(async () => proxy.app.modeController.mode === 'bypass', 'the file change to be seen');
+    await waitFor('the file change to be seen', () => proxy.app.modeController.mode === 'bypass');
     assert.equal(await publishAndRead(ch, queue, 'two'), { step: 'two' });
     // A new connection opened in bypass is a plain pipe too.
     const fresh = await amqp.connect(proxy.url);
@@ -83,10 +76,10 @@ runtime('a watched mode file (a mounted ConfigMap) flips the mode', async () => 
     assert.equal(await publishAndRead(ch2, queue, 'three'), { step: 'three' });
     await fresh.close();
     writeFileSync(file, 'tracing\n');
-    await waitFor(async () => proxy.app.modeController.mode === 'tracing', 'the file change back');
+    await waitFor('the file change back', () => proxy.app.modeController.mode === 'tracing');
     assert.ok(Header.traceparent in (await publishAndRead(ch, queue, 'four')));
     writeFileSync(file, 'garbage\n');
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     assert.is(proxy.app.modeController.mode, 'tracing', 'an invalid file changes nothing');
     await ch.deleteQueue(queue);
   } finally {

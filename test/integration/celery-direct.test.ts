@@ -16,6 +16,7 @@ import {
   DIRECT_BROKER_URL, prerunOf, requireCelery, runCeleryPython, startCeleryWorker, uniqueQueues,
   type CeleryWorker, type DemoQueues, type PrerunRecord, type ProbeRecord,
 } from '../support/celery';
+import { sleep } from '../support/wait';
 
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const TRACESTATE = 'congo=t61rcWkgMzE,rojo=00f067aa0ba902b7';
@@ -285,14 +286,14 @@ test('default early ack with the solo pool: the message stays unacknowledged whi
   s.ch.sendToQueue(s.queues.whisper, task.content, task.options);
   const records = await s.worker.waitForProbe((rs) => prerunOf(rs, task.taskId) !== undefined);
   s.forgetReplyQueues(records);
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   await s.worker.kill();
   // Unacknowledged when the connection dropped, so the broker requeues it, once it has
   // noticed the dropped connection: poll briefly instead of racing it.
   let back: amqp.GetMessage | false = false;
   for (let i = 0; i < 50 && !back; i++) {
     back = await s.ch.get(s.queues.whisper, { noAck: true });
-    if (!back) await new Promise((r) => setTimeout(r, 100));
+    if (!back) await sleep(100);
   }
   assert.ok(back, 'message returned to the queue');
   assert.is((back as amqp.GetMessage).properties.correlationId, task.taskId);

@@ -23,6 +23,7 @@ import {
 } from '../support/celery';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlpReceiver';
 import { startTestProxy, type TestProxy } from '../support/proxy';
+import { sleep } from '../support/wait';
 
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const TRACESTATE = 'congo=t61rcWkgMzE';
@@ -97,7 +98,7 @@ async function journey(prefix: string, opts: JourneyOptions, body: (j: Journey) 
             throw new Error(`probe condition not met within ${timeoutMs} ms:\n${probe().map((r) => JSON.stringify(r)).join('\n')}\n` +
               workers.map((w) => w.log().split('\n').slice(-15).join('\n')).join('\n---\n'));
           }
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(50);
         }
         return probe();
       },

@@ -10,12 +10,13 @@ import { consumeN, withConnection } from '../support/amqp';
 import { OtlpReceiver, startOtlpReceiver } from '../support/otlpReceiver';
 import { freePort } from '../support/ports';
 import { TestProxy, startTestProxy } from '../support/proxy';
+import { sleep } from '../support/wait';
 
 const restart = suite('collector restart');
 
 async function metric(proxy: TestProxy, pattern: RegExp): Promise<number> {
   // Counters are buffered for up to a second before /metrics shows them.
-  await new Promise((r) => setTimeout(r, 1100));
+  await sleep(1100);
   return Number(pattern.exec(await (await fetch(`${proxy.metricsUrl}/metrics`)).text())?.[1] ?? 0);
 }
 
@@ -51,13 +52,13 @@ restart('UNAVAILABLE for 2 s, then a collector stopped and started again on its 
 
     receiver.setResponse('unavailable');
     await traffic(proxy, 'refused', 10);
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
     receiver.setResponse('ok');
     await receiver.waitFor(() => publishesOf(receiver, 'refused') === 10, 15_000);
 
     await receiver.close();
     await traffic(proxy, 'gone', 10);
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
     receiver = await startOtlpReceiver({ port });
     await receiver.waitFor(() => publishesOf(receiver, 'gone') === 10, 15_000);
 

@@ -10,6 +10,7 @@ import { consumeN, headersOf, withConnection } from '../support/amqp';
 import { BROKER_HOST, BROKER_PORT, requireBroker, uniqueName } from '../support/broker';
 import { REPO_ROOT, readDockerfile, stageSteps } from '../support/dockerfileSteps';
 import { freePort } from '../support/ports';
+import { sleep } from '../support/wait';
 
 /*
  * No Docker engine runs here, so the image's recipe is replayed on the host: each stage's
@@ -68,7 +69,7 @@ dockerfile('builder then runtime stage: the image\'s entrypoint starts, passes /
     });
     let healthy = false;
     for (let i = 0; i < 100 && !healthy; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       try {
         execSync(`node ${join(runtime, 'healthcheck.cjs')}`, { env: { ...process.env, METRICS_LISTEN: `127.0.0.1:${metricsPort}` }, stdio: 'pipe' });
         healthy = true;

@@ -19,6 +19,7 @@ import { TestProxy, startTestProxy } from '../support/proxy';
 import { RecordingRelay, startRecordingRelay } from '../support/recordingRelay';
 import { waitFor } from './hardening/helpers';
 import { FRAME_MAX, RawClient } from './hardening/rawClient';
+import { sleep } from '../support/wait';
 
 const longstr = (bytes: Buffer): Buffer => Buffer.concat([u32(bytes.length), bytes]);
 const float = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeFloatBE(v); return b; };
@@ -165,7 +166,7 @@ types('a type of unknown size is counted as an unread frame, and the frame reach
   const before = await unread();
   const sent = await send(ctx.proxy.port, ctx.relay, ctx.ch, headersWith('Z', u32(0)));
   assert.ok(sent.closed);
-  await new Promise((r) => setTimeout(r, 1200));
+  await sleep(1200);
   assert.is(await unread(), before + 1);
 });
 
@@ -209,7 +210,7 @@ types('every tag in connection.start-ok client properties: the broker accepts or
       let got: amqp.GetMessage | false = false;
       for (const until = Date.now() + 3000; got === false && Date.now() < until;) {
         got = await ctx.ch.get(queue, { noAck: true });
-        if (got === false) await new Promise((r) => setTimeout(r, 50));
+        if (got === false) await sleep(50);
       }
       assert.ok(got && parseTraceParent(String(got.properties.headers?.[Header.traceparent])), `'${tag}': the connection's publish got a traceparent`);
     } finally {

@@ -7,6 +7,7 @@ import { startForwarder } from '../support/forwarder';
 import { startOtlpReceiver } from '../support/otlpReceiver';
 import { runPromtool } from '../support/promtool';
 import { startTestProxy } from '../support/proxy';
+import { sleep } from '../support/wait';
 
 type Sample = Map<string, number>;
 
@@ -61,7 +62,7 @@ metrics('counters and histograms move by exactly what went through', async () =>
       await ch.close();
     });
     await receiver.waitFor((s) => s.length >= 13 + 12 + 12);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const { text, samples: after } = await scrape(proxy.metricsUrl);
     assert.is(delta(after, `${P}client_connections_accepted_total`), 1);
     assert.is(delta(after, `${P}messages_published_total`), 13);
@@ -102,7 +103,7 @@ metrics('/readyz fails while the upstream is down and recovers when it returns; 
       const until = Date.now() + 3000;
       while ((await status('/readyz')) !== expected) {
         assert.ok(Date.now() < until, `/readyz did not become ${expected} within 3 s`);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     };
     assert.is(await status('/readyz'), 200);

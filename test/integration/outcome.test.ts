@@ -20,6 +20,7 @@ import { prerunOf, runCeleryPython, startCeleryWorker, uniqueQueues } from '../s
 import { RawClient } from './hardening/rawClient';
 import { OtlpReceiver, ReceivedSpan, startOtlpReceiver } from '../support/otlpReceiver';
 import { TestProxy, startTestProxy } from '../support/proxy';
+import { sleep } from '../support/wait';
 
 const UNSAMPLED_TRACE = '5bf92f3577b34da6a3ce929d0e0e4736';
 const UNSAMPLED_SPAN = '10f067aa0ba902b7';
@@ -41,7 +42,6 @@ function unsampledProxy(receiver: OtlpReceiver, env: Record<string, string> = {}
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const inTrace = (all: ReceivedSpan[], traceId: string): ReceivedSpan[] => all.filter((s) => s.traceId === traceId);
 const role = (spans: ReceivedSpan[], name: 'publish' | 'broker_hop' | 'receive' | 'process' | 'return'): ReceivedSpan | undefined =>
   spans.find((s) => s.attributes[Attr.proxySpan] === name);

@@ -13,6 +13,7 @@ import { BROKER_HOST, BROKER_PORT, BROKER_URL, requireBroker, uniqueName } from 
 import { OtlpReceiver, ReceivedSpan, startOtlpReceiver } from '../support/otlpReceiver';
 import { TestProxy, startTestProxy } from '../support/proxy';
 import { startRecordingRelay } from '../support/recordingRelay';
+import { sleep } from '../support/wait';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SAMPLED = `00-${TRACE}-00f067aa0ba902b7-01`;
@@ -43,7 +44,7 @@ async function getOne(ch: amqp.Channel, queue: string): Promise<amqp.GetMessage>
   for (let i = 0; i < 100; i++) {
     const msg = await ch.get(queue, { noAck: true });
     if (msg !== false) return msg;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
   throw new Error(`nothing in ${queue}`);
 }
@@ -102,7 +103,7 @@ async function hopThrough(proxy: TestProxy, receiver: OtlpReceiver): Promise<{ p
     const queue = (await ch.assertQueue(uniqueName('stamp-hop'), { exclusive: true })).queue;
     ch.sendToQueue(queue, Buffer.from('wait'), { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
     await ch.waitForConfirms();
-    await new Promise((r) => setTimeout(r, QUEUE_WAIT_MS));
+    await sleep(QUEUE_WAIT_MS);
     await getOne(ch, queue);
   });
   const isHop = (s: ReceivedSpan): boolean => s.traceId === traceId && s.attributes[Attr.proxySpan] === 'broker_hop';

@@ -19,6 +19,7 @@ export const DIRECT_BROKER_URL = 'amqp://guest:guest@127.0.0.1:5672//';
 
 /** The demo app's three service queues. */
 import { type DemoQueues, demoEnv } from '../../demo/celeryWorker';
+import { sleep } from './wait';
 
 export type { DemoQueues };
 export { demoEnv };
@@ -238,4 +239,3 @@ export function prerunOf(records: ProbeRecord[], taskId: string): PrerunRecord |
 }
 
 const tail = (s: string, lines = 40): string => s.split('\n').slice(-lines).join('\n');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

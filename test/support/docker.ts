@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from './dockerfileSteps';
+import { sleep } from './wait';
 
 const execFileP = promisify(execFile);
 
@@ -117,7 +118,7 @@ export async function waitHealthy(container: Container, timeoutMs = 90_000): Pro
     if (Date.now() > deadline) {
       throw new Error(`${container.name} not healthy after ${timeoutMs} ms (${state.Health?.Status}); logs:\n${(await container.logs()).slice(-3000)}`);
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
 }
 

@@ -17,6 +17,7 @@ import { encodeFrame } from '../../../src/amqp/frame';
 import { referenceMethodPayload } from '../../support/amqpVectors';
 import { requireBroker, uniqueName } from '../../support/broker';
 import { ChildProxy, deleteQueues, freePort, startChildProxy } from '../hardening/helpers';
+import { sleep } from '../../support/wait';
 
 const ATTACKERS = 4;
 /** What each attacker streams after its frame head: the proxy must not keep it. */
@@ -69,7 +70,7 @@ async function bystanderRoundTrip(url: string, queue: string): Promise<string> {
     for (let i = 0; i < 100; i++) {
       const m = await ch.get(queue, { noAck: true });
       if (m) return m.content.toString();
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     return '';
   } finally {

@@ -10,6 +10,7 @@ import { parseTraceParent } from '../../../src/trace/traceparent';
 import { consumeN, headersOf } from '../../support/amqp';
 import { BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
 import { TestProxy, startTestProxy } from '../../support/proxy';
+import { sleep } from '../../support/wait';
 
 const P = 'amqp_trace_proxy_';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -24,7 +25,7 @@ function sample(text: string, series: string): number {
 }
 
 /** Counters are buffered for up to a second before they reach /metrics. */
-const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 1200));
+const settle = (): Promise<void> => sleep(1200);
 
 const headers = suite<{ proxy: TestProxy; conn: amqp.ChannelModel; ch: amqp.Channel }>('untrusted trace headers through the proxy');
 

@@ -6,6 +6,7 @@
 import * as acm from 'amqp-connection-manager';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { Ledger } from './helpers';
+import { sleep } from '../../support/wait';
 
 export interface ManagedClients {
   /** Publishes ids from..to-1, one every `intervalMs`; resolves when all are confirmed. */
@@ -66,7 +67,7 @@ export function managedClients(url: string, queue: string, ledger: Ledger, consu
         ledger.confirmed.add(id);
         return;
       } catch {
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
   };
@@ -76,7 +77,7 @@ export function managedClients(url: string, queue: string, ledger: Ledger, consu
       const pending: Promise<unknown>[] = [];
       for (let id = from; id < to; id++) {
         pending.push(publishUntilConfirmed(id));
-        if (intervalMs > 0) await new Promise((r) => setTimeout(r, intervalMs));
+        if (intervalMs > 0) await sleep(intervalMs);
       }
       await Promise.all(pending);
     },

@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as amqp from 'amqplib';
 import { BROKER_HOST, BROKER_PORT, BROKER_URL } from '../../support/broker';
 import { startForwarder as startPortForwarder } from '../../support/forwarder';
+import { sleep, waitFor } from '../../support/wait';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const MAIN = path.join(ROOT, 'dist/main.js');
@@ -82,17 +83,8 @@ export async function startChildProxy(port: number, env: Record<string, string> 
   return { port, url: `amqp://guest:guest@127.0.0.1:${port}`, process: child, exited, output: () => log };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-export async function waitFor(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+/** Re-exported for the hardening suites, which import their helpers from here. */
+export { sleep, waitFor };
 
 export interface Forwarder {
   readonly port: number;

@@ -58,7 +58,7 @@ const DYNAMIC_CALLS: Readonly<Record<string, readonly string[]>> = {
 const NOT_SCANNED = new Set(['test/support/hostCommands.ts', 'test/unit/support/hostCommands.test.ts']);
 
 function scannedFiles(): string[] {
-  const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'Makefile', '.ci', 'scripts', 'test', 'demo', 'bench'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const tracked = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'Makefile', '.ci', 'scripts', 'test', 'demo', 'bench', 'tools'], { cwd: REPO_ROOT, encoding: 'utf8' });
   return tracked.split('\n').filter((f) => f !== '' && !f.startsWith('bench/results/') && !NOT_SCANNED.has(f));
 }
 

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { collectGarbageNow, disableIncrementalMarking } from '../../../src/proxy/gcTuning';
+import { sleep } from '../../support/wait';
 
 // What the flag buys is measured by the benchmark (docs/PERFORMANCE.md), never timed here.
 test('incremental marking is turned off unless the node command line asks for it', () => {
@@ -19,7 +20,7 @@ test('a full collection on demand, without gc() on the global object', async () 
   observer.observe({ entryTypes: ['gc'] });
   try {
     assert.is(collectGarbageNow(), true);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     assert.ok(kinds.includes(constants.NODE_PERFORMANCE_GC_MAJOR), `gc kinds seen: ${kinds.join(',')}`);
     assert.is(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
   } finally {

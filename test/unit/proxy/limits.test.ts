@@ -9,6 +9,7 @@ import { type ConnectionLimits, DEFAULT_MAX_FRAME_HOLD_BYTES } from '../../../sr
 import { ProxyServer } from '../../../src/proxy/proxyServer';
 import { UpstreamConnector } from '../../../src/proxy/upstreamConnector';
 import { echoServer } from '../../support/echoServer';
+import { sleep } from '../../support/wait';
 
 async function proxyWith(limits: ConnectionLimits) {
   const upstream = await echoServer();
@@ -41,8 +42,6 @@ function open(port: number): Promise<{ socket: Socket; closed: Promise<number>; 
     socket.once('connect', () => resolve({ socket, closed, received: () => data }));
   });
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test('handshake timeout: a silent client is closed, and never costs an upstream connection', async () => {
   const p = await proxyWith({ maxConnections: 0, handshakeTimeoutMs: 200, idleTimeoutMs: 0, maxFrameHoldBytes: DEFAULT_MAX_FRAME_HOLD_BYTES });

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { cachedCheck } from '../../../src/proxy/upstreamConnector';
 import { echoServer } from '../../support/echoServer';
 import { startTestProxy } from '../../support/proxy';
+import { sleep } from '../../support/wait';
 
 test('cachedCheck: one check in flight for every caller; its answer reused for maxAge, then checked again', async () => {
   let clock = 0;
@@ -49,7 +50,7 @@ test('/readyz under frequent probes: 100 at once and one every 20 ms for 1.5 s o
     const until = Date.now() + 1500;
     while (Date.now() < until) {
       assert.is(await probe(), 200);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     assert.ok(upstream.accepted() >= 1 && upstream.accepted() <= 3, `${upstream.accepted()} connections`);
   } finally {

@@ -5,6 +5,7 @@ import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { startOtlpReceiver, type OtlpReceiver } from '../../support/otlpReceiver';
+import { sleep } from '../../support/wait';
 
 /** One attribute of each type the receiver must decode: string, int, double, bool, array, negative int. */
 const CHILD_ATTRIBUTES = {
@@ -156,7 +157,7 @@ test("respond 'hang' never answers, and close() still returns promptly", async (
     provider.getTracer('t').startSpan('never-acknowledged').end();
     const flushed = provider.forceFlush().catch(() => undefined);
     const deadline = Date.now() + 3000;
-    while (receiver.requests === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (receiver.requests === 0 && Date.now() < deadline) await sleep(20);
     assert.ok(receiver.requests >= 1);
     const t0 = Date.now();
     await receiver.close();

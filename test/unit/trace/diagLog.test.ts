@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { exporterSecrets } from '../../../src/config/exporterEnv';
 import { routeOtelDiagnostics, scrub } from '../../../src/trace/diagLog';
+import { sleep } from '../../support/wait';
 
 /** A pino logger whose lines are kept, parsed. */
 function capture(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
@@ -62,7 +63,7 @@ test("the SDK's own warnings are routed: the gRPC exporter ignoring a URL path, 
     };
     const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(failing, { scheduledDelayMillis: 10 })] });
     provider.getTracer('t').startSpan('s').end();
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     await provider.shutdown().catch(() => undefined);
     await flush();
     const texts = lines.map((l) => String(l['diag']));

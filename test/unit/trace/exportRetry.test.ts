@@ -3,6 +3,7 @@ import type { SerializedBatch, SerializedBatchSender } from '../../../src/trace/
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RetryingSender } from '../../../src/trace/exportRetry';
+import { sleep } from '../../support/wait';
 
 const grpcError = (code: number): Error => Object.assign(new Error(`${code} status`), { code });
 
@@ -83,7 +84,7 @@ test('stopRetrying (shutdown) settles a batch waiting for its retry at once, wit
   const inner = scripted([unavailable]);
   const exporter = new RetryingSender(inner, { windowMs: 60_000, onRetry: () => undefined });
   const settled = exportOnce(exporter);
-  await new Promise((r) => setTimeout(r, 20));
+  await sleep(20);
   const started = Date.now();
   exporter.stopRetrying();
   const result = await settled;

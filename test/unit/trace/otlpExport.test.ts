@@ -4,6 +4,7 @@ import { connect, createServer } from 'node:net';
 import { defaultResource } from '@opentelemetry/resources';
 import { createOtlpGrpcSender, warmUpExport } from '../../../src/trace/otlpExport';
 import { startOtlpReceiver } from '../../support/otlpReceiver';
+import { sleep } from '../../support/wait';
 
 test('warming up the export path connects to the collector and sends nothing', async () => {
   const receiver = await startOtlpReceiver();
@@ -23,7 +24,7 @@ test('warming up the export path connects to the collector and sends nothing', a
     assert.ok(warmUpExport(defaultResource(), { name: 'test' }) >= 0);
     assert.is(await sender.warmUpChannel(3000), true, 'the collector answered');
     assert.is(connections, 1, 'a channel was opened');
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     assert.is(receiver.requests, 0, 'no Export call');
     assert.is(receiver.spans().length, 0, 'no span');
   } finally {

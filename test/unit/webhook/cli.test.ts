@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { parseWebhookArgs, runWebhookCommand, WEBHOOK_HELP } from '../../../src/webhook/cli';
 import { sidecarContainer } from '../../../src/webhook/sidecar';
 import { call } from '../../support/webhookClient';
+import { sleep } from '../../support/wait';
 
 const IMAGE = ['--sidecar-image', 'registry.example.com/amqp-trace-proxy:0.1.0'];
 
@@ -130,7 +131,7 @@ test('runWebhookCommand: serves until SIGTERM, then resolves', async () => {
   let health = 0;
   for (let i = 0; i < 100 && health !== 200; i++) {
     health = await call(port, 'GET', '/healthz').then((r) => r.status, () => 0);
-    if (health !== 200) await new Promise((r) => setTimeout(r, 20));
+    if (health !== 200) await sleep(20);
   }
   assert.is(health, 200);
   process.emit('SIGTERM', 'SIGTERM');

@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import { close, createWebhookServer, listen, reloadTlsOnChange, type WebhookLog } from '../../../src/webhook/server';
 import { installHint } from '../../support/hostDeps';
 import { admissionReview, call, startWebhook, TEST_SETTINGS, type RunningWebhook } from '../../support/webhookClient';
+import { sleep } from '../../support/wait';
 
 let hook: RunningWebhook;
 
@@ -153,7 +154,7 @@ test('serves HTTPS and swaps in a renewed certificate without a restart', async 
       writeFileSync(served.keyFile, second.key);
       let cn = '';
       for (let i = 0; i < 50 && cn !== 'second'; i++) {
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
         cn = await peerCn(port, second.cert).catch(() => '');
       }
       assert.is(cn, 'second');

@@ -4,8 +4,8 @@
  * limit high enough for thousands of connections. Tests that must restart a broker, or need
  * more sockets than the shared one allows (about 830), use it so the shared broker at
  * 127.0.0.1:5672 is never touched; so does the benchmark's idle workload, to measure 1,000
- * real connections. It lives under bench/ because the benchmark must not import test code
- * and its compile root is bench/; test/support/secondBroker.ts re-exports it.
+ * real connections. It lives in tools/, which test/ and bench/ both import and which imports
+ * neither (test/unit/architecture.test.ts checks it); test/support/secondBroker.ts re-exports it.
  *
  * The node runs in the foreground under the stock `rabbitmq-server` script, in its own process
  * group. The script passes SIGTERM on to the Erlang VM, which RabbitMQ treats as a graceful
@@ -23,7 +23,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as amqp from 'amqplib';
-import { freePort } from './children';
+import { freePort } from './freePort';
 
 export interface SecondBroker {
   readonly nodeName: string;
