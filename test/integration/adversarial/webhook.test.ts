@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert';
 import { admissionReview } from '../../support/webhookClient';
 import { builtProxy, freePort, testCerts } from '../hardening/helpers';
 import { closedWithin, openSocket, startWebhookChild, stopChild } from './httpPeers';
+import { sleep } from '../../support/wait';
 
 const webhook = suite('adversarial: webhook');
 
@@ -120,11 +121,11 @@ webhook('past --max-concurrent-reviews, 40 reviews of 1000 KiB wait with their b
   try {
     // Two reviews that hold the two slots: their bodies never finish.
     for (const h of holders) h.write('POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const body = bigReview(1000 * 1024);
     const before = peakRssMiB(hook.process.pid!);
     const answered = Promise.all(Array.from({ length: 40 }, () => post(hook.port, body)));
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
     const growth = peakRssMiB(hook.process.pid!) - before;
     assert.ok(growth < 16, `peak RSS grew ${growth.toFixed(0)} MiB while 40 reviews waited`);
     for (const h of holders) h.destroy();
