@@ -1,5 +1,6 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { ConnectionOptions, SecureContext, SecureContextOptions, createSecureContext } from 'node:tls';
+import { caBundleProblem } from '../config/tlsCheck';
 import type { Logger } from '../log/logger';
 
 /** How often certificate files are stat'ed for changes. */
@@ -25,7 +26,7 @@ export function serverContextOptions(files: ServerTlsFiles): SecureContextOption
   return {
     cert: readFileSync(files.cert),
     key: readFileSync(files.key),
-    ...(files.clientCa ? { ca: readFileSync(files.clientCa) } : {}),
+    ...(files.clientCa ? { ca: readCaBundle(files.clientCa) } : {}),
   };
 }
 
@@ -56,10 +57,22 @@ export class UpstreamTls {
   private build(): SecureContext {
     const { ca, cert, key } = this.files;
     return createSecureContext({
-      ...(ca ? { ca: readFileSync(ca) } : {}),
+      ...(ca ? { ca: readCaBundle(ca) } : {}),
       ...(cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : {}),
     });
   }
+}
+
+/**
+ * A CA bundle's bytes; throws when it holds no readable certificate, which Node would take
+ * silently and then refuse every peer (start-up checks the same, src/config/tlsCheck.ts): a
+ * reload then keeps the previous certificates.
+ */
+function readCaBundle(path: string): Buffer {
+  const pem = readFileSync(path);
+  const problem = caBundleProblem(pem);
+  if (problem !== undefined) throw new Error(`"${path}" ${problem}`);
+  return pem;
 }
 
 /**

@@ -1,12 +1,14 @@
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
+import path from 'node:path';
 import { Server as TlsServer, TLSSocket, connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as amqp from 'amqplib';
 import { consumeN, withConnection } from '../../support/amqp';
 import { BROKER_HOST, BROKER_PORT, BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
+import { UpstreamTls } from '../../../src/proxy/tls';
 import { TestProxy, startTestProxy } from '../../support/proxy';
 import { TestCerts, builtProxy, sleep, testCerts } from './helpers';
 
@@ -208,6 +210,51 @@ tls('TLS settings that do not fit together: every problem listed, exit code 2', 
   assert.match(run.stderr, /--tls-cert \(PROXY_TLS_CERT\) is set but --tls-key \(PROXY_TLS_KEY\) is not/);
   assert.match(run.stderr, /--upstream-tls-cert \(PROXY_UPSTREAM_TLS_CERT\) is set but --upstream-tls-key/);
   assert.match(run.stderr, /no upstream URL is amqps:\/\//);
+});
+
+/**
+ * F8 of issue 21: Node's TLS takes a CA file with no certificate in it silently, so the proxy
+ * reported ready and then failed every connection. Now each such file is a start-up problem.
+ */
+tls('CA files with no certificate (empty, garbage, a key, DER): one line each, all at once, exit code 2', async ({ certs }) => {
+  const file = (name: string, content: string | Buffer): string => {
+    const p = path.join(certs.dir, name);
+    writeFileSync(p, content);
+    return p;
+  };
+  const der = path.join(certs.dir, 'ca.der');
+  execFileSync('openssl', ['x509', '-in', certs.file('ca', 'crt'), '-outform', 'der', '-out', der]);
+  const bad: readonly { what: string; file: string; says: RegExp }[] = [
+    { what: 'empty', file: file('empty.pem', ''), says: /is empty; expected PEM certificates/ },
+    { what: 'garbage', file: file('garbage.pem', 'not a certificate\n'), says: /holds no PEM certificate/ },
+    { what: 'a key', file: certs.file('server', 'key'), says: /holds a private key, not a certificate/ },
+    { what: 'DER', file: der, says: /looks like DER; expected PEM/ },
+    { what: 'a damaged PEM', file: file('damaged.pem', readFileSync(certs.file('ca', 'crt'), 'latin1').replace(/[A-Za-z]{8}\n/, 'AAAA\n')), says: /holds a certificate that cannot be read/ },
+  ];
+  // Every kind under each option; the two options together in one run each time.
+  for (const [i, client] of bad.entries()) {
+    const upstream = bad[(i + 1) % bad.length]!;
+    const run = spawnSync(process.execPath, [builtProxy(),
+      '--tls-cert', certs.file('server', 'crt'), '--tls-key', certs.file('server', 'key'),
+      '--tls-client-ca', client.file, '--upstream', 'amqps://localhost:5671', '--upstream-tls-ca', upstream.file,
+      '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--admin-listen', 'off',
+    // A proxy that took the files would start and serve: the timeout ends it (status null).
+    ], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 10_000, killSignal: 'SIGKILL' });
+    assert.is(run.status, 2, `${client.what} / ${upstream.what}: ${run.stderr}`);
+    const lines = run.stderr.split('\n');
+    const line = (option: string): string => lines.find((l) => l.includes(`${option}: "`)) ?? '';
+    assert.match(line('--tls-client-ca'), client.says, `--tls-client-ca with ${client.what}: ${run.stderr}`);
+    assert.match(line('--upstream-tls-ca'), upstream.says, `--upstream-tls-ca with ${upstream.what}: ${run.stderr}`);
+  }
+  // The same file emptied while the proxy runs (a Secret mid-update): the reload fails, so
+  // watchCertificates keeps the previous certificates instead of a CA that verifies nothing.
+  const live = path.join(certs.dir, 'live-ca.crt');
+  copyFileSync(certs.file('ca', 'crt'), live);
+  const upstreamTls = new UpstreamTls({ ca: live, insecure: false });
+  const context = upstreamTls.options().secureContext;
+  writeFileSync(live, '');
+  assert.throws(() => upstreamTls.reload(), /is empty/);
+  assert.is(upstreamTls.options().secureContext, context);
 });
 
 tls.run();
