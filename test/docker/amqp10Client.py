@@ -3,9 +3,12 @@
   amqp10Client.py URL QUEUE send BODY [TRACEPARENT]   sends one message to /queues/QUEUE
   amqp10Client.py URL QUEUE receive                   prints the next message as JSON:
                                                       body, application properties, message annotations
+  amqp10Client.py URL QUEUE send-twice BODY SECONDS    sends BODY 1, waits SECONDS on the open
+                                                      connection, sends BODY 2
 """
 import json
 import sys
+import time
 
 from proton import Message
 from proton.utils import BlockingConnection
@@ -16,6 +19,12 @@ try:
     if mode == 'send':
         props = {'traceparent': sys.argv[5]} if len(sys.argv) > 5 else None
         conn.create_sender('/queues/' + queue).send(Message(body=sys.argv[4], properties=props))
+        print(json.dumps({'sent': True}))
+    elif mode == 'send-twice':
+        sender = conn.create_sender('/queues/' + queue)
+        sender.send(Message(body=sys.argv[4] + ' 1'))
+        time.sleep(float(sys.argv[5]))
+        sender.send(Message(body=sys.argv[4] + ' 2'))
         print(json.dumps({'sent': True}))
     else:
         receiver = conn.create_receiver('/queues/' + queue)

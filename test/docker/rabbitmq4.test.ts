@@ -83,6 +83,21 @@ v4('an AMQP 1.0 client on the proxy\'s port reaches the broker untouched (passed
   assert.is((await failOpenCount(proxy)) - before, 2);
 });
 
+v4('an AMQP 1.0 connection is an opaque pipe for good: the proxy\'s 0-9-1 handshake deadline does not cut it (F4 of issue 21)', async ({ broker }) => {
+  const deadlineMs = 1000;
+  const proxy = await startTestProxy({ PROXY_UPSTREAM: `amqp://127.0.0.1:${broker.port}`, PROXY_HANDSHAKE_TIMEOUT_MS: String(deadlineMs) });
+  try {
+    const queue = uniqueName('amqp10-wait');
+    await declare(broker.url, queue);
+    // The sender keeps its connection open past the deadline between its two messages.
+    assert.equal(await amqp10(proxy.port, queue, 'send-twice', 'waited', String((deadlineMs * 2.5) / 1000)), { sent: true });
+    assert.is((await amqp10(proxy.port, queue, 'receive')).body, 'waited 1');
+    assert.is((await amqp10(proxy.port, queue, 'receive')).body, 'waited 2');
+  } finally {
+    await proxy.stop();
+  }
+});
+
 v4('message containers: a 0-9-1 publish through the proxy reaches an AMQP 1.0 consumer, traceparent an application property, the x- stamp an annotation', async ({ broker, proxy }) => {
   const queue = uniqueName('mc');
   await declare(broker.url, queue);

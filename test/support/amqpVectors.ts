@@ -155,6 +155,33 @@ export function contentHeaderPayload(flagWords: readonly number[], properties: B
   return Buffer.concat([u16(classId), u16(0), u64(bodySize), ...flagWords.map(u16), properties]);
 }
 
+// ---- hostile frames (test/integration/adversarial/corpus.test.ts, hardening/hostile-input) -----
+
+/** A frame with an explicit type, channel and declared size, any payload and any end byte. */
+export function rawFrame(type: number, channel: number, declaredSize: number, payload: Buffer = Buffer.alloc(0), end: number | undefined = 0xce): Buffer {
+  const head = Buffer.alloc(7);
+  head[0] = type;
+  head.writeUInt16BE(channel, 1);
+  head.writeUInt32BE(declaredSize, 3);
+  return Buffer.concat([head, payload, ...(end === undefined ? [] : [u8(end)])]);
+}
+
+/** The head of a method frame that claims `declaredSize` bytes, with its class and method ids: what a scanner reads first. */
+export function methodFrameHead(channel: number, key: number, declaredSize: number): Buffer {
+  return rawFrame(1, channel, declaredSize, u32(key), undefined);
+}
+
+/** connection.tune-ok as a whole frame on channel 0. */
+export function tuneOkFrame(frameMax: number, channelMax = 16, heartbeat = 0): Buffer {
+  const payload = referenceMethodPayload(0x000a001f, { channelMax, frameMax, heartbeat });
+  return rawFrame(1, 0, payload.length, payload);
+}
+
+/** `count` heartbeat frames on `channel` (0 is the only right one). */
+export function heartbeats(count: number, channel = 0): Buffer {
+  return Buffer.concat(Array.from({ length: count }, () => rawFrame(8, channel, 0)));
+}
+
 // ---- assertions --------------------------------------------------------------------------
 
 /** Asserts that `run` throws an AmqpDecodeError with `code`. */

@@ -15,10 +15,15 @@ export class RawClient {
   private readonly methods: number[] = [];
   /** The first 4 bytes of every body frame, read as a number: the tests' message ids. */
   readonly bodyIds: number[] = [];
+  /** Every byte received, as it came. */
+  readonly received: Buffer[] = [];
   closed = false;
 
   private constructor(readonly socket: Socket) {
-    socket.on('data', (d: Buffer) => this.parse(d));
+    socket.on('data', (d: Buffer) => {
+      this.received.push(d);
+      this.parse(d);
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => { this.closed = true; });
   }
