@@ -28,7 +28,8 @@
 import { copyBytes } from './bytes';
 import { FRAME_END, FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_OVERHEAD } from './constants';
 import { ensureAvailable } from './errors';
-import { AsciiValue, findTableEntries, skipShortStr, skipTable, stringEntrySize, writeStringEntry } from './fieldTable';
+import { findTableEntries, skipShortStr, skipTable } from './fieldTable';
+import { AsciiValue, stringEntrySize, writeStringEntry } from './fieldTableWrite';
 
 const BODY_SIZE_OFFSET = 4;
 const PROPERTY_FLAGS_OFFSET = 12;

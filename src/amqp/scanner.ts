@@ -5,7 +5,8 @@ import {
   PROTOCOL_HEADER, PROTOCOL_HEADER_SIZE, describeProtocolHeader,
 } from './constants';
 
-export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
+export const FAIL_OPEN_REASONS = ['unknown_protocol', 'bad_frame_type', 'bad_frame_end', 'oversized_frame', 'decode_error'] as const;
+export type FailOpenReason = (typeof FAIL_OPEN_REASONS)[number];
 
 export interface ScannerHooks {
   /** Method keys whose complete frames are handed to onMethod; every other method streams through. */

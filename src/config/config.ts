@@ -1,24 +1,17 @@
 import { FRAME_MIN_SIZE } from '../amqp/handshake';
 import { DEFAULT_HTTP_LIMITS } from '../http/limits';
 import { DEFAULT_MAX_FRAME_HOLD_BYTES } from '../proxy/limits';
-import { DEFAULT_CONNECTION_STATE_MAX_BYTES, DEFAULT_STATE_MAX_BYTES } from '../trace/byteBudget';
-import { DEFAULT_STAMP_MAX_AGE_MS } from '../trace/clock';
-import { OUTCOME_RULES, OutcomeRule } from '../trace/outcome';
+import { DEFAULT_CONNECTION_STATE_MAX_BYTES, DEFAULT_STAMP_MAX_AGE_MS, DEFAULT_STATE_MAX_BYTES } from '../trace/limits';
+import { OUTCOME_RULES, OutcomeRule } from '../trace/outcomeNames';
 import { exporterEnvProblems } from './exporterEnv';
 import { listenerProblems } from './listeners';
 import {
-  HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, listOf, oneOf, optionalRegularFile, otlpGrpcEndpoint, otlpProtocol, parseBoolean,
-  parseHostPort, propagators, ratio, readableFile, redact, resourceAttributes, secretFile, text,
+  HostPort, OptionError, OptionSpec, integerIn, isBooleanWord, listOf, oneOf, optionalRegularFile, parseBoolean, parseHostPort,
+  readableFile, redact, secretFile,
 } from './options';
+import { DEFAULT_OTLP_ENDPOINT, OTEL_OPTIONS } from './otelOptions';
 import { tlsProblems } from './tlsCheck';
 import { Upstream, parseUpstreamList } from './upstream';
-
-export type SamplerName =
-  | 'always_on' | 'always_off' | 'traceidratio'
-  | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio';
-
-/** Where spans go when no OTLP endpoint is configured (the exporter's own default). */
-export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4317';
 
 /** The option table. Its keys are the config's field names. */
 const OPTIONS = {
@@ -205,69 +198,8 @@ const OPTIONS = {
     flag: '--log-level', env: 'LOG_LEVEL', defaultValue: 'info',
     parse: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'), help: 'log level',
   } as OptionSpec<string>,
-  serviceName: {
-    env: 'OTEL_SERVICE_NAME', defaultValue: 'amqp-trace-proxy', parse: text, help: 'service.name of the spans',
-  } as OptionSpec<string>,
-  resourceAttributes: {
-    env: 'OTEL_RESOURCE_ATTRIBUTES', defaultValue: {}, parse: resourceAttributes, shownDefault: '(none)',
-    help: 'extra resource attributes, key=value,key=value (values percent-encoded)',
-  } as OptionSpec<Record<string, string>>,
-  otlpEndpoint: {
-    env: 'OTEL_EXPORTER_OTLP_ENDPOINT', defaultValue: undefined, parse: otlpGrpcEndpoint, shownDefault: DEFAULT_OTLP_ENDPOINT,
-    help: 'OTLP gRPC endpoint of the collector, a URL: http://host:4317, or https:// for TLS',
-  } as OptionSpec<string | undefined>,
-  otlpTracesEndpoint: {
-    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', defaultValue: undefined, parse: otlpGrpcEndpoint, shownDefault: '(none)',
-    help: 'OTLP gRPC endpoint for traces; wins over OTEL_EXPORTER_OTLP_ENDPOINT',
-  } as OptionSpec<string | undefined>,
-  otlpProtocol: {
-    env: 'OTEL_EXPORTER_OTLP_PROTOCOL', defaultValue: 'grpc', parse: otlpProtocol,
-    help: 'only "grpc" (OTLP/HTTP is not supported; any other value is a configuration error)',
-  } as OptionSpec<'grpc'>,
-  otlpTracesProtocol: {
-    env: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', defaultValue: 'grpc', parse: otlpProtocol,
-    help: 'as OTEL_EXPORTER_OTLP_PROTOCOL, for traces',
-  } as OptionSpec<'grpc'>,
-  sdkDisabled: {
-    env: 'OTEL_SDK_DISABLED', defaultValue: false, parse: parseBoolean,
-    help: 'true: export no spans, as OTEL_TRACES_EXPORTER=none (trace context is still added to messages)',
-  } as OptionSpec<boolean>,
-  tracesExporter: {
-    env: 'OTEL_TRACES_EXPORTER', defaultValue: 'otlp', parse: oneOf('otlp', 'none'),
-    help: '"none" keeps trace context propagation but exports no spans',
-  } as OptionSpec<'otlp' | 'none'>,
-  sampler: {
-    env: 'OTEL_TRACES_SAMPLER', defaultValue: 'parentbased_traceidratio' as SamplerName,
-    parse: oneOf<SamplerName>('always_on', 'always_off', 'traceidratio', 'parentbased_always_on',
-      'parentbased_always_off', 'parentbased_traceidratio'),
-    help: 'sampler for new traces and for continued ones',
-  } as OptionSpec<SamplerName>,
-  bspScheduleDelayMs: {
-    env: 'OTEL_BSP_SCHEDULE_DELAY', defaultValue: 1000, parse: integerIn(1, 600_000),
-    help: 'milliseconds between span export batches',
-  } as OptionSpec<number>,
-  bspMaxQueueSize: {
-    env: 'OTEL_BSP_MAX_QUEUE_SIZE', defaultValue: 4096, parse: integerIn(1, 1_000_000),
-    limit: true, help: 'ended spans waiting for export; beyond it spans are dropped and counted',
-  } as OptionSpec<number>,
-  bspMaxExportBatchSize: {
-    env: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', defaultValue: 512, parse: integerIn(1, 100_000),
-    help: 'spans per export request; each gRPC request costs about 0.7 ms of CPU whatever its size, so small batches multiply the cost of export (docs/PERFORMANCE.md); '
-      + 'at most OTEL_BSP_MAX_QUEUE_SIZE (a larger value is a configuration error; unset, it is the queue size when that is smaller than 512)',
-  } as OptionSpec<number>,
-  bspExportTimeoutMs: {
-    env: 'OTEL_BSP_EXPORT_TIMEOUT', defaultValue: 10_000, parse: integerIn(1, 600_000),
-    help: 'milliseconds one export may take before its spans count as dropped',
-  } as OptionSpec<number>,
-  samplerArg: {
-    env: 'OTEL_TRACES_SAMPLER_ARG', defaultValue: 0.1, parse: ratio, help: 'ratio for the traceidratio samplers',
-  } as OptionSpec<number>,
-  propagators: {
-    env: 'OTEL_PROPAGATORS', defaultValue: ['tracecontext', 'baggage'], parse: propagators,
-    shownDefault: 'tracecontext,baggage',
-    help: 'the proxy propagates W3C trace context only: the list must include tracecontext and may include baggage '
-      + '(a baggage header passes through untouched); any other propagator (b3, jaeger, xray, none, ...) is a configuration error',
-  } as OptionSpec<string[]>,
+  // OpenTelemetry's own settings, under the specification's names: last in --help and the docs.
+  ...OTEL_OPTIONS,
 };
 
 /**

@@ -1,10 +1,19 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import type { ProxyConfig } from './config';
+import type { Upstream } from './upstream';
 
-type TlsFields = Pick<ProxyConfig,
-  'tlsCert' | 'tlsKey' | 'tlsClientCa' | 'upstreamTlsCa' | 'upstreamTlsCert' | 'upstreamTlsKey' | 'upstreamTlsInsecure' | 'upstreams'>;
+/** The TLS options of ProxyConfig (declared here so that config.ts, which calls this, is not imported back). */
+interface TlsFields {
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsClientCa: string | undefined;
+  upstreamTlsCa: string | undefined;
+  upstreamTlsCert: string | undefined;
+  upstreamTlsKey: string | undefined;
+  upstreamTlsInsecure: boolean;
+  upstreams: readonly Upstream[];
+}
 
 /**
  * Cross-option checks for TLS: settings that only make sense together, and PEM files that

@@ -16,27 +16,34 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AmqpDecodeErrorCode } from '../amqp/errors';
 import type { HandshakeAnomaly } from '../amqp/handshake';
-import { OUTCOME_RULES, OutcomeMetrics, REASON_OF } from '../trace/outcome';
+import { FAIL_OPEN_REASONS, type FailOpenReason } from '../amqp/scanner';
+import { OUTCOME_RULES, REASON_OF, type KeepReason, type OutcomeRule } from '../trace/outcomeNames';
+import {
+  BufferedCounter, CappedLabel, DESTINATION_LABELS, LatencyHistogram, destinationNamed, isDuration, type DestinationLabel,
+} from './instruments';
 
-export type Direction = 'client_to_broker' | 'broker_to_client';
-export type TraceOutcome =
-  | 'injected'
-  | 'continued'
-  | 'replaced_invalid'
-  | 'skipped_frame_max'
-  | 'bypassed'
-  | 'continued_by_correlation'
-  | 'continued_by_parent_task';
-export type FailOpenReason = 'unknown_protocol' | 'bad_frame_type' | 'bad_frame_end' | 'oversized_frame' | 'decode_error';
+// Each label set is written once, as the array of its values; its type is derived from it.
+const DIRECTIONS = ['client_to_broker', 'broker_to_client'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
+const TRACE_OUTCOMES = [
+  'injected', 'continued', 'replaced_invalid', 'skipped_frame_max', 'bypassed',
+  'continued_by_correlation', 'continued_by_parent_task',
+] as const;
+export type TraceOutcome = (typeof TRACE_OUTCOMES)[number];
 /** The codec's AmqpDecodeError codes in lower case; `other`: a tracer error on a readable frame. */
 export type UnreadFrameReason = Lowercase<AmqpDecodeErrorCode> | 'other';
-export type RefusalReason = 'max_connections' | 'handshake_timeout' | 'idle_timeout' | 'draining' | 'upstream_unavailable';
+const REFUSAL_REASONS = ['max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable'] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 /** `queue`: the queue names known to be temporary or anonymous (trace/queueKinds.ts). */
-export type InflightMap = 'confirm' | 'ack' | 'task' | 'rpc' | 'queue' | 'return' | 'published';
-export type ConfirmOutcome = 'ack' | 'nack';
+const INFLIGHT_MAPS = ['confirm', 'ack', 'task', 'rpc', 'queue', 'return', 'published'] as const;
+export type InflightMap = (typeof INFLIGHT_MAPS)[number];
+const CONFIRM_OUTCOMES = ['ack', 'nack'] as const;
+export type ConfirmOutcome = (typeof CONFIRM_OUTCOMES)[number];
 /** Why a delivery's publish stamp was not trusted (trace/clock.ts publishTime). */
-export type IgnoredStampReason = 'future' | 'too_old';
-export type ProcessOutcome = 'ack' | 'nack' | 'reject' | 'auto_ack' | 'closed';
+const IGNORED_STAMP_REASONS = ['future', 'too_old'] as const;
+export type IgnoredStampReason = (typeof IGNORED_STAMP_REASONS)[number];
+const PROCESS_OUTCOMES = ['ack', 'nack', 'reject', 'auto_ack', 'closed'] as const;
+export type ProcessOutcome = (typeof PROCESS_OUTCOMES)[number];
 
 export interface MetricsOptions {
   /** Adds a `queue` / `exchange` label to the latency histograms. */
@@ -52,7 +59,7 @@ export interface MetricsOptions {
   collectDefault?: boolean;
 }
 
-export interface ProxyMetrics extends OutcomeMetrics {
+export interface ProxyMetrics {
   readonly registry: Registry;
   connectionAccepted(): void;
   connectionClosed(): void;
@@ -80,31 +87,18 @@ export interface ProxyMetrics extends OutcomeMetrics {
   setMode(mode: 'tracing' | 'bypass'): void;
   /** `where` comes from a small fixed set chosen by callers. */
   telemetryError(where: string): void;
+  /** A message's spans kept for its outcome (src/trace/outcome.ts), or dropped by the rate limit. */
+  outcomeKept(reason: KeepReason, rule: OutcomeRule): void;
+  outcomeDropped(rule: OutcomeRule): void;
 }
 
 export const METRIC_PREFIX = 'amqp_trace_proxy_';
-/** 1 ms to 60 s: a broker hop is usually milliseconds, a consumer's work can take up to a minute. */
-export const LATENCY_BUCKETS: readonly number[] = [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-];
-/** Label value for destinations past the cap, and for dynamic labels past theirs. */
-export const OTHER_LABEL_VALUE = '__other__';
-/** Label value when a caller with destination labels on does not know the queue (undefined or ''). */
-export const UNKNOWN_LABEL_VALUE = '__unknown__';
 /** The default exchange is the empty name, which Prometheus cannot tell from "no label". */
 export const DEFAULT_EXCHANGE_LABEL_VALUE = 'amq.default';
 /** Safety caps for labels whose values come from config or callers, not from traffic. */
 const MAX_UPSTREAM_LABELS = 64;
 const MAX_WHERE_LABELS = 32;
 
-const DIRECTIONS: readonly Direction[] = ['client_to_broker', 'broker_to_client'];
-const TRACE_OUTCOMES: readonly TraceOutcome[] = [
-  'injected', 'continued', 'replaced_invalid', 'skipped_frame_max', 'bypassed',
-  'continued_by_correlation', 'continued_by_parent_task',
-];
-const FAIL_OPEN_REASONS: readonly FailOpenReason[] = [
-  'unknown_protocol', 'bad_frame_type', 'bad_frame_end', 'oversized_frame', 'decode_error',
-];
 /** Every reason, so a decode error code added to the codec fails to compile until it is listed here. */
 const UNREAD_FRAME_REASONS = Object.keys({
   unknown_field_type: true, truncated: true, bad_shortstr: true, unexpected_method: true, other: true,
@@ -113,226 +107,7 @@ const UNREAD_FRAME_REASONS = Object.keys({
 const HANDSHAKE_ANOMALIES = Object.keys({
   tune_ok_unasked: true, frame_max_above_broker: true,
 } satisfies Record<HandshakeAnomaly, true>) as HandshakeAnomaly[];
-const REFUSAL_REASONS: readonly RefusalReason[] = [
-  'max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable',
-];
-const INFLIGHT_MAPS: readonly InflightMap[] = ['confirm', 'ack', 'task', 'rpc', 'queue', 'return', 'published'];
-const CONFIRM_OUTCOMES: readonly ConfirmOutcome[] = ['ack', 'nack'];
-const IGNORED_STAMP_REASONS: readonly IgnoredStampReason[] = ['future', 'too_old'];
-const PROCESS_OUTCOMES: readonly ProcessOutcome[] = ['ack', 'nack', 'reject', 'auto_ack', 'closed'];
 const NO_LABEL = ['all'] as const;
-type DestinationLabel = 'queue' | 'exchange';
-const DESTINATION_LABELS: readonly DestinationLabel[] = ['queue', 'exchange'];
-
-const isCount = (n: number): boolean => n > 0 && n < Infinity;
-const isDuration = (s: number): boolean => s >= 0 && s < Infinity;
-
-/**
- * A counter over a fixed label set (or none) whose increment is a plain add; prom-client
- * receives the accumulated delta when the registry is read. Every series exists from the
- * start at 0, so `rate()` and `increase()` see the first event. `indexOf` over at most
- * seven interned strings beats a keyed lookup, which turns megamorphic across instances.
- */
-class BufferedCounter<V extends string> {
-  private readonly pending: Float64Array;
-
-  constructor(registry: Registry, name: string, label: string | undefined, private readonly values: readonly V[], help: string) {
-    const pending = new Float64Array(values.length);
-    this.pending = pending;
-    const labelSets = values.map((v) => (label === undefined ? {} : { [label]: v }));
-    const counter = new Counter({
-      name,
-      help,
-      labelNames: label === undefined ? [] : [label],
-      registers: [registry],
-      collect() {
-        for (let i = 0; i < pending.length; i++) {
-          if (pending[i]! > 0) {
-            this.inc(labelSets[i]!, pending[i]!);
-            pending[i] = 0;
-          }
-        }
-      },
-    });
-    for (const labels of labelSets) counter.inc(labels, 0);
-  }
-
-  add(value: V, n: number): void {
-    if (isCount(n)) this.pending[this.values.indexOf(value)]! += n;
-  }
-}
-
-/** Admits the first `cap` distinct values of a label; every later one becomes `__other__`. */
-class CappedLabel {
-  private readonly admitted = new Set<string>();
-
-  constructor(
-    private readonly cap: number,
-    private readonly onOverflow?: () => void,
-    /** Values that may have a label value of their own at all; others are `__other__`, uncounted. */
-    private readonly named: (value: string) => boolean = () => true,
-  ) {}
-
-  resolve(value: string): string {
-    if (this.admitted.has(value)) return value;
-    if (!this.named(value)) return OTHER_LABEL_VALUE;
-    if (this.admitted.size < this.cap) {
-      this.admitted.add(value);
-      return value;
-    }
-    this.onOverflow?.();
-    return OTHER_LABEL_VALUE;
-  }
-}
-
-/**
- * Whether a destination is one the operator named: exactly, or by a prefix written with a
- * trailing `*`. No names: every destination may be labelled (the first ones seen are).
- */
-export function destinationNamed(names: readonly string[]): (value: string) => boolean {
-  if (names.length === 0) return () => true;
-  const exact = new Set(names.filter((n) => !n.endsWith('*')));
-  const prefixes = names.filter((n) => n.endsWith('*')).map((n) => n.slice(0, -1));
-  return (value) => exact.has(value) || prefixes.some((p) => value.startsWith(p));
-}
-
-/** One label set of a LocalHistogram: per-bucket counts (not cumulative), +Inf last. */
-export class HistogramSeries {
-  readonly counts: Float64Array;
-  sum = 0;
-  count = 0;
-
-  constructor(readonly labels: Readonly<Record<string, string>>, private readonly bounds: readonly number[]) {
-    this.counts = new Float64Array(bounds.length + 1);
-  }
-
-  /** Callers pass finite, non-negative values only (see `isDuration`). */
-  observe(value: number): void {
-    const bounds = this.bounds;
-    let i = 0;
-    // A bucket's bound is inclusive ("le"), as in prom-client.
-    while (i < bounds.length && value > bounds[i]!) i++;
-    this.counts[i]! += 1;
-    this.sum += value;
-    this.count += 1;
-  }
-}
-
-type ExportedValue = {
-  labels: Record<string, string | number>;
-  sharedLabels: Readonly<Record<string, string>>;
-  value: number;
-  metricName: string;
-  exemplar: null | undefined;
-};
-
-/**
- * A histogram that prom-client's Registry reads like one of its own: `getForPromString` and
- * `get` return the same values, labels, order and names as prom-client's Histogram
- * (lib/histogram.js), which test/unit/metrics checks sample by sample. Observing is a bucket
- * search and three adds; all formatting happens at scrape time.
- */
-export class LocalHistogram {
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  private readonly series: HistogramSeries[] = [];
-
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    private readonly bounds: readonly number[],
-    registry: Registry,
-    /** The label names its series carry (besides `le`), as prom-client's metrics list theirs. */
-    readonly labelNames: readonly string[] = [],
-  ) {
-    registry.registerMetric(this as unknown as Parameters<Registry['registerMetric']>[0]);
-  }
-
-  /** A new series for one label set, exported from now on (at 0 until observed). */
-  createSeries(labels: Readonly<Record<string, string>>): HistogramSeries {
-    const series = new HistogramSeries(labels, this.bounds);
-    this.series.push(series);
-    return series;
-  }
-
-  async getForPromString(): Promise<{ name: string; help: string; type: string; values: ExportedValue[]; aggregator: string }> {
-    const bucketName = `${this.name}_bucket`;
-    const values: ExportedValue[] = [];
-    for (const s of this.series) {
-      let cumulative = 0;
-      this.bounds.forEach((le, i) => {
-        cumulative += s.counts[i]!;
-        values.push({ labels: { le }, sharedLabels: s.labels, value: cumulative, metricName: bucketName, exemplar: null });
-      });
-      values.push(
-        { labels: { le: '+Inf' }, sharedLabels: s.labels, value: s.count, metricName: bucketName, exemplar: null },
-        { labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.name}_sum`, exemplar: undefined },
-        { labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_count`, exemplar: undefined },
-      );
-    }
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
-  }
-
-  /** The JSON form: shared labels merged into each value's own, after them. */
-  async get(): Promise<{ name: string; help: string; type: string; values: Omit<ExportedValue, 'sharedLabels'>[]; aggregator: string }> {
-    const data = await this.getForPromString();
-    return {
-      ...data,
-      values: data.values.map(({ sharedLabels, labels, ...rest }) => ({ ...rest, labels: { ...labels, ...sharedLabels } })),
-    };
-  }
-}
-
-/**
- * A latency histogram with an optional fixed `outcome` label and, when destination labels
- * are on, a capped `queue` or `exchange` label. Without destination labels that label does
- * not exist at all. Children are created once per (destination, outcome) and reused.
- */
-class LatencyHistogram<O extends string> {
-  private readonly histogram: LocalHistogram;
-  private readonly plain: Record<O, HistogramSeries> | undefined;
-  private readonly byDestination = new Map<string, Record<O, HistogramSeries>>();
-
-  constructor(
-    registry: Registry,
-    name: string,
-    private readonly outcomeLabel: string | undefined,
-    private readonly outcomes: readonly O[],
-    private readonly destination: { label: DestinationLabel; values: CappedLabel } | undefined,
-    help: string,
-  ) {
-    const labelNames = [outcomeLabel, destination?.label].filter((l): l is string => l !== undefined);
-    this.histogram = new LocalHistogram(name, help, LATENCY_BUCKETS, registry, labelNames);
-    if (destination === undefined) this.plain = this.createChildren(undefined);
-  }
-
-  observe(seconds: number, outcome: O, destination: string | undefined): void {
-    const children = this.plain ?? this.childrenFor(destination);
-    children[outcome].observe(seconds);
-  }
-
-  private childrenFor(destination: string | undefined): Record<O, HistogramSeries> {
-    const value = destination === undefined ? UNKNOWN_LABEL_VALUE : this.destination!.values.resolve(destination);
-    let children = this.byDestination.get(value);
-    if (children === undefined) {
-      children = this.createChildren(value);
-      this.byDestination.set(value, children);
-    }
-    return children;
-  }
-
-  private createChildren(destination: string | undefined): Record<O, HistogramSeries> {
-    const children = {} as Record<O, HistogramSeries>;
-    for (const outcome of this.outcomes) {
-      const labels: Record<string, string> = {};
-      if (this.outcomeLabel !== undefined) labels[this.outcomeLabel] = outcome;
-      if (destination !== undefined) labels[this.destination!.label] = destination;
-      children[outcome] = this.histogram.createSeries(labels);
-    }
-    return children;
-  }
-}
-
 /** prom-client default metrics that are gauges despite their _total suffix. */
 export const NON_COUNTER_TOTALS: readonly string[] = [
   'nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total',

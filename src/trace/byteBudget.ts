@@ -47,6 +47,3 @@ export function contextBytes(context: MessageContext | undefined): number {
 /** No budget: for tests and callers that bound by count alone. */
 export const UNLIMITED = new ByteBudget(Number.POSITIVE_INFINITY);
 
-/** The defaults of --state-max-bytes and --connection-state-max-bytes. */
-export const DEFAULT_STATE_MAX_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_CONNECTION_STATE_MAX_BYTES = 16 * 1024 * 1024;

@@ -1,4 +1,4 @@
-import type { AsciiValue } from '../amqp/fieldTable';
+import type { AsciiValue } from '../amqp/fieldTableWrite';
 import type { IgnoredStampReason } from '../metrics/metrics';
 
 /**
@@ -79,8 +79,6 @@ export class MicrosStamp implements AsciiValue {
  * another host, whose clock NTP keeps within milliseconds of this one.
  */
 export const STAMP_SKEW_MS = 1000;
-/** The default of --publish-stamp-max-age-ms: a message queued longer is not timed. */
-export const DEFAULT_STAMP_MAX_AGE_MS = 3_600_000;
 
 /**
  * The publish time (epoch ms) a delivery's stamp gives, or why it is not trusted. Anyone who

@@ -1,7 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import { Method } from '../amqp/constants';
 import { ContentHeader, HeadersEdit, hasProperty, parseContentHeader, readShortStrProperty, spliceHeadersFrame } from '../amqp/contentHeader';
-import type { AsciiValue } from '../amqp/fieldTable';
+import type { AsciiValue } from '../amqp/fieldTableWrite';
 import {
   decodeBasicAck, decodeBasicCancel, decodeBasicCancelOk, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk, decodeBasicNack,
   decodeBasicReject, decodeBasicReturn, decodeQueueDeclare, decodeQueueDeclareOk, locateBasicDeliver,
@@ -12,23 +12,24 @@ import type { Logger } from '../log/logger';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
 import type { ConnectionSession, SessionFactory, SessionInfo } from '../proxy/session';
 import { Attr, Header, sanitize } from './attributes';
-import { ByteBudget, DEFAULT_CONNECTION_STATE_MAX_BYTES, DEFAULT_STATE_MAX_BYTES } from './byteBudget';
-import { DEFAULT_STAMP_MAX_AGE_MS, MicrosStamp, TIME_ORIGIN_MS, publishTime } from './clock';
+import { ByteBudget } from './byteBudget';
+import { MicrosStamp, TIME_ORIGIN_MS, publishTime } from './clock';
+import { DEFAULT_CONNECTION_STATE_MAX_BYTES, DEFAULT_STAMP_MAX_AGE_MS, DEFAULT_STATE_MAX_BYTES } from './limits';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
 import { MessageContext, MessageSpans, OpenSpan, SpanFactory, UnsampledContext } from './messageSpans';
-import { DeliveryHead, DeliveryRecord, OutcomeRule, OutcomeRules, PublishRecord, deliveryRecord } from './outcome';
+import { DeliveryHead, DeliveryRecord, OutcomeExport, PublishRecord, Routing, deliveryRecord } from './outcome';
+import type { OutcomeRule } from './outcomeNames';
 import { KeepShape, KeptSpans } from './outcomeSpans';
 import { PUBLISHED_CAPACITY, PublishedSpans } from './publishedSpans';
 import { ConnectionQueueKinds, QueueKinds } from './queueKinds';
 import {
   DestinationKind, NAMED, consumerDestination, consumerSpanDestination, producerDestination, producerSpanDestination, spanName, wordFor,
 } from './semconv';
-import type { SpanSink } from './recordedSpan';
 import type { Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
 import { MAX_RETURNABLE_BYTES, ReturnableCopies } from './returnable';
-import { NewTraceContext, formatTraceParent, randomSpanId } from './traceparent';
+import { NewTraceContext, formatTraceParent, randomSpanId, spanIdOfFormatted } from './traceparent';
 
 /** The runtime switch shared by every connection: false = bypass (no rewrite, no spans). */
 export interface ModeSwitch {
@@ -58,11 +59,6 @@ export interface TracingOptions {
   readonly stateBudget?: ByteBudget;
   /** Bytes of message-derived state one connection holds (--connection-state-max-bytes). */
   readonly connectionStateMaxBytes?: number;
-}
-
-export interface OutcomeExport {
-  readonly rules: OutcomeRules;
-  readonly sink: SpanSink;
 }
 
 /** The channel or connection went away: a message still in flight ended badly. */
@@ -100,12 +96,6 @@ const ADD_STAMP = Object.freeze([[Header.publishedAt, STAMP]] as const);
 /** The same without the publish stamp (--publish-stamp false). */
 const ADD_NEW_TRACE_UNSTAMPED = Object.freeze([[Header.traceparent, NEW_TRACE]] as const);
 const ADD_NOTHING = Object.freeze([] as const);
-
-/** Exchange and routing key; for publish and deliver, decoded only when read (RoutingFields). */
-interface Routing {
-  readonly exchange: string;
-  readonly routingKey: string;
-}
 
 interface Delivery extends DeliveryHead {
   readonly noAck: boolean;
@@ -219,7 +209,7 @@ class ChannelTrace {
 /** The span id of the traceparent a publish edit adds under a continuation's parent. */
 function forwardedSpanId(edit: HeadersEdit): string | undefined {
   const traceparent = edit.add[0]?.[1];
-  return typeof traceparent === 'string' ? traceparent.split('-')[2] : undefined;
+  return typeof traceparent === 'string' ? spanIdOfFormatted(traceparent) : undefined;
 }
 
 /** The parent context of a message whose traceparent is known to be valid. */

@@ -1,8 +1,9 @@
 import { FRAME_HEADER_SIZE } from '../amqp/constants';
 import { parseContentHeader } from '../amqp/contentHeader';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
-import type { OutcomeExport } from './connectionTracer';
 import type { MessageContext } from './messageSpans';
+import { OUTCOME_RULES, REASON_OF, type OutcomeRule } from './outcomeNames';
+import type { SpanSink } from './recordedSpan';
 import type { Telemetry } from './telemetry';
 import { TraceHeaders } from './traceHeaders';
 
@@ -20,31 +21,6 @@ import { TraceHeaders } from './traceHeaders';
  * consumer saw is never changed: the decision comes after the message has gone on.
  */
 
-/** Each rule can be switched off on its own (--outcome-rules-off). */
-export const OUTCOME_RULES = [
-  'publish_nack', 'publish_returned', 'publish_closed', 'confirm_latency',
-  'delivery_nack', 'delivery_reject', 'delivery_closed', 'redelivered', 'broker_hop_latency', 'process_latency',
-] as const;
-export type OutcomeRule = (typeof OUTCOME_RULES)[number];
-
-/** The value of the `amqp_trace_proxy.kept` attribute and of the metrics' `reason` label. */
-export type KeepReason = 'error' | 'latency';
-
-export const REASON_OF: Readonly<Record<OutcomeRule, KeepReason>> = {
-  publish_nack: 'error',
-  publish_returned: 'error',
-  publish_closed: 'error',
-  confirm_latency: 'latency',
-  delivery_nack: 'error',
-  delivery_reject: 'error',
-  delivery_closed: 'error',
-  // A redelivery means an earlier delivery of the message failed (nack or reject with
-  // requeue, or a consumer that went away): an error, even if this one succeeds.
-  redelivered: 'error',
-  broker_hop_latency: 'latency',
-  process_latency: 'latency',
-};
-
 export interface OutcomeOptions {
   /** The rules in force (OUTCOME_RULES minus those switched off). */
   readonly rules: ReadonlySet<OutcomeRule>;
@@ -55,10 +31,8 @@ export interface OutcomeOptions {
   readonly perSecond: number;
 }
 
-export interface OutcomeMetrics {
-  outcomeKept(reason: KeepReason, rule: OutcomeRule): void;
-  outcomeDropped(rule: OutcomeRule): void;
-}
+/** What the rules count (ProxyMetrics declares and implements it). */
+export type OutcomeMetrics = Pick<ProxyMetrics, 'outcomeKept' | 'outcomeDropped'>;
 
 /**
  * A token bucket: up to `perSecond` admissions in any one-second burst, refilled
@@ -247,6 +221,12 @@ export function deliveryRecord(
     operation: head.operation, requestedAt: head.requestedAt,
     payload: ownCopy(payload), publishedAt, deliveredAt, hop, process, traceId,
   };
+}
+
+/** What the tracer needs for outcome-based export: the rules, and where kept spans go. */
+export interface OutcomeExport {
+  readonly rules: OutcomeRules;
+  readonly sink: SpanSink;
 }
 
 interface OutcomeConfig {

@@ -2,7 +2,7 @@ import { SpanKind } from '@opentelemetry/api';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { Attr } from './attributes';
 import { LazyAttributes, LazyName, MessageContext, OpenSpan, SpanFactory, SpanPlace, recordSpan, withServer } from './messageSpans';
-import { KeepReason, OutcomeRule, REASON_OF } from './outcome';
+import { KeepReason, OutcomeRule, REASON_OF } from './outcomeNames';
 import { RecordedSpan, SpanSink, epochNow } from './recordedSpan';
 
 export { epochNow } from './recordedSpan';

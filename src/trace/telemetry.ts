@@ -1,12 +1,13 @@
 import { Context, ROOT_CONTEXT } from '@opentelemetry/api';
-import { ExportResult, ExportResultCode, getNumberFromEnv } from '@opentelemetry/core';
+import { ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler,
   SamplingDecision, TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-node';
 import type { ReadableSpan, Sampler, Span, SpanExporter, SpanLimits, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { DEFAULT_OTLP_ENDPOINT, ProxyConfig, SamplerName } from '../config/config';
+import type { ProxyConfig } from '../config/config';
+import { DEFAULT_OTLP_ENDPOINT, type SamplerName } from '../config/otelOptions';
 import { redact } from '../config/options';
 import { Logger, RateLimitedLog } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
@@ -241,7 +242,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   const sink: SpanSink = {
     resource,
     scope: PROXY_SCOPE,
-    limits: spanLimitsFromEnv(),
+    limits: spanLimits(config),
     end: processors === undefined ? () => undefined : (span) => {
       try {
         processors.onEnd(span);
@@ -265,20 +266,25 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   };
 }
 
+/** The span-limit options of the config, as the SDK names them. */
+type SpanLimitOptions = Pick<ProxyConfig,
+  'attributeCountLimit' | 'attributeValueLengthLimit' | 'spanAttributeCountLimit' | 'spanAttributeValueLengthLimit'
+  | 'spanLinkCountLimit' | 'spanEventCountLimit' | 'spanAttributePerEventCountLimit' | 'spanAttributePerLinkCountLimit'>;
+
 /**
- * The span limits the SDK's provider takes from OTEL_* variables (its reconfigureLimits and
- * loadDefaultConfig), or undefined when all are the defaults: 128 of each and no length
- * limit, which the proxy's spans (at most about 25 attributes, one link, one event) never reach.
+ * The span limits as the SDK's provider resolves them (its reconfigureLimits: a span's own
+ * limit, else the general attribute limit), or undefined when all are the defaults: 128 of
+ * each and no length limit, which the proxy's spans (at most about 25 attributes, one link,
+ * one event) never reach.
  */
-export function spanLimitsFromEnv(): Required<SpanLimits> | undefined {
+export function spanLimits(config: SpanLimitOptions): Required<SpanLimits> | undefined {
   const limits: Required<SpanLimits> = {
-    attributeCountLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT') ?? getNumberFromEnv('OTEL_ATTRIBUTE_COUNT_LIMIT') ?? 128,
-    attributeValueLengthLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT')
-      ?? getNumberFromEnv('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT') ?? Infinity,
-    linkCountLimit: getNumberFromEnv('OTEL_SPAN_LINK_COUNT_LIMIT') ?? 128,
-    eventCountLimit: getNumberFromEnv('OTEL_SPAN_EVENT_COUNT_LIMIT') ?? 128,
-    attributePerEventCountLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT') ?? 128,
-    attributePerLinkCountLimit: getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT') ?? 128,
+    attributeCountLimit: config.spanAttributeCountLimit ?? config.attributeCountLimit,
+    attributeValueLengthLimit: config.spanAttributeValueLengthLimit ?? config.attributeValueLengthLimit ?? Infinity,
+    linkCountLimit: config.spanLinkCountLimit,
+    eventCountLimit: config.spanEventCountLimit,
+    attributePerEventCountLimit: config.spanAttributePerEventCountLimit,
+    attributePerLinkCountLimit: config.spanAttributePerLinkCountLimit,
   };
   const { attributeValueLengthLimit, ...counts } = limits;
   const defaults = attributeValueLengthLimit === Infinity && Object.values(counts).every((v) => v === 128);

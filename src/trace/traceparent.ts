@@ -39,7 +39,7 @@ const HEX_VALUE: Int8Array = (() => {
 export function parseTraceParent(value: string): TraceParent | undefined {
   const bytes = Buffer.from(value, 'utf8');
   const traceFlags = traceParentFlagsAt(bytes, 0, bytes.length);
-  return traceFlags < 0 ? undefined : { traceId: value.slice(3, 35), spanId: value.slice(36, 52), traceFlags };
+  return traceFlags < 0 ? undefined : { traceId: value.slice(3, 35), spanId: spanIdOfFormatted(value), traceFlags };
 }
 
 /** HEX_VALUE for a byte. */
@@ -80,6 +80,11 @@ export function traceParentFlagsAt(buf: Buffer, start: number, end: number): num
   const f1 = hexByte(buf, start + 54);
   if (f0 < 0 || f1 < 0) return -1;
   return f0 * 16 + f1;
+}
+
+/** The parent-id of a traceparent formatTraceParent wrote (version 00, so at a fixed place; not checked again). */
+export function spanIdOfFormatted(traceparent: string): string {
+  return traceparent.slice(36, 52);
 }
 
 /** Always emits version 00, whatever version was received (spec 3.2.4). */

@@ -3,8 +3,10 @@
  * devDependency (7.x, the native compiler) has no JavaScript API, so imports are read by
  * importsIn: comments blanked first, then the four forms a module names another in.
  *
- * Between the top folders: test/ never imports bench/ and bench/ never imports test/; what
- * both need (the private broker, a free port) lives in tools/, which imports neither.
+ * In src/: no import circle (type-only imports count: a circle of types is still one), no
+ * import that runs back up a layer, no file over 400 lines. Between the top folders: test/
+ * never imports bench/ and bench/ never imports test/; what both need (the private broker, a
+ * free port) lives in tools/, which imports neither.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -111,6 +113,122 @@ test('one sleep and one waitFor in the tests: test/support/wait.ts', () => {
     });
   }
   assert.equal(found, [], `use sleep/waitFor from test/support/wait.ts:\n${found.join('\n')}`);
+});
+
+// ---- src/ ---------------------------------------------------------------------------------
+
+/** src/ as a graph: file → the src/ files it imports (with their .ts), and its packages. */
+function srcGraph(): { files: Map<string, string[]>; packages: Map<string, string[]> } {
+  const files = new Map<string, string[]>();
+  const packages = new Map<string, string[]>();
+  for (const file of sourceFiles('src').filter((f) => f.endsWith('.ts'))) {
+    const code = readFileSync(join(ROOT, file), 'utf8');
+    const specifiers = importsIn(code);
+    files.set(file, specifiers.filter((n) => n.startsWith('.')).map((n) => `${relative(ROOT, resolve(ROOT, dirname(file), n))}.ts`));
+    packages.set(file, specifiers.filter((n) => !n.startsWith('.')));
+  }
+  return { files, packages };
+}
+
+/** Strongly connected components of more than one file (Tarjan), each sorted. */
+export function importCircles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const circles: string[][] = [];
+  let next = 0;
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        component.push(w);
+      } while (w !== v);
+      if (component.length > 1 || (graph.get(v) ?? []).includes(v)) circles.push(component.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return circles;
+}
+
+const folderOf = (file: string): string => (file.split('/').length > 2 ? file.split('/')[1]! : '(root)');
+
+/** A file that imports nothing of src/ but the byte floor (amqp/): a names or limits file anyone may read. */
+const isNamesFile = (file: string, files: ReadonlyMap<string, readonly string[]>): boolean =>
+  (files.get(file) ?? []).every((target) => folderOf(target) === 'amqp');
+
+/**
+ * The layers, from the floor up: amqp/ (bytes), then log/, config/, metrics/ (which the
+ * others read), then trace/ and proxy/, then admin/, webhook/ and the wiring (app.ts,
+ * main.ts). `may` lists the src/ folders a folder imports from at all; `namesOnly` those
+ * it may take only names files from (see isNamesFile).
+ */
+const LAYERS: Record<string, { may: readonly string[]; namesOnly?: readonly string[]; packages?: RegExp }> = {
+  amqp: { may: ['amqp'], packages: /^(node:net|node:tls|@opentelemetry\/|prom-client|pino)/ },
+  log: { may: ['log', 'config'] },
+  config: { may: ['config', 'amqp', 'http', 'proxy', 'trace'], namesOnly: ['http', 'proxy', 'trace'] },
+  metrics: { may: ['metrics', 'amqp', 'http', 'trace'], namesOnly: ['trace'] },
+  http: { may: ['http'] },
+  // The session contract in proxy/session.ts is the one import of proxy/ in trace/, from
+  // connectionTracer.ts: the redesign of issue 22 moves the contract to its protocol adapter.
+  trace: { may: ['trace', 'amqp', 'config', 'metrics', 'log', 'proxy'], packages: /^node:(net|tls)$/ },
+  proxy: { may: ['proxy', 'amqp', 'config', 'metrics', 'log', 'http'], packages: /^@opentelemetry\// },
+};
+const TRACE_TO_PROXY_ALLOWED = 'src/trace/connectionTracer.ts -> src/proxy/session.ts';
+
+test('src/ has no import circle', () => {
+  const circles = importCircles(srcGraph().files);
+  assert.equal(circles, [], circles.map((c) => `circle of ${c.length}: ${c.join(' ')}`).join('\n'));
+});
+
+test('src/: no import runs back up a layer; config/ and metrics/ read only names files of the layers above', () => {
+  const { files, packages } = srcGraph();
+  const found: string[] = [];
+  for (const [file, targets] of files) {
+    const rule = LAYERS[folderOf(file)];
+    if (rule === undefined) continue;
+    for (const target of targets) {
+      const folder = folderOf(target);
+      const edge = `${file} -> ${target}`;
+      if (!rule.may.includes(folder)) found.push(`${edge}: ${folderOf(file)}/ does not import ${folder}/`);
+      else if (rule.namesOnly?.includes(folder) && !isNamesFile(target, files)) found.push(`${edge}: not a names file (it imports more than amqp/)`);
+      else if (folderOf(file) === 'trace' && folder === 'proxy' && edge !== TRACE_TO_PROXY_ALLOWED) found.push(`${edge}: trace/ does not import proxy/`);
+    }
+    for (const name of packages.get(file) ?? []) {
+      if (rule.packages?.test(name)) found.push(`${file} imports ${name}`);
+    }
+  }
+  assert.equal(found, [], found.join('\n'));
+});
+
+/** The redesign of issue 22 splits it into a protocol adapter and a tracing core; then this list is empty. */
+const OVER_400_ALLOWED = new Set(['src/trace/connectionTracer.ts']);
+
+test('src/: no file over 400 lines', () => {
+  const found = sourceFiles('src')
+    .map((file) => [file, readFileSync(join(ROOT, file), 'utf8').split('\n').length - 1] as const)
+    .filter(([file, lines]) => lines > 400 && !OVER_400_ALLOWED.has(file))
+    .map(([file, lines]) => `${file}: ${lines} lines`);
+  assert.equal(found, [], found.join('\n'));
+});
+
+test('importCircles finds a circle and only circles', () => {
+  const graph = new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']], ['e', ['e']]]);
+  assert.equal(importCircles(graph), [['a', 'b', 'c'], ['e']]);
 });
 
 test.run();

@@ -12,7 +12,8 @@ import {
 } from '../../../src/amqp/contentHeader';
 import { FRAME_HEADER } from '../../../src/amqp/constants';
 import { encodeFrame } from '../../../src/amqp/frame';
-import { decodeTable, encodeStringEntry, findTableEntries, listTableEntries, readStringValue } from '../../../src/amqp/fieldTable';
+import { decodeTable, findTableEntries, listTableEntries, readStringValue } from '../../../src/amqp/fieldTable';
+import { encodeStringEntry } from '../../../src/amqp/fieldTableWrite';
 import {
   EVERY_FIELD_TYPE,
   contentHeaderPayload,

@@ -2,7 +2,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   decodeTable,
-  encodeStringEntry,
   findTableEntries,
   locateStringValues,
   readStringValue,
@@ -10,6 +9,7 @@ import {
   type FieldTable,
   type FieldValue,
 } from '../../../src/amqp/fieldTable';
+import { encodeStringEntry } from '../../../src/amqp/fieldTableWrite';
 import {
   EVERY_FIELD_TYPE,
   entry,

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { HelpRequested, loadConfig } from '../../../src/config/config';
 import { configProblems } from '../../support/config';
 import { parseUpstream, redact } from '../../../src/config/upstream';
+import { spanLimits } from '../../../src/trace/telemetry';
 
 
 test('defaults: listen 0.0.0.0:5673, local broker, tracing on, 10% parent-based sampling', () => {
@@ -75,3 +76,13 @@ test('limits of issue 21: state budgets, stamp age and destination label names',
 });
 
 test.run();
+
+test('span limits are options: validated with the rest, resolved as the SDK does', () => {
+  const found = configProblems([], { OTEL_SPAN_LINK_COUNT_LIMIT: 'many', OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '-1' });
+  assert.is(found.length, 2, found.join('\n'));
+  assert.ok(found.some((p) => p.includes('OTEL_SPAN_LINK_COUNT_LIMIT')), found.join('\n'));
+  assert.is(spanLimits(loadConfig([], {})), undefined, 'the defaults cut nothing');
+  const limits = spanLimits(loadConfig([], { OTEL_ATTRIBUTE_COUNT_LIMIT: '9', OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '50', OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: '5' }));
+  assert.is(limits?.attributeCountLimit, 9, 'the general limit when the span one is unset');
+  assert.is(limits?.attributeValueLengthLimit, 5, 'the span limit wins');
+});

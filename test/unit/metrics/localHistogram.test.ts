@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Histogram, Registry } from 'prom-client';
-import { LATENCY_BUCKETS, LocalHistogram } from '../../../src/metrics/metrics';
+import { LATENCY_BUCKETS, LocalHistogram } from '../../../src/metrics/instruments';
 
 /**
  * LocalHistogram stands in for prom-client's Histogram on the data path; what a scrape sees

@@ -2,8 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../../src/config/config';
 import {
-  KeepLimiter, KeepReason, OUTCOME_RULES, OutcomeOptions, OutcomeRule, OutcomeRules, PublishRecord, REASON_OF, MAX_RECORDED_HEADER_BYTES, deliveryRecord, outcomeOptions,
+  KeepLimiter, OutcomeOptions, OutcomeRules, PublishRecord, MAX_RECORDED_HEADER_BYTES, deliveryRecord, outcomeOptions,
 } from '../../../src/trace/outcome';
+import { KeepReason, OUTCOME_RULES, OutcomeRule, REASON_OF } from '../../../src/trace/outcomeNames';
 import { referenceContentHeader } from '../../support/amqpVectors';
 
 /** A clock the test moves by hand, in ms. */

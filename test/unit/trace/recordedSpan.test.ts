@@ -22,10 +22,10 @@ import { OtlpReceiver, startOtlpReceiver } from '../../support/otlpReceiver';
 
 const newMetrics = () => createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
 
-function telemetryTo(receiver: OtlpReceiver): Telemetry {
+function telemetryTo(receiver: OtlpReceiver, env: Record<string, string> = {}): Telemetry {
   const config = loadConfig([], {
     OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_TRACES_SAMPLER: 'always_on',
-    OTEL_SERVICE_NAME: 'recorded-span-test', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test',
+    OTEL_SERVICE_NAME: 'recorded-span-test', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test', ...env,
   });
   return startTelemetry(config, newMetrics(), pino({ level: 'silent' }));
 }
@@ -129,7 +129,8 @@ async function compare(env: Record<string, string> = {}): Promise<void> {
   const saved = { ...process.env };
   Object.assign(process.env, env);
   const receiver = await startOtlpReceiver();
-  const telemetry = telemetryTo(receiver);
+  // The SDK's spans (the reference) read the limits from the environment, the proxy from its config.
+  const telemetry = telemetryTo(receiver, env);
   try {
     const all = shapes();
     const recorded = await recordedBodies(receiver, telemetry, all);

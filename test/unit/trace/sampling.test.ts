@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT_CONTEXT, SpanKind, TraceFlags, trace } from '@opentelemetry/api';
 import { SamplingDecision } from '@opentelemetry/sdk-trace-node';
-import type { SamplerName } from '../../../src/config/config';
+import type { SamplerName } from '../../../src/config/otelOptions';
 import { createDecider, createNewTraceDecider, createSampler } from '../../../src/trace/telemetry';
 import { NewTraceContext, parseTraceParent, randomSpanId, randomTraceId } from '../../../src/trace/traceparent';
 
