@@ -4,7 +4,7 @@ import * as amqp from 'amqplib';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, Method, PROTOCOL_HEADER } from '../../../src/amqp/constants';
 import { encodeFrame } from '../../../src/amqp/frame';
 import { BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
-import { referenceContentHeader, referenceMethodPayload } from '../../support/amqpVectors';
+import { rawFrame, referenceContentHeader, referenceMethodPayload, tuneOkFrame } from '../../support/amqpVectors';
 import { TestProxy, startTestProxy } from '../../support/proxy';
 import { Ledger, deleteQueues, sleep, waitFor } from './helpers';
 import { RawClient } from './rawClient';
@@ -27,6 +27,8 @@ interface HostileCase {
   readonly bytes: () => Buffer;
   /** The fail-open reason the proxy records, or undefined when the bytes are frames it forwards as they are. */
   readonly failOpen: string | undefined;
+  /** The handshake anomaly the proxy counts (amqp_trace_proxy_handshake_anomalies_total), if any. */
+  readonly anomaly?: string;
 }
 
 const CASES: HostileCase[] = [
@@ -37,13 +39,11 @@ const CASES: HostileCase[] = [
   { name: 'text after the handshake (its first bytes read as a huge frame)', handshake: true, failOpen: 'oversized_frame',
     bytes: () => Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n') },
   { name: 'an oversized frame (beyond the negotiated frame_max)', handshake: true, failOpen: 'oversized_frame',
-    bytes: () => {
-      const head = Buffer.alloc(7 + 100);
-      head[0] = FRAME_BODY;
-      head.writeUInt16BE(1, 1);
-      head.writeUInt32BE(FRAME_MAX * 16, 3);
-      return head;
-    } },
+    bytes: () => Buffer.concat([rawFrame(FRAME_BODY, 1, FRAME_MAX * 16), Buffer.alloc(100)]) },
+  { name: 'a tune-ok before the broker\'s tune asking for 4 GiB frames, then a 5000-byte publish (not held: over frame-min-size)', handshake: false,
+    failOpen: 'oversized_frame', anomaly: 'tune_ok_unasked',
+    bytes: () => Buffer.concat([PROTOCOL_HEADER, tuneOkFrame(0xffffffff),
+      encodeFrame(FRAME_METHOD, 1, Buffer.concat([referenceMethodPayload(Method.BasicPublish, { ticket: 0, exchange: '', routingKey: 'x', mandatory: false, immediate: false }), Buffer.alloc(5000)]))]) },
   { name: 'a basic.publish frame with a bad end byte', handshake: true, failOpen: 'bad_frame_end',
     bytes: () => withEnd(publishFrame('nowhere'), 0x00) },
   { name: 'a content header without a publish', handshake: true, failOpen: undefined,
@@ -56,10 +56,12 @@ const CASES: HostileCase[] = [
     } },
 ];
 
-async function failOpenCount(proxy: TestProxy, reason: string): Promise<number> {
+async function counted(proxy: TestProxy, metric: string, label: string, value: string): Promise<number> {
   const text = await (await fetch(`${proxy.metricsUrl}/metrics`)).text();
-  return Number(new RegExp(`fail_open_total\\{reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 'NaN');
+  return Number(new RegExp(`${metric}\\{${label}="${value}"\\} (\\d+)`).exec(text)?.[1] ?? 'NaN');
 }
+const failOpenCount = (proxy: TestProxy, reason: string): Promise<number> => counted(proxy, 'fail_open_total', 'reason', reason);
+const anomalyCount = (proxy: TestProxy, kind: string): Promise<number> => counted(proxy, 'handshake_anomalies_total', 'kind', kind);
 
 const hostile = suite('hostile input through the proxy');
 
@@ -91,6 +93,7 @@ hostile('each bad connection fails open or is closed; a well-behaved client is s
     const outcomes: string[] = [];
     for (const c of CASES) {
       const before = c.failOpen ? await failOpenCount(proxy, c.failOpen) : 0;
+      const anomaliesBefore = c.anomaly ? await anomalyCount(proxy, c.anomaly) : 0;
       const confirmedBefore = ledger.confirmed.size;
       const raw = c.handshake ? await RawClient.open(proxy.port) : await RawClient.connect(proxy.port);
       raw.socket.write(c.bytes());
@@ -101,6 +104,7 @@ hostile('each bad connection fails open or is closed; a well-behaved client is s
       outcomes.push(`${c.name}: ${raw.closed ? 'closed' : 'connection.close'}`);
       raw.socket.destroy();
       if (c.failOpen) assert.is(await failOpenCount(proxy, c.failOpen), before + 1, `${c.name}: fail-open counted`);
+      if (c.anomaly) assert.is(await anomalyCount(proxy, c.anomaly), anomaliesBefore + 1, `${c.name}: anomaly counted`);
       await waitFor(`${c.name}: the proxy drops its side`, () => proxy.app.server.connections.size === 1, 5000);
       await waitFor('the good client keeps going', () => ledger.confirmed.size > confirmedBefore + 20, 5000);
     }
