@@ -31,6 +31,34 @@ export const Attr = {
   kept: 'amqp_trace_proxy.kept',
   /** The rule that kept them, e.g. `delivery_reject` or `process_latency`. */
   keptRule: 'amqp_trace_proxy.kept_rule',
+  /**
+   * Earlier attempts (issue 23). The conventions (v1.44) define nothing for redelivery,
+   * dead-lettering, retries or delays, and reserve `messaging.rabbitmq.*`, so these are the
+   * proxy's own; docs/CONVENTIONS.md lists them with their departures.
+   */
+  /** The delivery's redelivered flag; set (true) only when true, like `.temporary`. */
+  redelivered: 'amqp_trace_proxy.redelivered',
+  /** Quorum queues' `x-delivery-count` as received (named after `messaging.servicebus.message.delivery_count`). */
+  deliveryCount: 'amqp_trace_proxy.delivery_count',
+  /** RabbitMQ ≥ 4.3's `x-acquired-count`. */
+  acquiredCount: 'amqp_trace_proxy.acquired_count',
+  /** From x-death's latest entry: why, from which queue and exchange, how many times. */
+  deadLetterReason: 'amqp_trace_proxy.dead_letter.reason',
+  deadLetterQueue: 'amqp_trace_proxy.dead_letter.queue',
+  deadLetterExchange: 'amqp_trace_proxy.dead_letter.exchange',
+  deadLetterCount: 'amqp_trace_proxy.dead_letter.count',
+  /** x-death's number of entries, when more than one (a loop through several queues). */
+  deadLetterDeaths: 'amqp_trace_proxy.dead_letter.deaths',
+  /** On a reject or nack without requeue, at end: the queue was declared with a dead-letter exchange through this proxy. */
+  deadLettered: 'amqp_trace_proxy.dead_lettered',
+  /** Kombu's native delayed delivery: the delay in seconds the routing key or x-death gives. */
+  delaySeconds: 'amqp_trace_proxy.delay.seconds',
+  /** Celery's `retries` header (0 on the first attempt), on every span of the task message. */
+  celeryTaskRetries: 'celery.task.retries',
+  /** Celery's `eta` header as sent, when present. */
+  celeryTaskEta: 'celery.task.eta',
+  /** On a link: what the linked span is to this one (`previous_attempt`). */
+  linkRelation: 'amqp_trace_proxy.link',
 } as const;
 
 export const MESSAGING_SYSTEM = 'rabbitmq';
@@ -45,6 +73,16 @@ export const Header = {
   celeryTaskId: 'id',
   celeryParentId: 'parent_id',
   celeryTask: 'task',
+  /** Celery: 0 on a task's first attempt, +1 on each `Task.retry()`; `eta`: ISO-8601, set by countdown/eta. */
+  celeryRetries: 'retries',
+  celeryEta: 'eta',
+  /** RabbitMQ's dead-letter history (an array of tables) and its first-death summary. */
+  xDeath: 'x-death',
+  xFirstDeathQueue: 'x-first-death-queue',
+  xFirstDeathReason: 'x-first-death-reason',
+  /** Quorum queues' delivery counters. */
+  xDeliveryCount: 'x-delivery-count',
+  xAcquiredCount: 'x-acquired-count',
 } as const;
 
 /**
