@@ -42,10 +42,8 @@ const { frameLimits } = load<typeof import('../src/amqp/handshake')>('amqp/hands
 const { loadConfig } = load<typeof import('../src/config/config')>('config/config');
 const { createLogger } = load<typeof import('../src/log/logger')>('log/logger');
 const { createMetrics } = load<typeof import('../src/metrics/metrics')>('metrics/metrics');
-const { tracingSessions } = load<typeof import('../src/trace/connectionTracer')>('trace/connectionTracer');
-const { Continuation } = load<typeof import('../src/trace/continuation')>('trace/continuation');
 const { startTelemetry } = load<typeof import('../src/trace/telemetry')>('trace/telemetry');
-const { outcomeExport } = load<typeof import('../src/trace/outcome')>('trace/outcome');
+const { createTracing } = load<typeof import('../src/trace/tracing')>('trace/tracing');
 type FrameScanner = InstanceType<typeof FrameScanner>;
 
 type AmqplibDefs = {
@@ -101,15 +99,7 @@ const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 
 const telemetry = startTelemetry(config, metrics, logger);
 // Tracing while the delivered headers are made (below), then as HOTPATH_MODE says.
 const modeSwitch = { tracing: true };
-const sessions = tracingSessions({
-  telemetry, metrics, logger,
-  mode: modeSwitch,
-  continuation: new Continuation(config.continuationCapacity, metrics),
-  rewriteOnDelivery: config.rewriteOnDelivery,
-  inflightCapacity: config.inflightCapacity,
-  publishStamp: config.publishStamp,
-  outcome: outcomeExport(config, telemetry, metrics),
-});
+const sessions = createTracing(config, { telemetry, metrics, logger, mode: modeSwitch });
 const session = sessions({
   id: 1,
   upstream: config.upstreams[0]!,

@@ -10,12 +10,10 @@ import { collectGarbageNow } from './proxy/gcTuning';
 import { ProxyServer } from './proxy/proxyServer';
 import { UpstreamTls, watchCertificates } from './proxy/tls';
 import { UpstreamConnector, anyUpstreamReachable, cachedCheck } from './proxy/upstreamConnector';
-import { ModeSwitch, tracingSessions } from './trace/connectionTracer';
-import { ByteBudget } from './trace/byteBudget';
-import { Continuation } from './trace/continuation';
+import type { ModeSwitch } from './trace/connectionTracer';
 import { routeOtelDiagnostics } from './trace/diagLog';
-import { outcomeExport } from './trace/outcome';
 import { Telemetry, startTelemetry } from './trace/telemetry';
+import { createTracing } from './trace/tracing';
 import { startAdminServer } from './admin/adminServer';
 import { watchModeFile } from './admin/modeFile';
 import { ModeController } from './admin/modeSwitch';
@@ -97,21 +95,7 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
   const unwatch = config.modeFile ? watchModeFile(config.modeFile, modeController, logger) : undefined;
   if (unwatch) opened.push(unwatch);
   modeController.markStarted();
-  const stateBudget = new ByteBudget(config.stateMaxBytes);
-  const sessions = tracingSessions({
-    telemetry,
-    metrics,
-    logger,
-    mode,
-    continuation: config.continuation ? new Continuation(config.continuationCapacity, metrics, stateBudget) : undefined,
-    rewriteOnDelivery: config.rewriteOnDelivery,
-    inflightCapacity: config.inflightCapacity,
-    publishStamp: config.publishStamp,
-    publishStampMaxAgeMs: config.publishStampMaxAgeMs,
-    stateBudget,
-    connectionStateMaxBytes: config.connectionStateMaxBytes,
-    outcome: outcomeExport(config, telemetry, metrics),
-  });
+  const sessions = createTracing(config, { telemetry, metrics, logger, mode });
   const upstreamTls = config.upstreams.some((u) => u.tls)
     ? new UpstreamTls({ ca: config.upstreamTlsCa, cert: config.upstreamTlsCert, key: config.upstreamTlsKey, insecure: config.upstreamTlsInsecure })
     : undefined;

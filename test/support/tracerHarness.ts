@@ -10,8 +10,8 @@ import { FrameScanner } from '../../src/amqp/scanner';
 import { createLogger } from '../../src/log/logger';
 import { ProxyMetrics, createMetrics } from '../../src/metrics/metrics';
 import type { SessionFactory } from '../../src/proxy/session';
-import { tracingSessions } from '../../src/trace/connectionTracer';
-import { Continuation } from '../../src/trace/continuation';
+import { loadConfig } from '../../src/config/config';
+import { createTracing } from '../../src/trace/tracing';
 import { amqplibDefs } from './amqpVectors';
 import { memorySink } from './memorySink';
 
@@ -38,23 +38,16 @@ export interface TracerHarness {
 export function tracerHarness(options: { queueKindCapacity?: number; publishStampMaxAgeMs?: number } = {}): TracerHarness {
   const sink = memorySink();
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
-  const sessions = tracingSessions({
-    telemetry: {
-      sink,
-      sampled: () => true,
-      sampledNewTrace: () => true,
-      parentDecides: true,
-    },
+  // The config the proxy would have, with the maps small enough for tests to fill.
+  const config = loadConfig([], { PROXY_INFLIGHT_CAPACITY: '1000', PROXY_CONTINUATION_CAPACITY: '1000' });
+  const sessions = createTracing(config, {
+    telemetry: { sink, keep: undefined, sampled: () => true, sampledNewTrace: () => true, parentDecides: true },
     metrics,
     logger: createLogger('error'),
     mode: { tracing: true },
-    continuation: new Continuation(1000, metrics),
-    rewriteOnDelivery: false,
-    inflightCapacity: 1000,
-    publishStamp: true,
     ...(options.queueKindCapacity === undefined ? {} : { queueKindCapacity: options.queueKindCapacity }),
-    ...(options.publishStampMaxAgeMs === undefined ? {} : { publishStampMaxAgeMs: options.publishStampMaxAgeMs }),
   });
+
   return connectionHarness(sessions, sink, metrics);
 }
 
