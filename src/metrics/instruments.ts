@@ -226,3 +226,32 @@ export class LatencyHistogram<O extends string> {
   }
 }
 
+
+/**
+ * A counter of rare events (retries, dead letters, redeliveries: prom-client's own counter is
+ * cheap enough for them) with an optional fixed label and, when destination labels are on,
+ * the latency histograms' capped `queue` label. Without it, every series starts at 0.
+ */
+export class QueueCounter<V extends string> {
+  private readonly counter: Counter<string>;
+
+  constructor(
+    registry: Registry,
+    name: string,
+    private readonly label: string | undefined,
+    values: readonly V[],
+    private readonly queue: CappedLabel | undefined,
+    help: string,
+  ) {
+    const labelNames = [label, queue === undefined ? undefined : 'queue'].filter((l): l is string => l !== undefined);
+    this.counter = new Counter({ name, help, labelNames, registers: [registry] });
+    if (queue === undefined) for (const value of values) this.counter.inc(label === undefined ? {} : { [label]: value }, 0);
+  }
+
+  inc(value: V, queue: string | undefined): void {
+    const labels: Record<string, string> = {};
+    if (this.label !== undefined) labels[this.label] = value;
+    if (this.queue !== undefined) labels['queue'] = queue ? this.queue.resolve(queue) : UNKNOWN_LABEL_VALUE;
+    this.counter.inc(labels);
+  }
+}

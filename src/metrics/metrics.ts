@@ -17,9 +17,10 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AmqpDecodeErrorCode } from '../amqp/errors';
 import type { HandshakeAnomaly } from '../amqp/handshake';
 import { FAIL_OPEN_REASONS, type FailOpenReason } from '../amqp/scanner';
+import { DEAD_LETTER_REASONS, type DeadLetterReason } from '../trace/deadLetter';
 import { OUTCOME_RULES, REASON_OF, type KeepReason, type OutcomeRule } from '../trace/outcomeNames';
 import {
-  BufferedCounter, CappedLabel, DESTINATION_LABELS, LatencyHistogram, destinationNamed, isDuration, type DestinationLabel,
+  BufferedCounter, CappedLabel, DESTINATION_LABELS, LatencyHistogram, QueueCounter, destinationNamed, isDuration, type DestinationLabel,
 } from './instruments';
 
 // Each label set is written once, as the array of its values; its type is derived from it.
@@ -44,6 +45,10 @@ const IGNORED_STAMP_REASONS = ['future', 'too_old'] as const;
 export type IgnoredStampReason = (typeof IGNORED_STAMP_REASONS)[number];
 const PROCESS_OUTCOMES = ['ack', 'nack', 'reject', 'auto_ack', 'closed'] as const;
 export type ProcessOutcome = (typeof PROCESS_OUTCOMES)[number];
+/** How a message waited for its scheduled time: held unacked by the worker (Celery's eta), or in the broker (Kombu's native delayed delivery). */
+const SCHEDULED_WAITS = ['worker_hold', 'broker_delay'] as const;
+export type ScheduledWait = (typeof SCHEDULED_WAITS)[number];
+const DEAD_LETTER_LABELS: readonly DeadLetterReason[] = [...DEAD_LETTER_REASONS, 'other'];
 
 export interface MetricsOptions {
   /** Adds a `queue` / `exchange` label to the latency histograms. */
@@ -84,6 +89,13 @@ export interface ProxyMetrics {
   publishStampIgnored(reason: IgnoredStampReason): void;
   observePublishConfirm(seconds: number, outcome: ConfirmOutcome, exchange?: string): void;
   observeProcess(seconds: number, outcome: ProcessOutcome, queue?: string): void;
+  /** A delivery with the redelivered flag, by the queue it came from. */
+  messageRedelivered(queue?: string): void;
+  /** A delivery dead-lettered since its publish, by the latest death's reason and the queue it died in. */
+  messageDeadLettered(reason: DeadLetterReason, queue?: string): void;
+  /** A delivered task message that is a retry (Celery `retries` > 0), by the queue it came from. */
+  taskRetried(queue?: string): void;
+  observeScheduledWait(seconds: number, mechanism: ScheduledWait, queue?: string): void;
   setMode(mode: 'tracing' | 'bypass'): void;
   /** `where` comes from a small fixed set chosen by callers. */
   telemetryError(where: string): void;
@@ -220,6 +232,16 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   const processing = new LatencyHistogram(registry, n('process_seconds'), 'outcome', PROCESS_OUTCOMES, queueDestination,
     'Time from a delivery to the consumer settling it, by outcome (auto_ack: a no-ack consumer, settled by the broker on delivery and recorded as 0; closed: the channel or connection closed first).');
 
+  const queueLabel = queueDestination?.values;
+  const redelivered = new QueueCounter(registry, n('messages_redelivered_total'), undefined, NO_LABEL, queueLabel,
+    'Deliveries the broker flagged redelivered (delivered before, then returned by a requeue, a nack or reject with requeue, or a channel or connection closing), by queue.');
+  const deadLettered = new QueueCounter(registry, n('messages_dead_lettered_total'), 'reason', DEAD_LETTER_LABELS, queueLabel,
+    "Deliveries of messages dead-lettered since their publish, by the latest death's reason in x-death (rejected, expired, maxlen, delivery_limit, other) and the queue they died in, counted on their first delivery after it. Kombu's native delayed delivery (expiry through the celery_delayed_* queues) is a delay, not counted here.");
+  const retries = new QueueCounter(registry, n('task_retries_total'), undefined, NO_LABEL, queueLabel,
+    'Deliveries of Celery task messages that are retries (retries header above 0, not redelivered), by queue.');
+  const scheduledWait = new LatencyHistogram(registry, n('scheduled_wait_seconds'), 'mechanism', SCHEDULED_WAITS, queueDestination,
+    "Time a message waited for its scheduled time, by mechanism (worker_hold: a Celery worker held the delivery unacked until its eta or countdown; broker_delay: Kombu's native delayed delivery kept it in the broker). This time is in neither process_seconds nor broker_hop_seconds.");
+
   const observe = <O extends string>(histogram: LatencyHistogram<O>, seconds: number, outcome: O, dest: string | undefined): void => {
     if (isDuration(seconds)) histogram.observe(seconds, outcome, dest);
     else countTelemetryError('metrics_invalid_duration');
@@ -259,6 +281,10 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     observePublishConfirm: (seconds, outcome, exchange) =>
       observe(publishConfirm, seconds, outcome, exchange === '' ? DEFAULT_EXCHANGE_LABEL_VALUE : exchange),
     observeProcess: (seconds, outcome, queue) => observe(processing, seconds, outcome, queue || undefined),
+    messageRedelivered: (queue) => redelivered.inc('all', queue),
+    messageDeadLettered: (reason, queue) => deadLettered.inc(reason, queue),
+    taskRetried: (queue) => retries.inc('all', queue),
+    observeScheduledWait: (seconds, mechanism, queue) => observe(scheduledWait, seconds, mechanism, queue || undefined),
     setMode: (mode) => tracingEnabled.set(mode === 'tracing' ? 1 : 0),
     outcomeKept: (reason, rule) => outcomeKept.inc({ reason, rule }),
     outcomeDropped: (rule) => outcomeDropped.inc({ rule }),

@@ -253,6 +253,41 @@ test('destination labels: first N values kept, later ones become __other__ and a
   assert.equal([...queues].sort(), ['__other__', '__unknown__', 'q1', 'q2']);
 });
 
+test('retries, dead letters and redeliveries: counted by reason, per queue with the histograms\' capped labels', async () => {
+  const bare = plain({ maxDestinationLabels: 10 });
+  // Every series exists before the first event, so increase() sees it.
+  let s = await scrape(bare);
+  for (const reason of ['rejected', 'expired', 'maxlen', 'delivery_limit', 'other']) {
+    assert.is(s.value(`${P}messages_dead_lettered_total`, { reason }), 0, reason);
+  }
+  assert.is(s.value(`${P}messages_redelivered_total`), 0);
+  assert.is(s.value(`${P}task_retries_total`), 0);
+  bare.messageDeadLettered('expired', 'ttl-q');
+  bare.messageRedelivered('orders');
+  bare.taskRetried('llm');
+  bare.observeScheduledWait(2, 'worker_hold', 'llm');
+  s = await scrape(bare);
+  assert.not.match(s.text, /queue=/);
+  assert.is(s.value(`${P}messages_dead_lettered_total`, { reason: 'expired' }), 1);
+  assert.is(s.value(`${P}messages_redelivered_total`), 1);
+  assert.is(s.value(`${P}task_retries_total`), 1);
+  assert.is(s.value(`${P}scheduled_wait_seconds_count`, { mechanism: 'worker_hold' }), 1);
+  assert.is(s.value(`${P}scheduled_wait_seconds_count`, { mechanism: 'broker_delay' }), 0);
+
+  const labelled = plain({ destinationLabels: true, maxDestinationLabels: 1 });
+  labelled.observeProcess(0.01, 'ack', 'orders');
+  labelled.messageDeadLettered('rejected', 'orders');
+  labelled.messageDeadLettered('rejected', 'billing');
+  labelled.messageRedelivered();
+  labelled.taskRetried('orders');
+  s = await scrape(labelled);
+  assert.is(s.value(`${P}messages_dead_lettered_total`, { reason: 'rejected', queue: 'orders' }), 1);
+  assert.is(s.value(`${P}messages_dead_lettered_total`, { reason: 'rejected', queue: '__other__' }), 1, 'the cap the histograms use');
+  assert.is(s.value(`${P}messages_redelivered_total`, { queue: '__unknown__' }), 1);
+  assert.is(s.value(`${P}task_retries_total`, { queue: 'orders' }), 1);
+  assert.is(s.value(`${P}destination_labels_overflow_total`, { label: 'queue' }), 1);
+});
+
 test('named destinations: only the queues the operator names get label values, however many others came first', async () => {
   const m = plain({ destinationLabels: true, maxDestinationLabels: 50, destinationLabelNames: ['orders', 'billing-*', '(temporary)'] });
   // Generated names first: without the list they would take every one of the 50 values.
