@@ -80,141 +80,172 @@ async function startSink(): Promise<number | undefined> {
   });
 }
 
-async function main(): Promise<void> {
-const sinkPort = await startSink();
-const config = loadConfig([], {
-  OTEL_TRACES_EXPORTER: sinkPort === undefined ? 'none' : 'otlp',
-  ...(sinkPort === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}` }),
-  OTEL_TRACES_SAMPLER: mode === 'off' ? 'always_off' : 'parentbased_traceidratio',
-  OTEL_TRACES_SAMPLER_ARG: process.env.HOTPATH_RATIO ?? '0.1',
-  ...(process.env.HOTPATH_BATCH ? { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: process.env.HOTPATH_BATCH } : {}),
-  LOG_LEVEL: 'error',
-  PROXY_OUTCOME_EXPORT: process.env.PROXY_OUTCOME_EXPORT ?? 'true',
-  // The delivered headers are replayed with the stamps of their setup: without this the
-  // hop would look ever older and every delivery would be a broker_hop_latency keep.
-  PROXY_OUTCOME_BROKER_HOP_OVER_MS: '86400000',
-});
-const logger = createLogger('error');
-const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0 });
-const telemetry = startTelemetry(config, metrics, logger);
-// Tracing while the delivered headers are made (below), then as HOTPATH_MODE says.
-const modeSwitch = { tracing: true };
-const sessions = createTracing(config, { telemetry, metrics, logger, mode: modeSwitch });
-const session = sessions({
-  id: 1,
-  upstream: config.upstreams[0]!,
-  control: { frameMax: 0 },
-});
-const failOpen = (reason: string): never => {
-  throw new Error(`scanner failed open: ${reason}`);
-};
-const toBroker = new FrameScanner(session.clientHooks, true, failOpen);
-const toClient = new FrameScanner(session.serverHooks, false, failOpen);
-// Frames as after a handshake (which the proxy's HandshakeWatch follows, not the tracer).
-for (const scanner of [toBroker, toClient]) scanner.setLimits(frameLimits({ kind: 'open', frameMax: 0 }, 1024 * 1024));
+/** The proxy's parts for one connection: config, telemetry, the tracer and both scanners. */
+interface Proxy {
+  readonly telemetry: ReturnType<typeof startTelemetry>;
+  /** Tracing while the delivered headers are made, then as HOTPATH_MODE says. */
+  readonly modeSwitch: { tracing: boolean };
+  readonly toBroker: FrameScanner;
+  readonly toClient: FrameScanner;
+}
+
+/** Wires the proxy as app.ts does (createTracing), exporting to the sink when there is one. */
+function wireProxy(sinkPort: number | undefined): Proxy {
+  const config = loadConfig([], {
+    OTEL_TRACES_EXPORTER: sinkPort === undefined ? 'none' : 'otlp',
+    ...(sinkPort === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}` }),
+    OTEL_TRACES_SAMPLER: mode === 'off' ? 'always_off' : 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: process.env.HOTPATH_RATIO ?? '0.1',
+    ...(process.env.HOTPATH_BATCH ? { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: process.env.HOTPATH_BATCH } : {}),
+    LOG_LEVEL: 'error',
+    PROXY_OUTCOME_EXPORT: process.env.PROXY_OUTCOME_EXPORT ?? 'true',
+    // The delivered headers are replayed with the stamps of their setup: without this the
+    // hop would look ever older and every delivery would be a broker_hop_latency keep.
+    PROXY_OUTCOME_BROKER_HOP_OVER_MS: '86400000',
+  });
+  const logger = createLogger('error');
+  const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0 });
+  const telemetry = startTelemetry(config, metrics, logger);
+  const modeSwitch = { tracing: true };
+  const session = createTracing(config, { telemetry, metrics, logger, mode: modeSwitch })({
+    id: 1,
+    upstream: config.upstreams[0]!,
+    control: { frameMax: 0 },
+  });
+  const failOpen = (reason: string): never => {
+    throw new Error(`scanner failed open: ${reason}`);
+  };
+  const toBroker = new FrameScanner(session.clientHooks, true, failOpen);
+  const toClient = new FrameScanner(session.serverHooks, false, failOpen);
+  // Frames as after a handshake (which the proxy's HandshakeWatch follows, not the tracer).
+  for (const scanner of [toBroker, toClient]) scanner.setLimits(frameLimits({ kind: 'open', frameMax: 0 }, 1024 * 1024));
+  return { telemetry, modeSwitch, toBroker, toClient };
+}
+
 const out: Buffer[] = [];
 
+/** What the scanner forwards for one chunk (valid until the next push). */
 function push(scanner: FrameScanner, chunk: Buffer): Buffer[] {
   out.length = 0;
   scanner.push(chunk, out);
   return out;
 }
 
-// Handshake and consumer registration, as a real connection would send them.
-push(toBroker, Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'));
-push(toBroker, defs.encodeMethod(Method.ConnectionTuneOk, 0, { channelMax: 2047, frameMax: 131072, heartbeat: 60 }));
-push(toBroker, defs.encodeMethod(Method.BasicConsume, CHANNEL, {
-  ticket: 0, queue: 'hotpath', consumerTag: CONSUMER_TAG, noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {},
-}));
-push(toClient, defs.encodeMethod(Method.BasicConsumeOk, CHANNEL, { consumerTag: CONSUMER_TAG }));
-const confirms = process.env.HOTPATH_CONFIRMS === '1';
-if (confirms) push(toBroker, defs.encodeMethod(Method.ConfirmSelect, CHANNEL, { nowait: false }));
-/** With HOTPATH_CONFIRMS=1: the broker's basic.ack (multiple) of every publish so far. */
-const confirmFrame = defs.encodeMethod(Method.BasicAck, CHANNEL, { deliveryTag: 1, multiple: true });
-let published = 0;
-function publishRound(): void {
-  push(toBroker, publishChunk);
-  published += BATCH;
-  if (!confirms) return;
-  confirmFrame.writeBigUInt64BE(BigInt(published), 11);
-  push(toClient, confirmFrame);
+/** Handshake and consumer registration, as a real connection would send them. */
+function openConnection(proxy: Proxy, confirms: boolean): void {
+  push(proxy.toBroker, Buffer.from('AMQP\x00\x00\x09\x01', 'latin1'));
+  push(proxy.toBroker, defs.encodeMethod(Method.ConnectionTuneOk, 0, { channelMax: 2047, frameMax: 131072, heartbeat: 60 }));
+  push(proxy.toBroker, defs.encodeMethod(Method.BasicConsume, CHANNEL, {
+    ticket: 0, queue: 'hotpath', consumerTag: CONSUMER_TAG, noLocal: false, noAck: false, exclusive: false, nowait: false, arguments: {},
+  }));
+  push(proxy.toClient, defs.encodeMethod(Method.BasicConsumeOk, CHANNEL, { consumerTag: CONSUMER_TAG }));
+  if (confirms) push(proxy.toBroker, defs.encodeMethod(Method.ConfirmSelect, CHANNEL, { nowait: false }));
 }
 
-const body = bodyFrame(BODY_SIZE);
-const publishFrames: Buffer[] = [];
-for (let i = 0; i < BATCH; i++) {
-  publishFrames.push(defs.encodeMethod(Method.BasicPublish, CHANNEL, {
-    ticket: 0, exchange: '', routingKey: 'hotpath', mandatory: false, immediate: false,
-  }));
-  publishFrames.push(defs.encodeProperties(60, CHANNEL, BODY_SIZE, {
-    contentType: 'application/json', deliveryMode: 2, headers: { 'x-app': 'bench' },
-  }));
-  publishFrames.push(body);
-}
-const publishChunk = Buffer.concat(publishFrames);
-
-/**
- * Delivered headers are the ones the proxy itself wrote on publish (1,024 of them, so about
- * 10 % carry a sampled traceparent), patched into a fixed-size delivery chunk per round.
- */
-const written: Buffer[] = [];
-while (written.length < 1024) {
-  published += BATCH;
-  for (const b of push(toBroker, publishChunk)) {
-    if (b[0] === 2) written.push(Buffer.from(b));
-  }
-}
-modeSwitch.tracing = mode !== 'bypass';
-const deliverFrame = defs.encodeMethod(Method.BasicDeliver, CHANNEL, {
-  consumerTag: CONSUMER_TAG, deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'hotpath',
-});
-const deliverChunks: Buffer[] = [];
-for (let round = 0; round < written.length / BATCH; round++) {
+/** BATCH publishes (method, content header, body) in one chunk. */
+function publishChunkOf(body: Buffer): Buffer {
   const frames: Buffer[] = [];
   for (let i = 0; i < BATCH; i++) {
-    frames.push(deliverFrame);
-    frames.push(written[round * BATCH + i]!);
+    frames.push(defs.encodeMethod(Method.BasicPublish, CHANNEL, {
+      ticket: 0, exchange: '', routingKey: 'hotpath', mandatory: false, immediate: false,
+    }));
+    frames.push(defs.encodeProperties(60, CHANNEL, BODY_SIZE, {
+      contentType: 'application/json', deliveryMode: 2, headers: { 'x-app': 'bench' },
+    }));
     frames.push(body);
   }
-  deliverChunks.push(Buffer.concat(frames));
+  return Buffer.concat(frames);
 }
-// Offsets of each delivery tag (a longlong after the consumer tag) in the delivery chunks.
-const deliverFrameSize = deliverFrame.length;
-const tagOffsets = (chunk: Buffer): number[] => {
-  const offsets: number[] = [];
-  let at = 0;
-  for (let i = 0; i < BATCH; i++) {
-    offsets.push(at + 7 + 4 + 1 + CONSUMER_TAG.length);
-    at += deliverFrameSize;
-    at += chunk.readUInt32BE(at + 3) + 8; // content header
-    at += body.length;
-  }
-  return offsets;
-};
-const deliverTagOffsets = deliverChunks.map(tagOffsets);
-const ackChunk = Buffer.concat(Array.from({ length: BATCH }, () =>
-  defs.encodeMethod(Method.BasicAck, CHANNEL, { deliveryTag: 1, multiple: false })));
-const ackFrameSize = ackChunk.length / BATCH;
 
-let nextTag = 1;
-function round(k: number): void {
-  publishRound();
-  const chunk = deliverChunks[k % deliverChunks.length]!;
-  const offsets = deliverTagOffsets[k % deliverChunks.length]!;
-  const first = nextTag;
-  for (let i = 0; i < BATCH; i++) chunk.writeBigUInt64BE(BigInt(first + i), offsets[i]!);
-  push(toClient, chunk);
-  for (let i = 0; i < BATCH; i++) ackChunk.writeBigUInt64BE(BigInt(first + i), i * ackFrameSize + 11);
-  push(toBroker, ackChunk);
-  nextTag += BATCH;
+/** The publishing side: a round's publishes and, with HOTPATH_CONFIRMS=1, the broker's ack of all so far. */
+class Publisher {
+  private published = 0;
+  /** basic.ack (multiple) up to the last publish. */
+  private readonly confirmFrame = defs.encodeMethod(Method.BasicAck, CHANNEL, { deliveryTag: 1, multiple: true });
+
+  constructor(private readonly proxy: Proxy, readonly chunk: Buffer, private readonly confirms: boolean) {}
+
+  /** The chunk as the proxy forwards it (valid until the next push). */
+  publish(): Buffer[] {
+    const forwarded = push(this.proxy.toBroker, this.chunk);
+    this.published += BATCH;
+    return forwarded;
+  }
+
+  round(): void {
+    this.publish();
+    if (!this.confirms) return;
+    this.confirmFrame.writeBigUInt64BE(BigInt(this.published), 11);
+    push(this.proxy.toClient, this.confirmFrame);
+  }
 }
 
 /**
- * Rounds run back to back, yielding to the event loop every 128 messages as a busy
- * connection would between socket reads (the span processor exports from timers), and the
- * CPU of the final export of the spans still queued is counted too.
+ * The headers the proxy itself writes on publish (1,024 of them, so about 10 % carry a
+ * sampled traceparent): what its deliveries carry.
  */
-async function run(messages: number): Promise<number> {
+function writtenHeaders(publisher: Publisher): Buffer[] {
+  const written: Buffer[] = [];
+  while (written.length < 1024) {
+    for (const b of publisher.publish()) {
+      if (b[0] === 2) written.push(Buffer.from(b));
+    }
+  }
+  return written;
+}
+
+/** Delivery chunks of BATCH deliveries each, and where each delivery tag sits in them (patched per round). */
+function deliveryChunks(written: Buffer[], body: Buffer): { chunks: Buffer[]; tagOffsets: number[][] } {
+  const deliverFrame = defs.encodeMethod(Method.BasicDeliver, CHANNEL, {
+    consumerTag: CONSUMER_TAG, deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'hotpath',
+  });
+  const chunks: Buffer[] = [];
+  for (let round = 0; round < written.length / BATCH; round++) {
+    const frames: Buffer[] = [];
+    for (let i = 0; i < BATCH; i++) frames.push(deliverFrame, written[round * BATCH + i]!, body);
+    chunks.push(Buffer.concat(frames));
+  }
+  // A delivery tag is the longlong after the consumer tag.
+  const tagOffsets = (chunk: Buffer): number[] => {
+    const offsets: number[] = [];
+    let at = 0;
+    for (let i = 0; i < BATCH; i++) {
+      offsets.push(at + 7 + 4 + 1 + CONSUMER_TAG.length);
+      at += deliverFrame.length;
+      at += chunk.readUInt32BE(at + 3) + 8; // content header
+      at += body.length;
+    }
+    return offsets;
+  };
+  return { chunks, tagOffsets: chunks.map(tagOffsets) };
+}
+
+/** One round: BATCH publishes, their deliveries (tags numbered on), and their acks. */
+function roundsOf(proxy: Proxy, publisher: Publisher, deliveries: { chunks: Buffer[]; tagOffsets: number[][] }): (k: number) => void {
+  const ackChunk = Buffer.concat(Array.from({ length: BATCH }, () =>
+    defs.encodeMethod(Method.BasicAck, CHANNEL, { deliveryTag: 1, multiple: false })));
+  const ackFrameSize = ackChunk.length / BATCH;
+  let nextTag = 1;
+  return (k) => {
+    publisher.round();
+    const chunk = deliveries.chunks[k % deliveries.chunks.length]!;
+    const offsets = deliveries.tagOffsets[k % deliveries.chunks.length]!;
+    const first = nextTag;
+    for (let i = 0; i < BATCH; i++) chunk.writeBigUInt64BE(BigInt(first + i), offsets[i]!);
+    push(proxy.toClient, chunk);
+    for (let i = 0; i < BATCH; i++) ackChunk.writeBigUInt64BE(BigInt(first + i), i * ackFrameSize + 11);
+    push(proxy.toBroker, ackChunk);
+    nextTag += BATCH;
+  };
+}
+
+/**
+ * µs of CPU per message over `messages`: rounds run back to back, yielding to the event
+ * loop every 128 messages as a busy connection would between socket reads (the span
+ * processor exports from timers), and the CPU of the final export of the spans still
+ * queued is counted too.
+ */
+async function measure(proxy: Proxy, round: (k: number) => void, messages: number): Promise<number> {
   const rounds = Math.ceil(messages / BATCH);
   const before = process.cpuUsage();
   for (let k = 0; k < rounds; k++) {
@@ -222,18 +253,27 @@ async function run(messages: number): Promise<number> {
     if (k % 16 === 15) await new Promise(setImmediate);
   }
   // A flush that fails (the sink too slow for a 100 % run) must not end the measurement.
-  await telemetry.forceFlush().catch((err: unknown) => console.error(`flush failed: ${String(err)}`));
+  await proxy.telemetry.forceFlush().catch((err: unknown) => console.error(`flush failed: ${String(err)}`));
   const used = process.cpuUsage(before);
   return (used.user + used.system) / (rounds * BATCH);
 }
 
-await run(measured / 4);
-const results: number[] = [];
-for (let r = 0; r < repeats; r++) results.push(await run(measured));
-console.log(`hotpath ${mode}: ${Math.min(...results).toFixed(2)} min / ${median(results).toFixed(2)} median µs CPU per message `
-  + `(publish + deliver + ack, ${measured} messages × ${repeats})`);
-await telemetry.shutdown();
-process.exit(0);
+async function main(): Promise<void> {
+  const proxy = wireProxy(await startSink());
+  const confirms = process.env.HOTPATH_CONFIRMS === '1';
+  openConnection(proxy, confirms);
+  const body = bodyFrame(BODY_SIZE);
+  const publisher = new Publisher(proxy, publishChunkOf(body), confirms);
+  const deliveries = deliveryChunks(writtenHeaders(publisher), body);
+  proxy.modeSwitch.tracing = mode !== 'bypass';
+  const round = roundsOf(proxy, publisher, deliveries);
+  await measure(proxy, round, measured / 4);
+  const results: number[] = [];
+  for (let r = 0; r < repeats; r++) results.push(await measure(proxy, round, measured));
+  console.log(`hotpath ${mode}: ${Math.min(...results).toFixed(2)} min / ${median(results).toFixed(2)} median µs CPU per message `
+    + `(publish + deliver + ack, ${measured} messages × ${repeats})`);
+  await proxy.telemetry.shutdown();
+  process.exit(0);
 }
 
 void main();

@@ -6,15 +6,15 @@
  * alternating, several rounds.
  * Broker CPU comes from /proc of the beam.smp process, the clients' from process.cpuUsage.
  *
- *   npx tsx bench/headerCost.ts                      3 rounds of 50,000 messages per variant
- *   HEADERCOST_MESSAGES=100000 HEADERCOST_ROUNDS=5 npx tsx bench/headerCost.ts
+ *   npx tsx bench/probes/headerCost.ts                      3 rounds of 50,000 messages per variant
+ *   HEADERCOST_MESSAGES=100000 HEADERCOST_ROUNDS=5 npx tsx bench/probes/headerCost.ts
  *
  * Needs RabbitMQ on BENCH_BROKER (default 127.0.0.1:5672, guest/guest) on this machine.
  */
 import { connect } from 'amqplib';
 import { randomUUID } from 'node:crypto';
-import { findPidListeningOn, readCpu } from './lib/procfs';
-import { median } from './lib/stats';
+import { findPidListeningOn, readCpu } from '../lib/procfs';
+import { median } from '../lib/stats';
 
 const BROKER = process.env['BENCH_BROKER'] ?? '127.0.0.1:5672';
 const URL = `amqp://guest:guest@${BROKER}`;
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${round} ${variant}: ${Math.round(sample.rate)} msgs/s, broker ${sample.brokerUs.toFixed(1)} µs/msg\n`);
     }
   }
-  console.log(`${MESSAGES} × 1 KiB per run, ${ROUNDS} rounds alternated, medians (npx tsx bench/headerCost.ts)\n`);
+  console.log(`${MESSAGES} × 1 KiB per run, ${ROUNDS} rounds alternated, medians (npx tsx bench/probes/headerCost.ts)\n`);
   console.log('| headers | msgs/s | broker CPU µs/msg | client CPU µs/msg |');
   console.log('| --- | ---: | ---: | ---: |');
   for (const [variant, list] of samples) {

@@ -6,7 +6,7 @@
  *
  *   ENABLE_TRACE_PROPAGATION=false PROXY_LISTEN=127.0.0.1:5680 METRICS_LISTEN=off ADMIN_LISTEN=off \
  *     node --trace-gc dist/main.js > gc.log &
- *   npx tsx bench/loadThrough.ts 5680 20000 16384
+ *   npx tsx bench/probes/loadThrough.ts 5680 20000 16384
  */
 import { connect } from 'amqplib';
 
