@@ -12,9 +12,8 @@ import { Socket, connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as amqp from 'amqplib';
-import { FRAME_METHOD, Method, PROTOCOL_HEADER } from '../../../src/amqp/constants';
-import { encodeFrame } from '../../../src/amqp/frame';
-import { referenceMethodPayload } from '../../support/amqpVectors';
+import { Method, PROTOCOL_HEADER } from '../../../src/amqp/constants';
+import { methodFrameHead, tuneOkFrame } from '../../support/amqpVectors';
 import { requireBroker, uniqueName } from '../../support/broker';
 import { ChildProxy, deleteQueues, freePort, startChildProxy } from '../hardening/helpers';
 import { sleep } from '../../support/wait';
@@ -33,15 +32,9 @@ function peakRss(pid: number): number {
 }
 
 /** The bytes one attacker sends before its stream: nothing a broker would authenticate. */
-export function hostileTuneOkThenHugeFrame(): Buffer {
-  const tuneOk = encodeFrame(FRAME_METHOD, 0, referenceMethodPayload(Method.ConnectionTuneOk, { channelMax: 0, frameMax: 0xffffffff, heartbeat: 0 }));
-  // A basic.publish (a method the proxy reads) on channel 1 that claims ~4 GiB.
-  const head = Buffer.alloc(11);
-  head[0] = FRAME_METHOD;
-  head.writeUInt16BE(1, 1);
-  head.writeUInt32BE(0xffffffff - 16, 3);
-  head.writeUInt32BE(Method.BasicPublish, 7);
-  return Buffer.concat([PROTOCOL_HEADER, tuneOk, head]);
+function hostileTuneOkThenHugeFrame(): Buffer {
+  // Then a basic.publish (a method the proxy reads) on channel 1 that claims ~4 GiB.
+  return Buffer.concat([PROTOCOL_HEADER, tuneOkFrame(0xffffffff), methodFrameHead(1, Method.BasicPublish, 0xffffffff - 16)]);
 }
 
 /** Sends the attack; resolves once every byte was taken or the connection was closed. */
@@ -91,12 +84,24 @@ memory(`${ATTACKERS} connections with a tune-ok before tune and a ~4 GiB method 
     const ch = await bystander.createChannel();
     await ch.assertQueue(queue, { durable: false });
     const before = peakRss(proxy.process.pid!);
+    let attacking = true;
+    let roundTrips = 0;
+    // Round trips on the bystander's connection for as long as the attack lasts.
+    const served = (async () => {
+      while (attacking) {
+        ch.sendToQueue(queue, Buffer.from('during'));
+        while (!(await ch.get(queue, { noAck: true }))) await sleep(5);
+        roundTrips++;
+      }
+    })();
     await Promise.all(Array.from({ length: ATTACKERS }, () => attack(proxy.port)));
+    attacking = false;
+    await served;
     const growth = peakRss(proxy.process.pid!) - before;
+    if (process.env.ADVERSARIAL_DEBUG) console.log(`peak RSS growth ${(growth / 1048576).toFixed(1)} MiB, ${roundTrips} round trips`);
     assert.ok(proxy.process.exitCode === null, `the proxy is still running:\n${proxy.output()}`);
     assert.ok(growth < BUDGET_BYTES, `peak RSS grew by ${(growth / 1048576).toFixed(1)} MiB for ${ATTACKERS} x ${STREAMED_BYTES >> 20} MiB sent`);
-    ch.sendToQueue(queue, Buffer.from('during'));
-    await ch.get(queue, { noAck: true });
+    assert.ok(roundTrips > 0, 'the bystander was served during the attack');
     await bystander.close();
     assert.is(await bystanderRoundTrip(proxy.url, queue), 'still here', 'a new connection after the attack works');
   } finally {
