@@ -52,7 +52,8 @@ export function checkCelery(): void {
   }
 }
 
-export async function startDemoWorker(brokerUrl: string, queues: DemoQueues, readyTimeoutMs = 30_000): Promise<DemoWorker> {
+/** `env`: extra environment for demo/worker/app.py, e.g. DEMO_DEAD_LETTER_EXCHANGE. */
+export async function startDemoWorker(brokerUrl: string, queues: DemoQueues, readyTimeoutMs = 30_000, env: Record<string, string> = {}): Promise<DemoWorker> {
   const nodeName = `demo-${randomBytes(4).toString('hex')}@localhost`;
   const child = spawn(CELERY_PYTHON, [
     '-m', 'celery', '-A', 'worker.app', 'worker',
@@ -60,7 +61,7 @@ export async function startDemoWorker(brokerUrl: string, queues: DemoQueues, rea
     '--concurrency', '1', '--pool', 'solo', '-l', 'info', '-n', nodeName, ...WORKER_ARGS,
   ], {
     cwd: resolve(DEMO_DIR),
-    env: demoEnv(brokerUrl, queues),
+    env: demoEnv(brokerUrl, queues, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

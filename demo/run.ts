@@ -6,9 +6,12 @@
  *          └── OTLP/gRPC ──► span collector (in this process) ──► terminal
  *                                   └──► OTEL_EXPORTER_OTLP_ENDPOINT, when set (e.g. Jaeger)
  *
- * It sends three "share content" requests (two where the gateway injects its own
- * traceparent, one where it does not), waits for the nine Celery tasks they cause, prints
- * every trace, then stops the worker, deletes the queues it created and exits.
+ * It sends four "share content" requests (three where the gateway injects its own
+ * traceparent, one where it does not; the fourth meets a rate-limited LLM provider, whose
+ * 429 makes the task retry after a 2 s countdown) and one poison message the worker rejects,
+ * which the broker dead-letters into a queue the demo's own consumer reads through the
+ * proxy. It waits for the Celery tasks they cause, prints every trace, then stops the
+ * worker, deletes the queues it created and exits.
  *
  * The broker is DEMO_BROKER (default 127.0.0.1:5672, guest/guest); nothing else is needed.
  */
@@ -23,13 +26,18 @@ import { startSpanCollector, type CollectedSpan, type SpanCollector } from './sp
 import { groupByTrace, renderTrace } from './spanTree';
 
 const BROKER = process.env.DEMO_BROKER ?? '127.0.0.1:5672';
+/** `rl-`: the LLM provider answers 429 once, the task retries with a countdown (demo/worker/tasks.py). */
 const SHARES = [
   { contentId: 'c-1', withTraceparent: true },
   { contentId: 'c-2', withTraceparent: true },
   { contentId: 'c-3', withTraceparent: false },
+  { contentId: 'rl-4', withTraceparent: true },
 ] as const;
-/** llm.summarize fans out to whisper.transcribe and vector.embed. */
-const TASKS_PER_SHARE = 3;
+/** llm.summarize fans out to whisper.transcribe and vector.embed; a retry adds its first attempt. */
+const processSpansOf = (contentId: string): number => (contentId.startsWith('rl-') ? 4 : 3);
+/** The poison message: llm.moderate rejects it, the broker dead-letters it, the demo's consumer takes it from the DLQ. */
+const POISON = { contentId: 'poison-5', task: 'llm.moderate' } as const;
+const POISON_PROCESS_SPANS = 2;
 const WAIT_MS = 30_000;
 
 const say = (line = ''): void => { process.stdout.write(`${line}\n`); };
@@ -38,6 +46,7 @@ async function main(): Promise<void> {
   checkCelery();
   const suffix = randomBytes(3).toString('hex');
   const queues: DemoQueues = { llm: `demo-llm-${suffix}`, whisper: `demo-whisper-${suffix}`, vector: `demo-vector-${suffix}` };
+  const deadLetters = { exchange: `demo-dlx-${suffix}`, queue: `demo-dead-letters-${suffix}` };
   const broker = await amqp.connect(`amqp://guest:guest@${BROKER}`).catch((err: Error) => {
     throw new Error(`no RabbitMQ at ${BROKER} (${err.message}): start it, or set DEMO_BROKER=host:port`);
   });
@@ -63,7 +72,9 @@ async function main(): Promise<void> {
     say(`proxy      127.0.0.1:${app.proxyAddress.port} → ${BROKER}`);
     say(`spans      → ${collector.endpoint} (this process)${forwardTo ? ` → ${forwardTo}` : ''}`);
 
-    worker = await startDemoWorker(`${proxyUrl}//`, queues);
+    const inspector = await startDeadLetterInspector(proxyUrl, deadLetters);
+    say(`DLQ        ${deadLetters.queue} (dead-letter exchange ${deadLetters.exchange}), read through the proxy`);
+    worker = await startDemoWorker(`${proxyUrl}//`, queues, undefined, { DEMO_DEAD_LETTER_EXCHANGE: deadLetters.exchange });
     say(`worker     ${worker.nodeName} on ${Object.values(queues).join(', ')} (Celery, through the proxy)`);
     gateway = await startGateway({ amqpUrl: proxyUrl, queue: queues.llm, otlpEndpoint: collector.endpoint, declareQueue: false });
     const { port } = await gateway.listen(0);
@@ -77,24 +88,30 @@ async function main(): Promise<void> {
       shares.push(body);
       say(`POST /shares ${JSON.stringify(share)} → ${res.status}, task ${body.taskId}`);
     }
+    const poison = await gateway.shareContent(POISON.contentId, { task: POISON.task, withTraceparent: true });
+    say(`poison message ${POISON.task}(${POISON.contentId}), task ${poison.taskId}`);
+    const expected = SHARES.reduce((n, s) => n + processSpansOf(s.contentId), POISON_PROCESS_SPANS);
 
     const celeryProcessSpans = (xs: CollectedSpan[]): number =>
       xs.filter((s) => s.attributes['amqp_trace_proxy.span'] === 'process' && s.attributes['celery.task.name'] !== undefined).length;
-    await collector.waitFor((xs) => celeryProcessSpans(xs) === SHARES.length * TASKS_PER_SHARE, WAIT_MS)
+    await collector.waitFor((xs) => celeryProcessSpans(xs) === expected, WAIT_MS)
       .catch((err: Error) => { throw new Error(`${err.message}\nworker log:\n${worker!.log()}`); });
     await gateway.close(); // flushes the gateway's spans
+    await inspector.close();
     await settle(collector, app);
 
     const spans = collector.spans();
+    const shown = [...shares, poison];
+    const titles = [...SHARES.map((s) => `share ${s.contentId}`), `poison message ${POISON.contentId}`];
     const traces = groupByTrace(spans).map((group) => ({
       group,
-      share: shares.findIndex((s) => s.traceId === group.traceId || group.spans.some((x) => x.attributes['celery.task.id'] === s.taskId)),
+      share: shown.findIndex((s) => s.traceId === group.traceId || group.spans.some((x) => x.attributes['celery.task.id'] === s.taskId)),
     }));
     say();
     say(`${spans.length} spans in ${traces.length} traces (tree: parent → child; columns: service, duration, status)`);
     for (const { group, share } of traces.filter((t) => t.share >= 0)) {
       say();
-      say(`# share ${SHARES[share]!.contentId}, task ${shares[share]!.taskId}`);
+      say(`# ${titles[share]}, task ${shown[share]!.taskId}`);
       say(renderTrace(group.spans));
     }
     // The worker's own traffic (heartbeat events) makes traces of its own.
@@ -112,12 +129,12 @@ async function main(): Promise<void> {
       .map((s) => String(s.attributes['messaging.rabbitmq.destination.routing_key'])));
     await worker.stop();
     worker = undefined;
-    const deleted = await deleteQueues(broker, [...Object.values(queues), ...replyQueues], Object.values(queues));
+    const deleted = await deleteQueues(broker, [...Object.values(queues), deadLetters.queue, ...replyQueues], [...Object.values(queues), deadLetters.exchange]);
     say(`queues: ${deleted.join(', ')} (deleted)`);
   } finally {
     await gateway?.close().catch(() => undefined);
     await worker?.stop();
-    if (worker) await deleteQueues(broker, Object.values(queues), Object.values(queues));
+    if (worker) await deleteQueues(broker, [...Object.values(queues), deadLetters.queue], [...Object.values(queues), deadLetters.exchange]);
     await app?.stop();
     await collector?.close();
     await broker.close().catch(() => undefined);
@@ -126,6 +143,20 @@ async function main(): Promise<void> {
     const f = collector.forwarded();
     say(`forwarded to ${forwardTo}: ${f.ok} export request(s)${f.failed ? `, ${f.failed} failed (${f.lastError})` : ''}`);
   }
+}
+
+/**
+ * The dead-letter queue and its consumer, an amqplib client on the proxy: what an operator's
+ * "inspect the DLQ" tool does. It acks what it reads; the proxy makes the DLQ's spans.
+ */
+async function startDeadLetterInspector(proxyUrl: string, names: { exchange: string; queue: string }): Promise<{ close(): Promise<void> }> {
+  const connection = await amqp.connect(proxyUrl);
+  const channel = await connection.createChannel();
+  await channel.assertExchange(names.exchange, 'fanout', { durable: false, autoDelete: false });
+  await channel.assertQueue(names.queue, { durable: false });
+  await channel.bindQueue(names.queue, names.exchange, '');
+  await channel.consume(names.queue, (msg) => { if (msg) channel.ack(msg); });
+  return { close: () => connection.close().catch(() => undefined) };
 }
 
 /** Flushes the proxy's spans and waits until nothing new has arrived for a moment. */

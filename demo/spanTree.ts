@@ -27,11 +27,18 @@ export interface TreeSpan {
 }
 
 /**
- * Attributes worth a glance next to the span name, with the prefix they are shown with: the
- * Celery task (what a person looks for; not in the span name, see docs/CONVENTIONS.md) and
- * how the proxy found a publish span's parent.
+ * Attributes worth a glance next to the span name, as they are shown: the Celery task (what a
+ * person looks for; not in the span name, see docs/CONVENTIONS.md), its retry, a dead letter's
+ * reason and source queue, a redelivery, and how the proxy found a publish span's parent.
  */
-const NOTES = [['celery.task.name', 'task='], ['amqp_trace_proxy.context', '']] as const;
+const NOTES: readonly [string, (value: unknown, attributes: Readonly<Record<string, unknown>>) => string][] = [
+  ['celery.task.name', (v) => `task=${v}`],
+  ['celery.task.retries', (v) => (typeof v === 'number' && v > 0 ? `retry=${v}` : '')],
+  ['amqp_trace_proxy.dead_letter.reason', (v, a) => `dead-lettered=${v} from ${a['amqp_trace_proxy.dead_letter.queue'] ?? '?'}`],
+  ['amqp_trace_proxy.dead_lettered', (v) => (v === true ? 'to dead letters' : '')],
+  ['amqp_trace_proxy.redelivered', (v) => (v === true ? 'redelivered' : '')],
+  ['amqp_trace_proxy.context', (v) => String(v)],
+];
 
 export interface TraceGroup<S extends TreeSpan> {
   readonly traceId: string;
@@ -79,7 +86,7 @@ export function renderTrace(spans: readonly TreeSpan[]): string {
   const rows: [string, string, string, string][] = [];
   const walk = (node: TreeNode<TreeSpan>, prefix: string, branch: string): void => {
     const s = node.span;
-    const notes = NOTES.map(([k, prefix]) => (typeof s.attributes[k] === 'string' && s.attributes[k] !== '' ? `${prefix}${s.attributes[k]}` : ''))
+    const notes = NOTES.map(([k, show]) => (s.attributes[k] === undefined || s.attributes[k] === '' ? '' : show(s.attributes[k], s.attributes)))
       .filter((v) => v !== '');
     const orphan = node.orphan ? `  (parent ${s.parentSpanId} not received)` : '';
     rows.push([`${prefix}${branch}${[s.name, ...notes].join('  ')}${orphan}`, s.serviceName, duration(s), status(s)]);
