@@ -54,7 +54,8 @@ fuzz: node-deps
 demo: deps build
 	npx tsx demo/run.ts
 
-## The benchmark of issue 8: full size takes about 12 minutes per round (BENCH_ROUNDS=3 for medians).
+## The benchmark of issue 8: full size takes about 12 minutes per round (BENCH_ROUNDS=3 for medians),
+## plus the sidecar table of issue 24 (5 rounds of its own, about 25 minutes with every target).
 bench: deps build
 	npx tsx bench/run.ts
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BrokerAdmin, amqpUrl, probeHandshake } from './lib/broker';
 import { killAllNow, setModulesDir, stopAll } from './lib/children';
-import { ConfigError, hasMiddleHop, readConfig, type BenchConfig, type TargetId, type WorkloadId } from './lib/config';
+import { ConfigError, hasMiddleHop, isSidecarWorkload, readConfig, type BenchConfig, type TargetId, type WorkloadId } from './lib/config';
 import { findHaproxy } from './lib/haproxy';
 import { machineInfo } from './lib/machine';
 import { startSecondBroker, type SecondBroker } from '../tools/privateBroker';
@@ -23,11 +23,12 @@ import { findPidListeningOn } from './lib/procfs';
 import { summariseProfiles } from './lib/profile';
 import { ensureProxyBuilt } from './lib/proxyBuild';
 import { markdownReport, verdictLines, verdicts } from './lib/report';
+import { sidecarVerdicts } from './lib/sidecar';
 import type { BenchResults, ResultRow, TargetInfo } from './lib/results';
 import { SinkHandle } from './lib/sink';
 import { chartSvg } from './lib/svg';
 import { TARGETS, isProxyTarget, type TargetContext } from './lib/targets';
-import { WORKLOADS, runFlow, runIdle, type Measurement, type RunEnv } from './lib/workloads';
+import { WORKLOADS, runFlow, runIdle, runSidecar, type Measurement, type RunEnv } from './lib/workloads';
 
 const repoRoot = resolve(__dirname, '..');
 /** Set once connected, so an interrupted run can still delete its queues. */
@@ -84,6 +85,14 @@ function progressLine(w: WorkloadId, t: TargetId, m: Measurement): string {
   if (m.peakRssMb !== undefined) parts.push(`peak RSS ${m.peakRssMb.toFixed(1)} MB`);
   if (m.spans) parts.push(`${m.spans.spans} spans exported`);
   if (m.idle) parts.push(`RSS ${m.idle.rssAtRequestedMb.toFixed(1)} MB at ${m.idle.requested} connections (${m.idle.extrapolated ? `extrapolated from ${m.idle.opened}` : 'measured'})`);
+  if (m.sidecar) {
+    const s = m.sidecar;
+    parts.push(`idle ${s.idleCpuMsPerSec.toFixed(2)} ms/s CPU, RSS ${s.idleRssMb.toFixed(1)} MB`);
+    for (const p of s.phases) {
+      const l = p.latency;
+      parts.push(`${p.rate}/s: ${p.cpuUsPerMsg?.toFixed(1) ?? '—'} µs CPU/msg${l ? `, p50 ${l.p50Ms.toFixed(3)} p99 ${l.p99Ms.toFixed(3)} p99.9 ${l.p999Ms.toFixed(3)} ms` : ''}, RSS ${p.rssMb?.toFixed(1) ?? '—'} MB`);
+    }
+  }
   return `  ${w} × ${t}: ${parts.join(', ')}`;
 }
 
@@ -157,40 +166,61 @@ async function main(): Promise<number> {
      * Results so far, written after every round: a multi-round run that is stopped (or runs
      * out of time) still leaves the medians of the rounds it completed.
      */
-    const writeResults = (roundsCompleted: number): BenchResults => {
+    const roundsOf = (w: WorkloadId): number => (isSidecarWorkload(w) ? cfg.sidecar.rounds : cfg.rounds);
+    const totalRounds = Math.max(...cfg.workloads.map(roundsOf));
+    /**
+     * The flat-out workloads go to latest.*, the sidecar workload to sidecar.*, each file
+     * written only when its workloads ran: a sidecar-only run leaves latest.* as it was.
+     */
+    const writeResults = (roundsCompleted: number): BenchResults[] => {
       const finished = new Date();
-      const results: BenchResults = {
-        schema: 1,
-        startedAt: started.toISOString(),
-        finishedAt: finished.toISOString(),
-        durationSeconds: (finished.getTime() - started.getTime()) / 1000,
-        command: commandLine(),
-        config: cfg,
-        roundsCompleted,
-        machine,
-        targets,
-        workloads: Object.fromEntries(cfg.workloads.map((w) => [w, { title: WORKLOADS[w].title, describe: WORKLOADS[w].describe(WORKLOADS[w].plan(cfg)) }])),
-        rows,
-        verdicts: verdicts(rows),
-      };
-      mkdirSync(cfg.outDir, { recursive: true });
-      writeFileSync(join(cfg.outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-      writeFileSync(join(cfg.outDir, 'latest.svg'), chartSvg(results));
-      writeFileSync(join(cfg.outDir, 'latest.md'), markdownReport(results));
-      return results;
+      const written: BenchResults[] = [];
+      for (const suite of ['flat-out', 'sidecar'] as const) {
+        const workloads = cfg.workloads.filter((w) => isSidecarWorkload(w) === (suite === 'sidecar'));
+        if (workloads.length === 0) continue;
+        const mine = rows.filter((r) => workloads.includes(r.workload));
+        const planned = Math.max(...workloads.map(roundsOf));
+        const results: BenchResults = {
+          schema: 1,
+          startedAt: started.toISOString(),
+          finishedAt: finished.toISOString(),
+          durationSeconds: (finished.getTime() - started.getTime()) / 1000,
+          command: commandLine(),
+          config: cfg,
+          roundsCompleted: Math.min(roundsCompleted, planned),
+          suite,
+          plannedRounds: planned,
+          machine,
+          targets,
+          workloads: Object.fromEntries(workloads.map((w) => [w, { title: WORKLOADS[w].title, describe: WORKLOADS[w].describe(WORKLOADS[w].plan(cfg)) }])),
+          rows: mine,
+          verdicts: suite === 'sidecar' ? sidecarVerdicts(mine) : verdicts(mine),
+        };
+        const base = suite === 'sidecar' ? 'sidecar' : 'latest';
+        mkdirSync(cfg.outDir, { recursive: true });
+        writeFileSync(join(cfg.outDir, `${base}.json`), `${JSON.stringify(results, null, 2)}\n`);
+        if (suite === 'flat-out') writeFileSync(join(cfg.outDir, 'latest.svg'), chartSvg(results));
+        writeFileSync(join(cfg.outDir, `${base}.md`), markdownReport(results));
+        written.push(results);
+      }
+      return written;
     };
-    for (let round = 1; round <= cfg.rounds; round++) {
+    for (let round = 1; round <= totalRounds; round++) {
       for (const w of cfg.workloads) {
+        if (round > roundsOf(w)) continue;
         const spec = WORKLOADS[w];
         const plan = spec.plan(cfg);
-        log(`bench: round ${round}/${cfg.rounds}, ${spec.title}: ${spec.describe(plan)}`);
-        for (const t of cfg.targets) {
+        log(`bench: round ${round}/${roundsOf(w)}, ${spec.title}: ${spec.describe(plan)}`);
+        // The sidecar's rounds alternate the targets' order, so that the machine drifting
+        // over the run (other work starting or stopping) does not fall on one target.
+        const order = isSidecarWorkload(w) && round % 2 === 0 ? [...cfg.targets].reverse() : cfg.targets;
+        for (const t of order) {
           const info = targets[t]!;
           if (!info.available) {
             rows.push({ round, workload: w, target: t, status: 'unavailable', error: info.reason ?? 'unavailable' });
             continue;
           }
-          if (plan.kind === 'idle' && !hasMiddleHop(t)) {
+          if ((plan.kind === 'idle' || plan.kind === 'sidecar') && !hasMiddleHop(t)) {
             rows.push({ round, workload: w, target: t, status: 'not applicable', error: 'no process between client and broker to measure' });
             continue;
           }
@@ -202,7 +232,10 @@ async function main(): Promise<number> {
             try {
               const target = await TARGETS[t].start(plan.kind === 'idle' ? idleCtx : ctx, label, { exportSpans: plan.kind === 'flow' ? plan.exportSpans : true });
               try {
-                const measurement = plan.kind === 'idle' ? await runIdle(env, plan, target, label) : await runFlow(env, plan, TARGETS[t], target, label);
+                const measurement =
+                  plan.kind === 'idle' ? await runIdle(env, plan, target, label)
+                    : plan.kind === 'sidecar' ? await runSidecar(env, plan, TARGETS[t], target, label)
+                      : await runFlow(env, plan, TARGETS[t], target, label);
                 rows.push({ round, workload: w, target: t, status: 'ok', measurement, ...(firstError ? { error: `first attempt failed: ${firstError}` } : {}) });
                 log(progressLine(w, t, measurement));
               } finally {
@@ -218,17 +251,16 @@ async function main(): Promise<number> {
           }
         }
       }
-      if (round < cfg.rounds) {
+      if (round < totalRounds) {
         writeResults(round);
-        log(`bench: round ${round} done; results so far in ${join(cfg.outDir, 'latest.{json,svg,md}')}`);
+        log(`bench: round ${round} done; results so far in ${cfg.outDir}`);
       }
     }
 
-    const results = writeResults(cfg.rounds);
-    const report = markdownReport(results);
-    process.stdout.write(report);
-    log(`\nbench: done in ${Math.round(results.durationSeconds)} s; wrote ${join(cfg.outDir, 'latest.{json,svg,md}')}`);
-    log(verdictLines(results.verdicts));
+    const written = writeResults(totalRounds);
+    for (const results of written) process.stdout.write(markdownReport(results));
+    log(`\nbench: done in ${Math.round(written[0]!.durationSeconds)} s; wrote ${written.map((r) => join(cfg.outDir, r.suite === 'sidecar' ? 'sidecar.{json,md}' : 'latest.{json,svg,md}')).join(' and ')}`);
+    for (const results of written) log(verdictLines(results.verdicts));
     if (profileDir) {
       const summaries = [...summariseProfiles(profileDir, [join(runDir, 'proxy'), join(runDir, 'build'), repoRoot])].filter(([file]) => !file.includes('.probe.'));
       const text = summaries.map(([file, lines]) => `${file}\n${lines.join('\n')}`).join('\n\n');

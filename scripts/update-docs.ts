@@ -4,7 +4,7 @@
 //
 // A block sits between `<!-- NAME:begin -->` and `<!-- NAME:end -->` in its file; everything
 // outside the markers is hand-written and left alone.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OptionDoc, helpText, limitOptions } from '../src/config/config';
 import { METRIC_PREFIX, createMetrics } from '../src/metrics/metrics';
@@ -54,26 +54,31 @@ export function limitsBlock(): string {
 }
 
 /**
- * The latest benchmark run's tables as the benchmark wrote them (bench/results/latest.md),
- * headings one level down to sit under a section of docs/BENCHMARK.md.
+ * A benchmark run's tables as the benchmark wrote them (bench/results/latest.md, or
+ * sidecar.md for issue 24's sidecar workload), headings one level down to sit under a
+ * section of docs/BENCHMARK.md. A results file not committed yet says so.
  */
-export function benchLatestBlock(): string {
-  const latest = readFileSync(join(ROOT, 'bench', 'results', 'latest.md'), 'utf8').trimEnd();
-  return latest.split('\n').map((l) => (/^#{1,5} /.test(l) ? `#${l}` : l)).join('\n');
+function benchTablesBlock(base: 'latest' | 'sidecar'): string {
+  const path = join(ROOT, 'bench', 'results', `${base}.md`);
+  if (!existsSync(path)) return `No run committed yet (bench/results/${base}.md).`;
+  return readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => (/^#{1,5} /.test(l) ? `#${l}` : l)).join('\n');
 }
 
 /**
- * The latest benchmark run's verdicts on the issues' targets (bench/results/latest.json), as
- * the benchmark printed them, with the run they come from: the README states each target met
- * or not from this block only.
+ * A benchmark run's verdicts on the issues' targets (bench/results/latest.json, or
+ * sidecar.json), as the benchmark printed them, with the run they come from: the README
+ * states each target met or not from these blocks only.
  */
-export function benchVerdictsBlock(): string {
-  const results = JSON.parse(readFileSync(join(ROOT, 'bench', 'results', 'latest.json'), 'utf8')) as BenchResults;
+function benchVerdictsBlock(base: 'latest' | 'sidecar'): string {
+  const path = join(ROOT, 'bench', 'results', `${base}.json`);
+  if (!existsSync(path)) return `No run committed yet (bench/results/${base}.json).`;
+  const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
   const m = results.machine;
-  const done = results.roundsCompleted ?? results.config.rounds;
+  const done = results.roundsCompleted ?? results.plannedRounds ?? results.config.rounds;
   const rounds = done === 1 ? 'one round' : `medians of ${done} rounds`;
+  const scale = results.suite === 'sidecar' ? '' : `, scale ${results.config.scale}`;
   return [
-    `Run of ${results.startedAt.slice(0, 10)} (${rounds}, scale ${results.config.scale}, proxy at ${m.gitCommit}; ${m.cpuModel}, ${m.cores} cores, shared): \`${results.command}\``,
+    `Run of ${results.startedAt.slice(0, 10)} (${rounds}${scale}, proxy at ${m.gitCommit}; ${m.cpuModel}, ${m.cores} cores, shared): \`${results.command}\``,
     '',
     verdictLines(results.verdicts),
   ].join('\n');
@@ -138,8 +143,10 @@ export const BLOCKS: readonly GeneratedBlock[] = [
   { file: 'docs/SECURITY.md', name: 'limits', render: limitsBlock },
   { file: 'docs/METRICS.md', name: 'metrics', render: metricsBlock },
   { file: 'docs/DEPLOY.md', name: 'webhook-options', render: webhookOptionsBlock },
-  { file: 'docs/BENCHMARK.md', name: 'bench-latest', render: benchLatestBlock },
-  { file: 'README.md', name: 'bench-verdicts', render: benchVerdictsBlock },
+  { file: 'docs/BENCHMARK.md', name: 'bench-latest', render: () => benchTablesBlock('latest') },
+  { file: 'docs/BENCHMARK.md', name: 'bench-sidecar', render: () => benchTablesBlock('sidecar') },
+  { file: 'README.md', name: 'bench-verdicts', render: () => benchVerdictsBlock('latest') },
+  { file: 'README.md', name: 'bench-sidecar-verdicts', render: () => benchVerdictsBlock('sidecar') },
 ];
 
 const markers = (name: string): [string, string] => [`<!-- ${name}:begin -->`, `<!-- ${name}:end -->`];

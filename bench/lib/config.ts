@@ -11,8 +11,29 @@ export function hasMiddleHop(id: TargetId): boolean {
   return id !== 'direct' && id !== 'otel10' && id !== 'otel100';
 }
 
-export const WORKLOAD_IDS = ['throughput-1k', 'throughput-16k', 'confirm-1k', 'latency', 'mixed', 'fan-in', 'idle'] as const;
+export const WORKLOAD_IDS = ['throughput-1k', 'throughput-16k', 'confirm-1k', 'latency', 'mixed', 'fan-in', 'idle', 'sidecar'] as const;
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
+
+/**
+ * The sidecar workload (issue 24) is reported on its own (bench/results/sidecar.*), with its
+ * own rounds: a run of it alone leaves the flat-out tables of latest.* as they are.
+ */
+export function isSidecarWorkload(id: WorkloadId): boolean {
+  return id === 'sidecar';
+}
+
+/** What a pod's sidecar costs at rest and at the rates pods see (issue 24). */
+export interface SidecarSettings {
+  /** Rounds of the sidecar workload; the targets alternate in order from round to round. */
+  rounds: number;
+  /** Seconds between the target's start and the idle window (start-up's own work settles). */
+  settleSeconds: number;
+  /** Length of the idle window: no client connected. */
+  idleSeconds: number;
+  /** The fixed rates, messages/s, each run for rateSeconds after one second of warm-up. */
+  rates: number[];
+  rateSeconds: number;
+}
 
 export interface BenchConfig {
   /** 1 = the sizes named in issue 8 (200,000 messages per throughput workload). */
@@ -41,6 +62,7 @@ export interface BenchConfig {
   outDir: string;
   /** Run the Node targets under --cpu-prof and print their hottest functions. */
   profile: boolean;
+  sidecar: SidecarSettings;
 }
 
 export class ConfigError extends Error {
@@ -82,6 +104,16 @@ function parseNumber(
   return n;
 }
 
+function parseRates(raw: string | undefined, problems: string[]): number[] {
+  if (raw === undefined || raw.trim() === '') return [50, 500];
+  const rates = raw.split(',').map((r) => Number(r.trim()));
+  if (rates.length === 0 || rates.some((r) => !Number.isInteger(r) || r <= 0)) {
+    problems.push(`BENCH_SIDECAR_RATES=${raw}: must be positive integers, comma-separated`);
+    return [50, 500];
+  }
+  return rates;
+}
+
 function parseIdleBroker(raw: string | undefined, problems: string[]): 'private' | 'shared' {
   if (raw === undefined || raw.trim() === '' || raw === 'private') return 'private';
   if (raw === 'shared') return 'shared';
@@ -114,6 +146,13 @@ export function readConfig(env: NodeJS.ProcessEnv, repoRoot: string): BenchConfi
     fanInConnections: parseNumber('BENCH_FANIN_CONNECTIONS', env['BENCH_FANIN_CONNECTIONS'], 200, problems, positiveInt, 'a positive integer'),
     outDir: env['BENCH_OUT'] ?? `${repoRoot}/bench/results`,
     profile: env['BENCH_PROFILE'] === '1' || env['BENCH_PROFILE'] === 'true',
+    sidecar: {
+      rounds: parseNumber('BENCH_SIDECAR_ROUNDS', env['BENCH_SIDECAR_ROUNDS'], quick ? 2 : 5, problems, positiveInt, 'a positive integer'),
+      settleSeconds: parseNumber('BENCH_SIDECAR_SETTLE_SECONDS', env['BENCH_SIDECAR_SETTLE_SECONDS'], quick ? 2 : 3, problems, (n) => n >= 0, 'zero or more'),
+      idleSeconds: parseNumber('BENCH_SIDECAR_IDLE_SECONDS', env['BENCH_SIDECAR_IDLE_SECONDS'], quick ? 3 : 10, problems, (n) => n > 0, 'positive'),
+      rates: parseRates(env['BENCH_SIDECAR_RATES'], problems),
+      rateSeconds: parseNumber('BENCH_SIDECAR_SECONDS', env['BENCH_SIDECAR_SECONDS'], quick ? 4 : 12, problems, (n) => n > 0, 'positive'),
+    },
   };
   if (config.targets.length === 0) problems.push('BENCH_TARGETS selects no target');
   if (config.workloads.length === 0) problems.push('BENCH_WORKLOADS selects no workload');

@@ -153,3 +153,13 @@ export function readMachineCpu(): MachineCpuSample | undefined {
     return undefined;
   }
 }
+
+/** The 1-minute load average (/proc/loadavg): how busy the shared machine was around a measurement. */
+export function readLoadAverage(): number | undefined {
+  try {
+    const first = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    return Number.isFinite(first) ? first : undefined;
+  } catch {
+    return undefined;
+  }
+}

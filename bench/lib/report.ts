@@ -2,8 +2,9 @@
  * Markdown tables and the verdicts on the issues' targets, computed from results alone (pure), so the
  * same text can be printed after a run and regenerated from a saved latest.json.
  */
-import { TARGET_IDS, WORKLOAD_IDS, type TargetId, type WorkloadId } from './config';
+import { TARGET_IDS, WORKLOAD_IDS, hasMiddleHop, type TargetId, type WorkloadId } from './config';
 import { cellOf, otherLoad, type BenchResults, type Cell, type ResultRow, type Verdict } from './results';
+import { sidecarLoad, sidecarTables, spreadText } from './sidecar';
 
 /** The targets of issues 8 and 16, in one place. */
 export const GOALS = {
@@ -134,12 +135,14 @@ function notes(ctx: Ctx): string[] {
         'Where it is high, throughput and latency of that row are depressed; CPU per message much less so.',
     );
   }
-  if (WORKLOAD_IDS.some((w) => w !== 'latency' && w !== 'mixed' && w !== 'idle' && ctx.results.workloads[w] !== undefined)) {
+  if (WORKLOAD_IDS.some((w) => w !== 'latency' && w !== 'mixed' && w !== 'idle' && w !== 'sidecar' && ctx.results.workloads[w] !== undefined)) {
     out.push(
       '- ³ system CPU: clients (publishers and consumer, `process.cpuUsage`, including in-process span export) + middle hop + broker (`beam.smp`), ' +
         'per message; the OTLP sink stands for the collector that every way of tracing sends to and is not counted.',
     );
   }
+  const load = sidecarLoad(ctx.results.rows);
+  if (load) out.push(`- sidecar: the machine's 1-minute load average at the end of each target's round: ${spreadText(load, 2)} (median, min–max over the rows).`);
   const idle = ctx.results.rows.find((r) => r.workload === 'idle' && r.measurement?.idle?.cappedBecause);
   if (idle) out.push(`- idle: ${idle.measurement!.idle!.cappedBecause}; the RSS at the requested count is a linear fit through the checkpoints.`);
   if (ctx.results.rows.some((r) => r.workload === 'idle' && r.measurement?.idle?.privateBroker)) {
@@ -230,8 +233,9 @@ export function verdictLines(vs: readonly Verdict[]): string {
 }
 
 export function roundsText(results: BenchResults): string {
-  const done = results.roundsCompleted ?? results.config.rounds;
-  return done < results.config.rounds ? `${done} of ${results.config.rounds} rounds (the run was still going)` : `${results.config.rounds} round(s)`;
+  const planned = results.plannedRounds ?? results.config.rounds;
+  const done = results.roundsCompleted ?? planned;
+  return done < planned ? `${done} of ${planned} rounds (the run was still going)` : `${planned} round(s)`;
 }
 
 export function markdownReport(results: BenchResults): string {
@@ -246,12 +250,17 @@ export function markdownReport(results: BenchResults): string {
   for (const w of workloads) {
     const info = results.workloads[w]!;
     parts.push(`### ${info.title}\n\n${info.describe}`);
+    if (w === 'sidecar') {
+      const label = (t: TargetId): string => results.targets[t]?.label ?? t;
+      parts.push(...sidecarTables({ rows: results.rows, targets: targets.filter(hasMiddleHop), label }));
+      continue;
+    }
     parts.push(
       w === 'latency' ? latencyTable(ctx, w, 'relay', false) : w === 'mixed' ? latencyTable(ctx, w, 'direct', true) : w === 'idle' ? idleTable(ctx) : flowTable(ctx, w),
     );
   }
   const n = notes(ctx);
   if (n.length > 0) parts.push(`Notes:\n\n${n.join('\n')}`);
-  parts.push(`### Targets (issues 8 and 16)\n\n${verdictLines(results.verdicts)}`);
+  parts.push(`### Targets (${results.suite === 'sidecar' ? 'issue 24' : 'issues 8 and 16'})\n\n${verdictLines(results.verdicts)}`);
   return `${parts.join('\n\n')}\n`;
 }

@@ -40,6 +40,13 @@ export interface BenchResults {
   config: BenchConfig;
   /** Rounds finished when this was written (a run writes its results after every round); absent: all. */
   roundsCompleted?: number;
+  /**
+   * Which file this is: `flat-out` (latest.*, the default for files written before issue 24)
+   * or `sidecar` (sidecar.*), which has its own rounds (plannedRounds).
+   */
+  suite?: 'flat-out' | 'sidecar';
+  /** Rounds planned for this file's workloads; absent: config.rounds. */
+  plannedRounds?: number;
   machine: MachineInfo;
   targets: Partial<Record<TargetId, TargetInfo>>;
   workloads: Partial<Record<WorkloadId, { title: string; describe: string }>>;

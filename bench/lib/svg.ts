@@ -121,6 +121,7 @@ const SHORT: Record<WorkloadId, string> = {
   mixed: 'mixed',
   'fan-in': 'fan-in',
   idle: 'idle',
+  sidecar: 'sidecar',
 };
 
 export function chartSvg(results: BenchResults): string {

@@ -5,8 +5,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerAdmin, amqpUrl, brokerSocketLimits } from './broker';
 import { ClientProcess } from './clientProcess';
-import type { BenchConfig, WorkloadId } from './config';
-import { clockTicksPerSecond, readCpu, readMachineCpu, readMemory, type CpuSample } from './procfs';
+import type { BenchConfig, SidecarSettings, WorkloadId } from './config';
+import { clockTicksPerSecond, readCpu, readLoadAverage, readMachineCpu, readMemory, type CpuSample } from './procfs';
 import type { LatencySummary, PublishMode } from './protocol';
 import type { SinkHandle } from './sink';
 import { linearFit } from './stats';
@@ -47,7 +47,18 @@ export interface IdlePlan {
   batch: number;
 }
 
-export type WorkloadPlan = FlowPlan | IdlePlan;
+/**
+ * A pod's sidecar (issue 24): one fresh target process, first left alone (idle CPU and RSS,
+ * no client connected), then each rate in turn through it (fixedRatePlan), ending at the
+ * highest: what one process costs over a quiet start and the rates pods see.
+ */
+export interface SidecarPlan {
+  kind: 'sidecar';
+  settings: SidecarSettings;
+  phases: FlowPlan[];
+}
+
+export type WorkloadPlan = FlowPlan | IdlePlan | SidecarPlan;
 
 export interface WorkloadSpec {
   id: WorkloadId;
@@ -94,6 +105,25 @@ function throughputPlan(cfg: BenchConfig, bodyBytes: number, mode: PublishMode):
   };
 }
 
+/** One publisher at a fixed rate, 1 KiB bodies stamped with their publish time, after a second of warm-up. */
+export function fixedRatePlan(rate: number, seconds: number): FlowPlan {
+  return {
+    ...PLAIN,
+    kind: 'flow',
+    messages: Math.round(rate * seconds),
+    warmup: rate,
+    bodyBytes: KIB,
+    mode: 'rate',
+    publisherProcesses: 1,
+    connectionsPerProcess: 1,
+    ratePerSecond: rate,
+    confirmWindow: 0,
+    flowWindow: 0,
+    prefetch: PREFETCH,
+    recordLatency: true,
+  };
+}
+
 function describeFlow(plan: WorkloadPlan): string {
   if (plan.kind !== 'flow') return '';
   const size = plan.bodyBytes >= KIB ? `${plan.bodyBytes / KIB} KiB` : `${plan.bodyBytes} B`;
@@ -136,21 +166,7 @@ export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
   latency: {
     id: 'latency',
     title: 'Latency at a fixed rate',
-    plan: (cfg) => ({
-      ...PLAIN,
-      kind: 'flow',
-      messages: Math.round(cfg.latencyRate * cfg.latencySeconds),
-      warmup: cfg.latencyRate,
-      bodyBytes: KIB,
-      mode: 'rate',
-      publisherProcesses: 1,
-      connectionsPerProcess: 1,
-      ratePerSecond: cfg.latencyRate,
-      confirmWindow: 0,
-      flowWindow: 0,
-      prefetch: PREFETCH,
-      recordLatency: true,
-    }),
+    plan: (cfg) => fixedRatePlan(cfg.latencyRate, cfg.latencySeconds),
     describe: describeFlow,
   },
   mixed: {
@@ -209,6 +225,20 @@ export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
     title: 'Idle connections (memory)',
     plan: (cfg) => ({ kind: 'idle', connections: cfg.idleConnections, batch: 50 }),
     describe: (plan) => (plan.kind === 'idle' ? `${plan.connections} AMQP connections with one channel each, opened 50 at a time, then idle` : ''),
+  },  sidecar: {
+    id: 'sidecar',
+    title: 'The sidecar: idle, then 50 and 500 msg/s',
+    plan: (cfg) => ({ kind: 'sidecar', settings: cfg.sidecar, phases: cfg.sidecar.rates.map((r) => fixedRatePlan(r, cfg.sidecar.rateSeconds)) }),
+    describe: (plan) => {
+      if (plan.kind !== 'sidecar') return '';
+      const { settings: s } = plan;
+      const rates = s.rates.map((r) => r.toLocaleString('en-US')).join(', then ');
+      return (
+        `One fresh target process per round: ${s.idleSeconds} s idle with no client (${s.settleSeconds} s after it listens), then ${rates} msg/s ` +
+        `for ${s.rateSeconds} s each (1 KiB, 1 publisher, 1 consumer, prefetch ${PREFETCH}, ack each, 1 s warm-up); ` +
+        `${s.rounds} rounds, the targets' order reversed every other round; CPU from schedstat (ns) from the first measured publish to the last delivery, spans exported to the sink`
+      );
+    },
   },
 };
 
@@ -238,6 +268,8 @@ export interface Measurement {
   targetSchedUsPerMsg?: number;
   /** Target CPU when the last message was consumed, before waiting for span export. */
   targetCpuUsPerMsgAtDone?: number;
+  /** The same from schedstat. */
+  targetSchedUsPerMsgAtDone?: number;
   brokerCpuUsPerMsg?: number;
   /** Publishers' and consumer's own CPU over the measured phase. */
   clientCpuUsPerMsg?: number;
@@ -254,6 +286,37 @@ export interface Measurement {
   endRssMb?: number;
   spans?: { requests: number; spans: number; bytes: number; settleMs: number };
   idle?: IdleMeasurement;
+  sidecar?: SidecarMeasurement;
+}
+
+/** One rate of the sidecar workload, measured on the process that was idle before it. */
+export interface SidecarPhase {
+  rate: number;
+  messages: number;
+  /**
+   * Target CPU per message from schedstat (ns resolution) from the first measured publish to
+   * the last delivery: at a steady rate the batch processor exports every second, so the
+   * window holds the export of all but its last second (and the previous phase's last).
+   * Waiting for the export to go quiet, as the flat-out rows do, would charge seconds of
+   * idle time to a few hundred messages at 50 msg/s.
+   */
+  cpuUsPerMsg: number | undefined;
+  /** The same window from /proc/<pid>/stat ticks (10 ms), as a cross-check. */
+  statUsPerMsg: number | undefined;
+  latency: LatencySummary | undefined;
+  /** VmRSS when the phase (and its span export) ended. */
+  rssMb: number | undefined;
+}
+
+export interface SidecarMeasurement {
+  idleSeconds: number;
+  /** Target CPU over the idle window, ms per second (schedstat). */
+  idleCpuMsPerSec: number;
+  /** VmRSS at the end of the idle window. */
+  idleRssMb: number;
+  phases: SidecarPhase[];
+  /** The machine's 1-minute load average when the round of this target ended (/proc/loadavg). */
+  loadAverage: number | undefined;
 }
 
 export interface RunEnv {
@@ -410,7 +473,7 @@ export async function runFlow(
       msgsPerSec: total / seconds,
       ...(doneMsg.latency ? { latency: doneMsg.latency } : {}),
       ...(cpu ? { targetCpuUsPerMsg: cpu.stat / total, targetSchedUsPerMsg: cpu.sched / total } : {}),
-      ...(cpuAtDone ? { targetCpuUsPerMsgAtDone: cpuAtDone.stat / total } : {}),
+      ...(cpuAtDone ? { targetCpuUsPerMsgAtDone: cpuAtDone.stat / total, targetSchedUsPerMsgAtDone: cpuAtDone.sched / total } : {}),
       ...(brokerCpu ? { brokerCpuUsPerMsg: brokerCpu.stat / total } : {}),
       clientCpuUsPerMsg: clientCpuUs / total,
       ...(memory ? { peakRssMb: memory.hwmKb / MB, endRssMb: memory.rssKb / MB } : {}),
@@ -432,6 +495,45 @@ export async function runFlow(
     await Promise.all(clients.map((c) => c.stop()));
     await env.admin.deleteQueue(queue);
   }
+}
+
+/**
+ * The sidecar workload on one started target: the idle window first (nothing connected, so
+ * only the target's own timers and start-up leftovers run), then each rate through runFlow.
+ * CPU comes from schedstat: at 1 ms/s, /proc/<pid>/stat's 10 ms ticks would read 0 or 10.
+ */
+export async function runSidecar(env: RunEnv, plan: SidecarPlan, spec: TargetSpec, target: RunningTarget, label: string): Promise<Measurement> {
+  const pid = target.pid;
+  if (pid === undefined) throw new Error('no target process to measure');
+  const { settings } = plan;
+  await sleep(settings.settleSeconds * 1000);
+  const idle0 = readCpu(pid);
+  const started = process.hrtime.bigint();
+  await sleep(settings.idleSeconds * 1000);
+  const idle1 = readCpu(pid);
+  const idleSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const idleMemory = readMemory(pid);
+  if (!idle0 || !idle1 || !idleMemory || !target.alive()) throw targetDied(target, 'while idle');
+  const phases: SidecarPhase[] = [];
+  for (const phase of plan.phases) {
+    const m = await runFlow(env, phase, spec, target, `${label}.${phase.ratePerSecond}`);
+    phases.push({
+      rate: phase.ratePerSecond,
+      messages: m.messages ?? 0,
+      cpuUsPerMsg: m.targetSchedUsPerMsgAtDone,
+      statUsPerMsg: m.targetCpuUsPerMsgAtDone,
+      latency: m.latency,
+      rssMb: m.endRssMb,
+    });
+  }
+  const memory = readMemory(pid);
+  return {
+    ...(memory ? { peakRssMb: memory.hwmKb / MB, endRssMb: memory.rssKb / MB } : {}),
+    sidecar: {
+      idleSeconds, idleCpuMsPerSec: (idle1.schedUs - idle0.schedUs) / 1000 / idleSeconds, idleRssMb: idleMemory.rssKb / MB, phases,
+      loadAverage: readLoadAverage(),
+    },
+  };
 }
 
 /**

@@ -10,9 +10,10 @@ import type { MachineInfo } from '../lib/machine';
 import { markdownReport, verdicts } from '../lib/report';
 import type { BenchResults, ResultRow } from '../lib/results';
 import { listeningInodes } from '../lib/procfs';
+import { SIDECAR_GOALS, sidecarCell, sidecarVerdicts, spreadOf, spreadText } from '../lib/sidecar';
 import { linearFit, median, quantileSorted } from '../lib/stats';
 import { chartSvg, niceMax } from '../lib/svg';
-import type { Measurement } from '../lib/workloads';
+import type { Measurement, SidecarMeasurement } from '../lib/workloads';
 import { countSpans } from '../otlpSink';
 
 test('quantileSorted takes the nearest rank, never interpolating', () => {
@@ -218,6 +219,109 @@ test('markdownReport and chartSvg render from results alone', () => {
   const svg = chartSvg(r);
   assert.match(svg, /^<svg /);
   assert.not.match(svg, /<here>/);
+});
+
+test('readConfig: the sidecar workload has its own rounds (5, quick 2) and rates 50 and 500', () => {
+  const full = readConfig({}, '/r');
+  assert.ok(full.workloads.includes('sidecar'));
+  assert.is(full.sidecar.rounds, 5);
+  assert.equal(full.sidecar.rates, [50, 500]);
+  const quick = readConfig({ BENCH_QUICK: '1' }, '/r').sidecar;
+  assert.is(quick.rounds, 2);
+  assert.ok(quick.rateSeconds < full.sidecar.rateSeconds && quick.idleSeconds < full.sidecar.idleSeconds);
+  assert.equal(readConfig({ BENCH_SIDECAR_RATES: '100, 1000', BENCH_SIDECAR_ROUNDS: '7' }, '/r').sidecar, { ...full.sidecar, rates: [100, 1000], rounds: 7 });
+  try {
+    readConfig({ BENCH_SIDECAR_RATES: '50,fast', BENCH_SIDECAR_ROUNDS: '0' }, '/r');
+    assert.unreachable('should have thrown');
+  } catch (err) {
+    const problems = (err as ConfigError).problems.join('\n');
+    assert.match(problems, /BENCH_SIDECAR_RATES/);
+    assert.match(problems, /BENCH_SIDECAR_ROUNDS/);
+  }
+});
+
+test('spreadOf and spreadText: the median with the lowest and highest round', () => {
+  assert.equal(spreadOf([3, undefined, 1, 2, Number.NaN, 10]), { median: 2.5, min: 1, max: 10, n: 4 });
+  assert.is(spreadOf([undefined]), undefined);
+  assert.is(spreadText(spreadOf([0.5, 0.61, 0.54]), 2), '0.54 (0.50–0.61)');
+  assert.is(spreadText(spreadOf([1234.5]), 1), '1,234.5');
+  assert.is(spreadText(undefined, 1), '—');
+});
+
+/** One round of the sidecar workload: idle, then 50 and 500 msg/s. */
+function sidecarRow(target: ResultRow['target'], round: number, s: { idleRss: number; idleCpu: number; cpu500: number; p99: number; p999: number }): ResultRow {
+  const latency = (p99: number, p999: number) => ({ count: 1000, p50Ms: 0.5, p99Ms: p99, p999Ms: p999, maxMs: p999, meanMs: 0.6 });
+  const sidecar: SidecarMeasurement = {
+    idleSeconds: 10,
+    idleCpuMsPerSec: s.idleCpu,
+    idleRssMb: s.idleRss,
+    loadAverage: 2 + round / 10,
+    phases: [
+      { rate: 50, messages: 600, cpuUsPerMsg: 2 * s.cpu500, statUsPerMsg: 2 * s.cpu500, latency: latency(s.p99, s.p999), rssMb: s.idleRss + 1 },
+      { rate: 500, messages: 6000, cpuUsPerMsg: s.cpu500, statUsPerMsg: s.cpu500, latency: latency(s.p99, s.p999), rssMb: s.idleRss + 5 },
+    ],
+  };
+  return { round, workload: 'sidecar', target, status: 'ok', measurement: { peakRssMb: s.idleRss + 6, sidecar } };
+}
+
+test('sidecarCell: medians and spreads per rate over the rounds that succeeded', () => {
+  const rows = [
+    sidecarRow('trace10', 1, { idleRss: 58, idleCpu: 0.4, cpu500: 200, p99: 2, p999: 5 }),
+    sidecarRow('trace10', 2, { idleRss: 62, idleCpu: 0.9, cpu500: 240, p99: 3, p999: 6 }),
+    sidecarRow('trace10', 3, { idleRss: 59, idleCpu: 0.5, cpu500: 210, p99: 9, p999: 30 }),
+    { round: 4, workload: 'sidecar', target: 'trace10', status: 'failed', error: 'x' },
+  ] as ResultRow[];
+  const cell = sidecarCell(rows, 'trace10');
+  assert.is(cell.rounds, 3);
+  assert.equal(cell.idleRssMb, { median: 59, min: 58, max: 62, n: 3 });
+  assert.equal(cell.rates.map((r) => r.rate), [50, 500]);
+  assert.equal(cell.rates[1]!.cpuUsPerMsg, { median: 210, min: 200, max: 240, n: 3 });
+  assert.equal(cell.rates[1]!.p99Ms, { median: 3, min: 2, max: 9, n: 3 });
+  assert.is(sidecarCell(rows, 'relay').status, 'not run');
+});
+
+test('sidecarVerdicts: each of issue 24\'s targets met, missed, or not measured', () => {
+  const relay = { idleRss: 42, idleCpu: 0, cpu500: 150, p99: 2, p999: 5 };
+  const good = { idleRss: 55, idleCpu: 0.6, cpu500: 190, p99: 2.4, p999: 6.9 };
+  const bad = { idleRss: 72, idleCpu: 4.3, cpu500: 380, p99: 2.6, p999: 7.1 };
+  const statuses = (proxy: typeof good): string[] =>
+    sidecarVerdicts([sidecarRow('relay', 1, relay), sidecarRow('trace10', 1, proxy)]).map((v) => v.status);
+  assert.equal(statuses(good), ['met', 'met', 'met', 'met', 'met']);
+  // 380 > 1.3 × 150; p99 +0.6 > 0.5; p99.9 +2.1 > 2
+  assert.equal(statuses(bad), ['not met', 'not met', 'not met', 'not met', 'not met']);
+  const alone = sidecarVerdicts([sidecarRow('trace10', 1, good)]);
+  assert.equal(alone.map((v) => v.status), ['met', 'met', 'not measured', 'not measured', 'not measured']);
+  assert.match(alone[2]!.detail, /relay sidecar: not run/);
+  const cpu = sidecarVerdicts([sidecarRow('relay', 1, relay), sidecarRow('trace10', 1, bad)])[2]!;
+  assert.match(cpu.target, new RegExp(`at ${SIDECAR_GOALS.rate} msg/s`));
+  assert.match(cpu.detail, /380\.0 µs vs 150\.0 µs = 2\.53×/);
+});
+
+test('markdownReport renders the sidecar file: idle and per-rate tables with spreads, issue 24 verdicts, its own rounds', () => {
+  const rows = [1, 2].flatMap((round) => [
+    sidecarRow('relay', round, { idleRss: 42, idleCpu: 0, cpu500: 150 + round, p99: 2, p999: 5 }),
+    sidecarRow('trace10', round, { idleRss: 70 + round, idleCpu: 4, cpu500: 380, p99: 3, p999: 8 }),
+  ]);
+  const r: BenchResults = {
+    ...results([]),
+    suite: 'sidecar',
+    plannedRounds: 5,
+    roundsCompleted: 2,
+    workloads: { sidecar: { title: 'The sidecar', describe: 'idle, then rates' } },
+    rows,
+    verdicts: sidecarVerdicts(rows),
+  };
+  const md = markdownReport(r);
+  assert.match(md, /2 of 5 rounds/);
+  assert.match(md, /#### Idle/);
+  assert.match(md, /\| proxy trace 10% \| 71\.5 \(71\.0–72\.0\) \| 4\.00 \(4\.00–4\.00\) \|/);
+  assert.match(md, /#### At 500 msg\/s/);
+  assert.match(md, /\| Node relay \| 151\.5 \(151\.0–152\.0\) \| 1\.00× \|/);
+  assert.match(md, /\| proxy trace 10% \| 380\.0 \(380\.0–380\.0\) \| 2\.51× \| 0\.500 \(0\.500–0\.500\) \| 3\.000 \(3\.000–3\.000\) \| 8\.000 \(8\.000–8\.000\) \| \+1\.000 \| \+3\.000 \|/);
+  assert.match(md, /load average .*: 2\.15 \(2\.10–2\.20\)/);
+  assert.match(md, /### Targets \(issue 24\)/);
+  assert.match(md, /NOT MET: Idle RSS, tracing at 10%, ≤ 60 MB: 71\.5 \(71\.0–72\.0\) MB/);
+  assert.not.match(md, /system CPU/);
 });
 
 test.run();
