@@ -63,10 +63,13 @@ export class HandshakeWatch {
 function withMethods(session: ScannerHooks, own: ReadonlyMap<number, MethodHandler>): ScannerHooks {
   return {
     inspect: new Set([...session.inspect, ...own.keys()]),
+    // Per inspected frame on the data path: one lookup for the session's methods.
     onMethod: (channel, key, payload) => {
-      if (channel === 0) own.get(key)?.(payload);
+      const handler = own.get(key);
+      if (handler === undefined) return session.onMethod(channel, key, payload);
+      if (channel === 0) handler(payload);
       if (session.inspect.has(key)) session.onMethod(channel, key, payload);
     },
-    onContentHeader: (channel, method, payload) => session.onContentHeader(channel, method, payload),
+    onContentHeader: session.onContentHeader.bind(session),
   };
 }
