@@ -14,6 +14,17 @@ import type { IgnoredStampReason } from '../metrics/metrics';
 /** performance.timeOrigin is a getter that crosses into C++; it never changes. */
 export const TIME_ORIGIN_MS = performance.timeOrigin;
 
+/**
+ * Where the tracer reads time: milliseconds on performance.now()'s monotonic scale
+ * (TIME_ORIGIN_MS + now() is epoch milliseconds). Injected, as KeepLimiter's `now` is, so
+ * that tests move time forward instead of sleeping past a threshold.
+ */
+export interface Clock {
+  now(): number;
+}
+
+export const SYSTEM_CLOCK: Clock = { now: () => performance.now() };
+
 const MICROS_PER_SECOND = 1_000_000;
 const FRACTION_DIGITS = 6;
 

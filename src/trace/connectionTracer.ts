@@ -13,7 +13,7 @@ import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metr
 import type { ConnectionSession, SessionFactory, SessionInfo } from '../proxy/session';
 import { Attr, Header, sanitize } from './attributes';
 import { ByteBudget } from './byteBudget';
-import { MicrosStamp, TIME_ORIGIN_MS, publishTime } from './clock';
+import { Clock, MicrosStamp, TIME_ORIGIN_MS, publishTime } from './clock';
 import { DEFAULT_CONNECTION_STATE_MAX_BYTES, DEFAULT_STAMP_MAX_AGE_MS, DEFAULT_STATE_MAX_BYTES } from './limits';
 import type { Continuation } from './continuation';
 import { InflightTotals, Pending, PendingByTag } from './inflight';
@@ -38,6 +38,8 @@ export interface ModeSwitch {
 
 export interface TracingOptions {
   readonly telemetry: Pick<Telemetry, 'sink' | 'sampled' | 'sampledNewTrace' | 'parentDecides'>;
+  /** Every time the tracer reads (SYSTEM_CLOCK; a test's fake one). */
+  readonly clock: Clock;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly mode: ModeSwitch;
@@ -305,7 +307,7 @@ export class ConnectionTracer implements ConnectionSession {
     if (ch === undefined) return;
     this.channels[id] = undefined;
     ch.returnable?.clear();
-    const now = performance.now();
+    const now = this.options.clock.now();
     // A connection that went opaque (fail_open) has not failed its messages: only a close keeps them.
     const keeps = this.outcome !== undefined && CLOSE_REASONS.has(reason);
     for (const p of ch.confirms.abandon(reason)) {
@@ -375,7 +377,7 @@ export class ConnectionTracer implements ConnectionSession {
     }
 
     // One clock read per publish: the stamp, the confirm's start and the remembered publish share it.
-    const now = performance.now();
+    const now = this.options.clock.now();
     if (this.options.publishStamp) STAMP.at(now);
     const edit = this.publishEdit(found, outcome, span, parent, fresh);
     // A continued trace without the stamp has nothing to change: the frame goes as it came.
@@ -515,7 +517,7 @@ export class ConnectionTracer implements ConnectionSession {
     const ch = this.channels[channel];
     if (ch === undefined) return;
     ch.returnable?.settle(tag === 0 && multiple ? Number.MAX_SAFE_INTEGER : tag);
-    const now = performance.now();
+    const now = this.options.clock.now();
     for (const p of ch.confirms.settle(tag, multiple)) {
       const span = p.span ?? (p.publishRecord && this.keptPublish(p, this.outcome!.rules.atConfirm(outcome, p.returned !== undefined, now - p.startedAt)));
       span?.end(outcome === 'nack' ? 'nack' : p.returned !== undefined ? 'unroutable' : undefined);
@@ -670,7 +672,7 @@ export class ConnectionTracer implements ConnectionSession {
   private onGet(channel: number, payload: Buffer): void {
     const args = decodeBasicGet(payload);
     const ch = this.channel(channel);
-    ch.get = { queue: args.queue || ch.lastQueue, noAck: args.noAck, requestedAt: TIME_ORIGIN_MS + performance.now() };
+    ch.get = { queue: args.queue || ch.lastQueue, noAck: args.noAck, requestedAt: TIME_ORIGIN_MS + this.options.clock.now() };
   }
 
   private onConsume(channel: number, payload: Buffer): void {
@@ -759,7 +761,7 @@ export class ConnectionTracer implements ConnectionSession {
     const header = parseContentHeader(payload);
     const found = new TraceHeaders(payload, header.headersOffset);
     this.learnReplyQueue(payload, header);
-    const now = performance.now();
+    const now = this.options.clock.now();
     const wallNow = TIME_ORIGIN_MS + now;
     const publishedAt = this.publishedAt(found.publishedAtMicros, wallNow);
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, this.queueLabel(delivery.queue));
@@ -928,7 +930,7 @@ export class ConnectionTracer implements ConnectionSession {
   private settleDeliveries(channel: number, tag: number, multiple: boolean, outcome: ProcessOutcome): void {
     const ch = this.channels[channel];
     if (ch === undefined) return;
-    const now = performance.now();
+    const now = this.options.clock.now();
     const settled: Pending[] = ch.acks.settle(tag, multiple);
     for (const p of settled) {
       const span = p.span ?? (p.deliveryRecord && this.keptDelivery(p.deliveryRecord, this.outcome!.rules.atSettle(outcome, now - p.startedAt)));

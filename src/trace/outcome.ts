@@ -1,6 +1,7 @@
 import { FRAME_HEADER_SIZE } from '../amqp/constants';
 import { parseContentHeader } from '../amqp/contentHeader';
 import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
+import { Clock, SYSTEM_CLOCK } from './clock';
 import type { MessageContext } from './messageSpans';
 import { OUTCOME_RULES, REASON_OF, type OutcomeRule } from './outcomeNames';
 import type { SpanSink } from './recordedSpan';
@@ -235,8 +236,12 @@ interface OutcomeConfig {
 }
 
 /** What ConnectionTracer needs for outcome-based export; undefined when it is off or no spans are exported. */
-export function outcomeExport(config: OutcomeConfig, telemetry: Pick<Telemetry, 'keep'>, metrics: ProxyMetrics): OutcomeExport | undefined {
-  return config.outcomeExport && telemetry.keep ? { rules: new OutcomeRules(outcomeOptions(config), metrics), sink: telemetry.keep } : undefined;
+export function outcomeExport(
+  config: OutcomeConfig, telemetry: Pick<Telemetry, 'keep'>, metrics: ProxyMetrics, clock: Clock = SYSTEM_CLOCK,
+): OutcomeExport | undefined {
+  return config.outcomeExport && telemetry.keep
+    ? { rules: new OutcomeRules(outcomeOptions(config), metrics, () => clock.now()), sink: telemetry.keep }
+    : undefined;
 }
 
 /** The outcome options of the config, as the rules take them. */

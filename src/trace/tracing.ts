@@ -2,6 +2,7 @@ import type { ProxyConfig } from '../config/config';
 import type { Logger } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { ByteBudget } from './byteBudget';
+import { Clock, SYSTEM_CLOCK } from './clock';
 import { ModeSwitch, tracingSessions } from './connectionTracer';
 import { Continuation } from './continuation';
 import { outcomeExport } from './outcome';
@@ -19,6 +20,8 @@ export interface TracingParts {
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly mode: ModeSwitch;
+  /** Where the tracer reads time: SYSTEM_CLOCK unless a test moves it. */
+  readonly clock?: Clock;
   /** Queue names whose kind the tracer remembers (tests make it small); the tracer's default otherwise. */
   readonly queueKindCapacity?: number;
 }
@@ -29,9 +32,11 @@ export interface TracingParts {
  */
 export function createTracing(config: TracingConfig, parts: TracingParts): ReturnType<typeof tracingSessions> {
   const { telemetry, metrics, logger, mode } = parts;
+  const clock = parts.clock ?? SYSTEM_CLOCK;
   const stateBudget = new ByteBudget(config.stateMaxBytes);
   return tracingSessions({
     telemetry,
+    clock,
     metrics,
     logger,
     mode,
@@ -42,7 +47,7 @@ export function createTracing(config: TracingConfig, parts: TracingParts): Retur
     publishStampMaxAgeMs: config.publishStampMaxAgeMs,
     stateBudget,
     connectionStateMaxBytes: config.connectionStateMaxBytes,
-    outcome: outcomeExport(config, telemetry, metrics),
+    outcome: outcomeExport(config, telemetry, metrics, clock),
     ...(parts.queueKindCapacity === undefined ? {} : { queueKindCapacity: parts.queueKindCapacity }),
   });
 }

@@ -11,6 +11,7 @@ import type * as amqp from 'amqplib';
 import { FRAME_BODY, FRAME_HEADER, FRAME_METHOD, Method } from '../../src/amqp/constants';
 import { encodeFrame } from '../../src/amqp/frame';
 import { Attr, Header } from '../../src/trace/attributes';
+import { OUTCOME_RULES, type OutcomeRule } from '../../src/trace/outcomeNames';
 import { TraceParent, parseTraceParent } from '../../src/trace/traceparent';
 import * as amqplib from 'amqplib';
 import { Message, headersOf, withConnection } from '../support/amqp';
@@ -20,7 +21,7 @@ import { prerunOf, runCeleryPython, startCeleryWorker, uniqueQueues } from '../s
 import { RawClient } from './hardening/rawClient';
 import { OtlpReceiver, ReceivedSpan, startOtlpReceiver } from '../support/otlpReceiver';
 import { TestProxy, startTestProxy } from '../support/proxy';
-import { sleep } from '../support/wait';
+import { sleep, waitFor } from '../support/wait';
 
 const UNSAMPLED_TRACE = '5bf92f3577b34da6a3ce929d0e0e4736';
 const UNSAMPLED_SPAN = '10f067aa0ba902b7';
@@ -308,33 +309,56 @@ outcome('closed before settling, then redelivered: both deliveries kept in the o
   });
 });
 
-outcome('slow: processing and the broker hop above their thresholds are kept as latency, with their real times', async ({ proxy, receiver }) => {
-  await withConnection(proxy.url, async (conn) => {
-    const ch = await conn.createChannel();
-    const queue = (await ch.assertQueue(uniqueName('slow'), { exclusive: true })).queue;
-    ch.sendToQueue(queue, Buffer.from('slow consumer'));
-    const msg = await nextMessage(ch, queue);
-    await sleep(1500);
-    ch.ack(msg);
-    const ctx = seen(msg);
-    const all = await receiver.waitFor((s) => role(inTrace(s, ctx.traceId), 'process') !== undefined);
-    const { process } = assertKeptDelivery(all, ctx, 'latency', 'process_latency');
-    assert.ok(process.endTimeUnixNano - process.startTimeUnixNano > 1_000_000_000n, 'the process span covers the wait');
-    assert.is(process.status.code, 'UNSET');
+/** A proxy on which only `rule` keeps, its threshold at 0: any latency crosses it, with no sleep. */
+const onlyLatencyRule = (receiver: OtlpReceiver, rule: OutcomeRule): Promise<TestProxy> => unsampledProxy(receiver, {
+  PROXY_OUTCOME_RULES_OFF: OUTCOME_RULES.filter((r) => r !== rule).join(','),
+  PROXY_OUTCOME_PROCESS_OVER_MS: '0',
+  PROXY_OUTCOME_BROKER_HOP_OVER_MS: '0',
+});
 
-    ch.sendToQueue(queue, Buffer.from('queued too long'));
-    await sleep(1500);
-    const got = (await ch.get(queue)) as amqp.GetMessage;
-    ch.ack(got);
-    const hopCtx = seen(got);
-    const more = await receiver.waitFor((s) => role(inTrace(s, hopCtx.traceId), 'process') !== undefined);
-    const { hop } = assertKeptDelivery(more, hopCtx, 'latency', 'broker_hop_latency');
-    assert.ok(hop.endTimeUnixNano - hop.startTimeUnixNano > 1_000_000_000n, 'the hop starts at the publish stamp');
-    const receive = role(inTrace(more, hopCtx.traceId), 'receive');
-    assert.ok(receive, 'basic.get has its receive span too');
-    assert.is(receive!.kind, 'CLIENT');
-    assert.is(receive!.attributes[Attr.keptRule], 'broker_hop_latency');
-  });
+outcome('slow: processing and the broker hop above their thresholds (0 here) are kept as latency, with their real times', async ({ receiver }) => {
+  const slowConsumer = await onlyLatencyRule(receiver, 'process_latency');
+  try {
+    await withConnection(slowConsumer.url, async (conn) => {
+      const ch = await conn.createChannel();
+      const queue = (await ch.assertQueue(uniqueName('slow'), { exclusive: true })).queue;
+      ch.sendToQueue(queue, Buffer.from('slow consumer'));
+      const msg = await nextMessage(ch, queue);
+      ch.ack(msg);
+      const ctx = seen(msg);
+      const all = await receiver.waitFor((s) => role(inTrace(s, ctx.traceId), 'process') !== undefined);
+      const { process } = assertKeptDelivery(all, ctx, 'latency', 'process_latency');
+      assert.ok(process.endTimeUnixNano > process.startTimeUnixNano, 'the process span runs from the delivery to the ack');
+      assert.is(process.status.code, 'UNSET');
+    });
+  } finally {
+    await slowConsumer.stop();
+  }
+
+  const slowHop = await onlyLatencyRule(receiver, 'broker_hop_latency');
+  try {
+    await withConnection(slowHop.url, async (conn) => {
+      const ch = await conn.createChannel();
+      const queue = (await ch.assertQueue(uniqueName('slow-hop'), { exclusive: true })).queue;
+      ch.sendToQueue(queue, Buffer.from('queued'));
+      const box: { got?: amqp.GetMessage } = {};
+      await waitFor('the message to be queued', async () => (box.got = (await ch.get(queue)) || undefined) !== undefined);
+      const got = box.got!;
+      ch.ack(got);
+      const stampNs = BigInt(String(headersOf(got)[Header.publishedAt])) * 1000n;
+      const hopCtx = seen(got);
+      const more = await receiver.waitFor((s) => role(inTrace(s, hopCtx.traceId), 'process') !== undefined);
+      const { hop } = assertKeptDelivery(more, hopCtx, 'latency', 'broker_hop_latency');
+      const fromStamp = hop.startTimeUnixNano - stampNs;
+      assert.ok(fromStamp > -1000n && fromStamp < 1000n, `the hop starts at the publish stamp (${fromStamp} ns from it)`);
+      const receive = role(inTrace(more, hopCtx.traceId), 'receive');
+      assert.ok(receive, 'basic.get has its receive span too');
+      assert.is(receive!.kind, 'CLIENT');
+      assert.is(receive!.attributes[Attr.keptRule], 'broker_hop_latency');
+    });
+  } finally {
+    await slowHop.stop();
+  }
 });
 
 outcome('a sampled publisher\'s trace is unaffected: one span of each, none marked kept', async ({ proxy, receiver }) => {
@@ -524,8 +548,10 @@ celery('a task that raises with task_acks_late and task_acks_on_failure_or_timeo
     assert.is(process.attributes[Attr.errorType], 'reject');
     assert.is(process.attributes[Attr.celeryTaskId], ids.failed, 'found by the task id in a worker log line');
     assert.is(hop.attributes[Attr.celeryTaskName], 'llm.fail');
-    // The worker acks the good task after it ran; give that ack time to pass, then look.
-    await sleep(3000);
+    // The worker acks the good task after it ran: once that ack has passed the proxy, look.
+    const acks = async (): Promise<number> =>
+      Number(/amqp_trace_proxy_process_seconds_count\{outcome="ack"\} (\d+)/.exec(await proxy.app.metrics.registry.metrics())?.[1] ?? 0);
+    await waitFor('the worker\'s ack of the good task to pass the proxy', async () => (await acks()) >= 1, 15_000);
     await proxy.app.telemetry.forceFlush();
     const okTrace = parseTraceParent(prerunOf(records, ids.ok)!.traceparent!)!.traceId;
     assert.equal(describe(inTrace(receiver.spans(), okTrace)), 'none', 'the task that succeeded left no span');

@@ -11,6 +11,7 @@ import { createLogger } from '../../src/log/logger';
 import { ProxyMetrics, createMetrics } from '../../src/metrics/metrics';
 import type { SessionFactory } from '../../src/proxy/session';
 import { loadConfig } from '../../src/config/config';
+import type { Clock } from '../../src/trace/clock';
 import { createTracing } from '../../src/trace/tracing';
 import { amqplibDefs } from './amqpVectors';
 import { memorySink } from './memorySink';
@@ -35,13 +36,34 @@ export interface TracerHarness {
   another(): TracerHarness;
 }
 
-export function tracerHarness(options: { queueKindCapacity?: number; publishStampMaxAgeMs?: number } = {}): TracerHarness {
+export interface HarnessOptions {
+  queueKindCapacity?: number;
+  /** --publish-stamp-max-age-ms. */
+  publishStampMaxAgeMs?: number;
+  /** Where the tracer reads time (test/support/fakeClock.ts); the system clock otherwise. */
+  clock?: Clock;
+  /**
+   * false: the sampler picks nothing and outcome-based export is on, kept spans recorded
+   * like sampled ones; default true (every span recorded, no outcome keeping).
+   */
+  sampled?: boolean;
+  /** Options as the proxy's environment would give them (PROXY_OUTCOME_*, ...). */
+  env?: Record<string, string>;
+}
+
+export function tracerHarness(options: HarnessOptions = {}): TracerHarness {
   const sink = memorySink();
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
   // The config the proxy would have, with the maps small enough for tests to fill.
-  const config = loadConfig([], { PROXY_INFLIGHT_CAPACITY: '1000', PROXY_CONTINUATION_CAPACITY: '1000' });
+  const config = loadConfig([], {
+    PROXY_INFLIGHT_CAPACITY: '1000', PROXY_CONTINUATION_CAPACITY: '1000',
+    ...(options.publishStampMaxAgeMs === undefined ? {} : { PROXY_PUBLISH_STAMP_MAX_AGE_MS: String(options.publishStampMaxAgeMs) }),
+    ...options.env,
+  });
+  const sampled = options.sampled ?? true;
   const sessions = createTracing(config, {
-    telemetry: { sink, keep: undefined, sampled: () => true, sampledNewTrace: () => true, parentDecides: true },
+    telemetry: { sink, keep: sampled ? undefined : sink, sampled: () => sampled, sampledNewTrace: () => sampled, parentDecides: true },
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     metrics,
     logger: createLogger('error'),
     mode: { tracing: true },
