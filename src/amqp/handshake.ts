@@ -21,11 +21,13 @@ export type Handshake =
   | { readonly kind: 'open'; readonly frameMax: number };
 
 /** Tune-oks the proxy does not take at their word; each is counted (handshake_anomalies_total). */
-export type HandshakeAnomaly =
-  /** A tune-ok before the broker's tune, or a second one: its frame_max is ignored. */
-  | 'tune_ok_unasked'
-  /** A tune-ok asking for more than the broker offered (or for "no limit" when the broker has one). */
-  | 'frame_max_above_broker';
+export const HANDSHAKE_ANOMALIES = [
+  // A tune-ok before the broker's tune, or a second one: its frame_max is ignored.
+  'tune_ok_unasked',
+  // A tune-ok asking for more than the broker offered (or for "no limit" when the broker has one).
+  'frame_max_above_broker',
+] as const;
+export type HandshakeAnomaly = (typeof HANDSHAKE_ANOMALIES)[number];
 
 export interface Transition {
   readonly state: Handshake;

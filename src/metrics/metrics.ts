@@ -15,7 +15,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AmqpDecodeErrorCode } from '../amqp/errors';
-import type { HandshakeAnomaly } from '../amqp/handshake';
+import { HANDSHAKE_ANOMALIES, type HandshakeAnomaly } from '../amqp/handshake';
 import { FAIL_OPEN_REASONS, type FailOpenReason } from '../amqp/scanner';
 import { DEAD_LETTER_REASONS, type DeadLetterReason } from '../trace/deadLetter';
 import { OUTCOME_RULES, REASON_OF, type KeepReason, type OutcomeRule } from '../trace/outcomeNames';
@@ -115,10 +115,6 @@ const MAX_WHERE_LABELS = 32;
 const UNREAD_FRAME_REASONS = Object.keys({
   unknown_field_type: true, truncated: true, bad_shortstr: true, unexpected_method: true, other: true,
 } satisfies Record<UnreadFrameReason, true>) as UnreadFrameReason[];
-/** Every anomaly, so one added to the handshake fails to compile until it is listed here. */
-const HANDSHAKE_ANOMALIES = Object.keys({
-  tune_ok_unasked: true, frame_max_above_broker: true,
-} satisfies Record<HandshakeAnomaly, true>) as HandshakeAnomaly[];
 const NO_LABEL = ['all'] as const;
 /** prom-client default metrics that are gauges despite their _total suffix. */
 export const NON_COUNTER_TOTALS: readonly string[] = [
