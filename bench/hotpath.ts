@@ -1,5 +1,5 @@
 /**
- * The proxy's per-message CPU without sockets: the real FrameScanner and ConnectionTracer
+ * The proxy's per-message CPU without sockets: the real FrameScanner and tracer (0-9-1 adapter and core)
  * (real metrics, real OpenTelemetry SDK) fed pre-built chunks, the way a connection's
  * `data` events would feed them. No broker, no kernel, no event loop: what is left is
  * exactly the work tracing adds on top of an opaque relay, so changes to the hot path can
@@ -108,7 +108,6 @@ function wireProxy(sinkPort: number | undefined): Proxy {
   const telemetry = startTelemetry(config, metrics, logger);
   const modeSwitch = { tracing: true };
   const session = createTracing(config, { telemetry, metrics, logger, mode: modeSwitch })({
-    id: 1,
     upstream: config.upstreams[0]!,
     control: { frameMax: 0 },
   });

@@ -10,7 +10,7 @@ import { collectGarbageNow } from './proxy/gcTuning';
 import { ProxyServer } from './proxy/proxyServer';
 import { UpstreamTls, watchCertificates } from './proxy/tls';
 import { UpstreamConnector, anyUpstreamReachable, cachedCheck } from './proxy/upstreamConnector';
-import type { ModeSwitch } from './trace/connectionTracer';
+import type { ModeSwitch } from './trace/tracingOptions';
 import { routeOtelDiagnostics } from './trace/diagLog';
 import { Telemetry, startTelemetry } from './trace/telemetry';
 import { createTracing } from './trace/tracing';

@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
-import type { ModeSwitch } from '../trace/connectionTracer';
+import type { ModeSwitch } from '../trace/tracingOptions';
 
 export type Mode = 'tracing' | 'bypass';
 

@@ -111,6 +111,18 @@ class ParsedContentHeader implements ContentHeader {
     this.ranges ??= propertyRanges(this.payload, this.flags, this.listOffset);
     return this.ranges;
   }
+
+  on(copy: Buffer): ContentHeader {
+    return new ParsedContentHeader(copy, this.classId, this.bodySize, this.flags, this.listOffset, this.headersOffset, this.headersInsertAt);
+  }
+}
+
+/**
+ * The same header over `copy`, a byte-for-byte copy of the payload it was parsed from,
+ * without walking it again (a record's own copy of a message's header).
+ */
+export function contentHeaderOn(header: ContentHeader, copy: Buffer): ContentHeader {
+  return header instanceof ParsedContentHeader ? header.on(copy) : parseContentHeader(copy);
 }
 
 /** Every present property's range (parseContentHeader has already checked the bounds). */

@@ -1,10 +1,10 @@
-import type { AsciiValue } from '../amqp/fieldTableWrite';
 import type { IgnoredStampReason } from '../metrics/metrics';
+import type { AsciiBytes } from './lifecycle';
 
 /**
  * Wall-clock stamps for the `x-trace-proxy-published-us` header, taken on every publish.
  *
- * The stamp is written straight into the header as digits (an AsciiValue for
+ * The stamp is written straight into the header as digits (an AsciiBytes for
  * spliceHeaders), never built as a string: Number#toString on a 16-digit number takes V8's
  * double-to-string path (~120 ns), and even a composed string costs an allocation and a
  * copy. The seconds' digits change once a second and are kept as bytes; the six
@@ -25,6 +25,9 @@ export interface Clock {
 
 export const SYSTEM_CLOCK: Clock = { now: () => performance.now() };
 
+/** Epoch ms of a `Clock` reading. */
+export const epochOf = (monotonicMs: number): number => TIME_ORIGIN_MS + monotonicMs;
+
 const MICROS_PER_SECOND = 1_000_000;
 const FRACTION_DIGITS = 6;
 
@@ -33,7 +36,7 @@ const FRACTION_DIGITS = 6;
  * exactly String(us). One instance is shared by every connection, so a write must follow
  * its `at` within the same synchronous call.
  */
-export class MicrosStamp implements AsciiValue {
+export class MicrosStamp implements AsciiBytes {
   byteLength = 0;
   private readonly secondsDigits = Buffer.alloc(24);
   private secondsLength = 0;

@@ -3,7 +3,7 @@ import type { InflightMap, ProxyMetrics } from '../metrics/metrics';
 import { BoundedMap } from './boundedMap';
 import { ByteBudget, ENTRY_OVERHEAD } from './byteBudget';
 import type { OpenSpan } from './messageSpans';
-import type { DeliveryRecord, PublishRecord } from './outcome';
+import type { DeliveryRecord, PublishRecord } from './outcomeRecords';
 
 export interface Pending {
   readonly span: OpenSpan | undefined;
@@ -21,9 +21,9 @@ export interface Pending {
   readonly createdSpanId?: string;
 }
 
-/** The bytes a pending entry holds: the content header its record copied, and its own objects. */
+/** The bytes a pending entry holds: the message its record copied, and its own objects. */
 function pendingBytes(_tag: number, p: Pending): number {
-  return ENTRY_OVERHEAD + p.destination.length + (p.publishRecord?.payload.length ?? 0) + (p.deliveryRecord?.payload.length ?? 0);
+  return ENTRY_OVERHEAD + p.destination.length + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0);
 }
 
 /** Process-wide sizes of the per-channel maps, reported as gauges. */
@@ -94,5 +94,20 @@ export class PendingByTag {
     const all = this.settle(0, true);
     for (const p of all) p.span?.end(errorType);
     return all;
+  }
+}
+
+/**
+ * The messages in flight in one scope of tags (a 0-9-1 channel): publishes awaiting the
+ * broker's confirm and deliveries awaiting the consumer's settle, each keyed by its tag.
+ */
+export class InflightScope {
+  readonly confirms: PendingByTag;
+  readonly acks: PendingByTag;
+
+  /** `budget`: the connection's, shared by its scopes. */
+  constructor(capacity: number, totals: InflightTotals, budget: ByteBudget) {
+    this.confirms = new PendingByTag('confirm', capacity, totals, budget);
+    this.acks = new PendingByTag('ack', capacity, totals, budget);
   }
 }

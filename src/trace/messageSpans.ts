@@ -1,6 +1,7 @@
 import { Attributes, Link, SpanKind, TraceFlags } from '@opentelemetry/api';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { Attr, MESSAGING_SYSTEM } from './attributes';
+import type { TraceHeaderView } from './lifecycle';
 import { MessageContext, OpenSpan, RecordedSpan, SpanSink, remoteSpanContext } from './recordedSpan';
 import type { Telemetry } from './telemetry';
 import { randomSpanId, randomTraceId } from './traceparent';
@@ -48,7 +49,7 @@ export const nameOf = (name: LazyName): string => (typeof name === 'function' ? 
 
 /**
  * A span's attributes with the ones every span of the proxy carries. Assigned, not spread
- * (see spanAttributes in connectionTracer.ts): the object is the caller's fresh one.
+ * (see spanAttributes in spanRecorder.ts): the object is the caller's fresh one.
  */
 export function withServer(attributes: LazyAttributes, server: { host: string; port: number }): Attributes {
   const all = typeof attributes === 'function' ? attributes() : attributes;
@@ -189,4 +190,11 @@ export class UnsampledContext implements MessageContext {
     this.id ??= randomSpanId();
     return this.id;
   }
+}
+
+/** The parent context of a message whose traceparent is known to be valid. */
+export function incomingContext(headers: TraceHeaderView): MessageContext {
+  // Fields copied, not spread: a spread of the getter's object was 5 % of the CPU at 100 % sampling.
+  const { traceId, spanId, traceFlags } = headers.traceContext!;
+  return { traceId, spanId, traceFlags, traceState: headers.tracestate };
 }

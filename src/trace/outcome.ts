@@ -1,12 +1,8 @@
-import { FRAME_HEADER_SIZE } from '../amqp/constants';
-import { parseContentHeader } from '../amqp/contentHeader';
-import type { ProcessOutcome, ProxyMetrics, TraceOutcome } from '../metrics/metrics';
+import type { ProcessOutcome, ProxyMetrics } from '../metrics/metrics';
 import { Clock, SYSTEM_CLOCK } from './clock';
-import type { MessageContext } from './messageSpans';
 import { OUTCOME_RULES, REASON_OF, type OutcomeRule } from './outcomeNames';
 import type { SpanSink } from './recordedSpan';
 import type { Telemetry } from './telemetry';
-import { TraceHeaders } from './traceHeaders';
 
 /**
  * Outcome-based export ("keep the failures"): the spans of a message whose trace the head
@@ -113,117 +109,6 @@ const SETTLE_RULES: Readonly<Record<ProcessOutcome, OutcomeRule | undefined>> = 
   closed: 'delivery_closed',
 };
 
-/** Exchange and routing key. */
-export interface Routing {
-  readonly exchange: string;
-  readonly routingKey: string;
-}
-
-/**
- * A content header larger than this is not recorded, and its message cannot be kept: a
- * record copies its header, and headers may be as large as frame_max.
- */
-export const MAX_RECORDED_HEADER_BYTES = 16 * 1024;
-
-/**
- * A record's own copy of bytes it keeps. The originals are views of socket reads (which
- * also hold message bodies) or of the frame just forwarded; a long-lived view would keep
- * all of that alive for as long as the message is in flight.
- */
-function ownCopy(bytes: Buffer): Buffer {
-  const copy = Buffer.allocUnsafe(bytes.length);
-  bytes.copy(copy);
-  return copy;
-}
-
-/**
- * An unsampled publish awaiting its confirm: the content header as forwarded (its
- * traceparent names the trace and, for a context the proxy created, the publish span's own
- * id), the routing, and how the context was found.
- */
-export class PublishRecord {
-  private written: MessageContext | undefined;
-
-  private constructor(
-    /** The content header payload as forwarded. */
-    readonly payload: Buffer,
-    readonly context: TraceOutcome,
-    /** The context a continuation found (continued_by_*), the publish span's parent. */
-    readonly parent: MessageContext | undefined,
-    readonly routing: Routing,
-  ) {}
-
-  /**
-   * `rewritten` is the frame the proxy forwarded instead of `payload` (the client's content
-   * header payload), if it changed it. Undefined when the header is too large to record.
-   */
-  static of(
-    payload: Buffer, rewritten: Buffer | undefined, context: TraceOutcome, parent: MessageContext | undefined, routing: Routing,
-  ): PublishRecord | undefined {
-    const forwarded = rewritten === undefined ? payload : rewritten.subarray(FRAME_HEADER_SIZE, rewritten.length - 1);
-    if (forwarded.length > MAX_RECORDED_HEADER_BYTES) return undefined;
-    return new PublishRecord(ownCopy(forwarded), context, parent, { exchange: routing.exchange, routingKey: routing.routingKey });
-  }
-
-  /** The traceparent the proxy forwarded (always valid: it wrote or checked it). */
-  get traceparent(): MessageContext {
-    if (this.written === undefined) {
-      const payload = this.payload;
-      const found = new TraceHeaders(payload, parseContentHeader(payload).headersOffset);
-      this.written = { ...found.traceContext!, traceState: found.tracestate };
-    }
-    return this.written;
-  }
-
-  /** Whether a basic.return quoting this span id is this publish's (never throws: it runs on forwarding). */
-  quotes(spanId: string): boolean {
-    try {
-      return this.traceparent.spanId === spanId;
-    } catch {
-      return false;
-    }
-  }
-}
-
-/** What the proxy knows of a delivery from its basic.deliver or basic.get-ok. */
-export interface DeliveryHead {
-  readonly tag: number;
-  readonly routing: Routing;
-  readonly queue: string;
-  readonly operation: 'deliver' | 'get';
-  /** basic.get only: when the client asked, in ms since the epoch (the receive span's start). */
-  readonly requestedAt?: number;
-}
-
-/**
- * An unsampled delivery awaiting the consumer's ack: its method's fields and a copy of its
- * content header, the times, and the contexts a consumer or a continuation may already have
- * seen, so that kept spans carry those very ids.
- */
-export interface DeliveryRecord extends DeliveryHead {
-  readonly payload: Buffer;
-  /** Epoch ms: the publish stamp, when trusted, and the delivery. */
-  readonly publishedAt: number | undefined;
-  readonly deliveredAt: number;
-  readonly hop: MessageContext | undefined;
-  readonly process: MessageContext | undefined;
-  /** The new trace of a delivery that came without a valid traceparent. */
-  readonly traceId: string | undefined;
-}
-
-/** A delivery's record, or undefined when its header is too large to record. */
-export function deliveryRecord(
-  head: DeliveryHead, payload: Buffer, publishedAt: number | undefined, deliveredAt: number,
-  hop: MessageContext | undefined, process: MessageContext | undefined, traceId: string | undefined,
-): DeliveryRecord | undefined {
-  if (payload.length > MAX_RECORDED_HEADER_BYTES) return undefined;
-  return {
-    tag: head.tag, routing: { exchange: head.routing.exchange, routingKey: head.routing.routingKey }, queue: head.queue,
-    operation: head.operation, requestedAt: head.requestedAt,
-    payload: ownCopy(payload), publishedAt, deliveredAt, hop, process, traceId,
-  };
-}
-
 /** What the tracer needs for outcome-based export: the rules, and where kept spans go. */
 export interface OutcomeExport {
   readonly rules: OutcomeRules;
@@ -235,7 +120,7 @@ interface OutcomeConfig {
   outcomeProcessOverMs: number; outcomeRateLimit: number;
 }
 
-/** What ConnectionTracer needs for outcome-based export; undefined when it is off or no spans are exported. */
+/** What the tracer needs for outcome-based export; undefined when it is off or no spans are exported. */
 export function outcomeExport(
   config: OutcomeConfig, telemetry: Pick<Telemetry, 'keep'>, metrics: ProxyMetrics, clock: Clock = SYSTEM_CLOCK,
 ): OutcomeExport | undefined {

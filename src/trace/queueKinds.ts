@@ -3,6 +3,12 @@ import { BoundedMap } from './boundedMap';
 import { ByteBudget, ENTRY_OVERHEAD, UNLIMITED } from './byteBudget';
 import { DestinationKind, NAMED, reservedKind } from './semconv';
 
+/**
+ * Enough for every temporary queue alive at once on a busy broker (one per RPC client
+ * process or thread, one per exclusive subscriber); a name evicted early is learned again.
+ */
+export const QUEUE_KIND_CAPACITY = 50_000;
+
 const REPLY_QUEUE: DestinationKind = Object.freeze({ temporary: true, anonymous: false });
 const SERVER_NAMED_REPLY_QUEUE: DestinationKind = Object.freeze({ temporary: true, anonymous: true });
 /**

@@ -3,10 +3,11 @@ import type { Logger } from '../log/logger';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { ByteBudget } from './byteBudget';
 import { Clock, SYSTEM_CLOCK } from './clock';
-import { ModeSwitch, tracingSessions } from './connectionTracer';
+import { tracingSessions } from './amqp091/adapter';
 import { Continuation } from './continuation';
 import { outcomeExport } from './outcome';
 import type { Telemetry } from './telemetry';
+import type { ModeSwitch } from './tracingOptions';
 
 /** The options the tracer is made from. */
 export type TracingConfig = Pick<ProxyConfig,

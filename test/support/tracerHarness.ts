@@ -1,5 +1,5 @@
 /**
- * One ConnectionTracer behind real FrameScanners, fed frames that amqplib encodes, with
+ * One connection's tracer (the 0-9-1 adapter and the core) behind real FrameScanners, fed frames that amqplib encodes, with
  * every span recorded (as if sampled) into an in-memory exporter. For unit
  * tests of span names, kinds and attributes: no sockets, no broker.
  */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Attr } from '../../../src/trace/attributes';
-import { QUEUE_KIND_CAPACITY } from '../../../src/trace/connectionTracer';
+import { QUEUE_KIND_CAPACITY } from '../../../src/trace/queueKinds';
 import { SEMCONV_SCHEMA_URL, SEMCONV_VERSION } from '../../../src/trace/semconv';
 
 const ROOT = join(__dirname, '..', '..', '..');

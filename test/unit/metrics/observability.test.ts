@@ -171,7 +171,7 @@ test('the two alerts carry severity, summary, description and the runbook anchor
 });
 
 test('span-metrics panels select process and broker_hop spans by the names the proxy makes', () => {
-  // Names from a real ConnectionTracer: a publish, a delivery with its ack, a basic.get.
+  // Names from the real tracer: a publish, a delivery with its ack, a basic.get.
   const h = tracerHarness();
   h.consume('llm', 'c-1');
   h.publish('', 'llm');

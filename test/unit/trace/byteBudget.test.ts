@@ -5,7 +5,7 @@ import { BoundedMap } from '../../../src/trace/boundedMap';
 import { ByteBudget, ENTRY_OVERHEAD } from '../../../src/trace/byteBudget';
 import { Continuation, MAX_TASK_ID_LENGTH } from '../../../src/trace/continuation';
 import { InflightTotals, PendingByTag } from '../../../src/trace/inflight';
-import type { DeliveryRecord } from '../../../src/trace/outcome';
+import type { DeliveryRecord } from '../../../src/trace/outcomeRecords';
 
 /** A map of byte vectors whose size is their length. */
 function sized(budget: ByteBudget, capacity = 100): { map: BoundedMap<string, Buffer>; evicted: string[] } {
@@ -94,7 +94,7 @@ test('PendingByTag: unacked delivery records are bounded by their connection\'s 
   const totals = new InflightTotals(metrics);
   const connection = new ByteBudget(10 * (16 * 1024 + ENTRY_OVERHEAD + 1));
   const channels = [new PendingByTag('ack', 10_000, totals, connection), new PendingByTag('ack', 10_000, totals, connection)];
-  const record = { payload: Buffer.alloc(16 * 1024) } as DeliveryRecord;
+  const record = { message: { byteLength: 16 * 1024 } } as DeliveryRecord;
   const ended: string[] = [];
   for (let tag = 1; tag <= 20; tag++) {
     for (const ch of channels) ch.add(tag, { span: { end: (e?: string) => ended.push(e ?? 'ok') } as never, startedAt: 0, destination: 'q', deliveryRecord: record });

@@ -2,10 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../../src/config/config';
 import {
-  KeepLimiter, OutcomeOptions, OutcomeRules, PublishRecord, MAX_RECORDED_HEADER_BYTES, deliveryRecord, outcomeOptions,
+  KeepLimiter, OutcomeOptions, OutcomeRules, outcomeOptions,
 } from '../../../src/trace/outcome';
 import { KeepReason, OUTCOME_RULES, OutcomeRule, REASON_OF } from '../../../src/trace/outcomeNames';
-import { referenceContentHeader } from '../../support/amqpVectors';
 
 /** A clock the test moves by hand, in ms. */
 function clock(): { now: () => number; advance(ms: number): void } {
@@ -97,31 +96,5 @@ test('options: defaults (5 s processing as in the ADR), rules switched off by na
   assert.is(loadConfig(['--outcome-export', 'false'], {}).outcomeExport, false);
 });
 
-
-test('records copy what they keep, read the traceparent forwarded, skip headers too large, and never throw on bad bytes', () => {
-  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
-  const payload = referenceContentHeader({ headers: { traceparent, tracestate: 'k=v' } }, 1);
-  const frame = Buffer.concat([Buffer.from([2, 0, 1, 0, 0, 0, payload.length]), payload, Buffer.from([0xce])]);
-  const routing = { exchange: '', routingKey: 'q' };
-  const records = [PublishRecord.of(Buffer.alloc(3), frame, 'injected', undefined, routing)!, PublishRecord.of(payload, undefined, 'continued', undefined, routing)!];
-  frame.fill(0);
-  payload.fill(0);
-  for (const record of records) {
-    assert.equal(record.traceparent, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 0, traceState: 'k=v' },
-      'read from its own copy, after the originals were overwritten');
-    assert.ok(record.quotes('b7ad6b7169203331'));
-    assert.not.ok(record.quotes('00f067aa0ba902b7'));
-  }
-  assert.not.ok(PublishRecord.of(Buffer.from([0, 60, 0]), undefined, 'injected', undefined, routing)!.quotes('b7ad6b7169203331'));
-  const large = Buffer.alloc(MAX_RECORDED_HEADER_BYTES + 1);
-  assert.is(PublishRecord.of(large, undefined, 'continued', undefined, routing), undefined);
-  const head = { tag: 7, routing, queue: 'q', operation: 'deliver' as const };
-  assert.is(deliveryRecord(head, large, undefined, 1, undefined, undefined, undefined), undefined);
-  const delivered = Buffer.from([1, 2, 3]);
-  const record = deliveryRecord(head, delivered, undefined, 1, undefined, undefined, undefined)!;
-  delivered.fill(9);
-  assert.equal([...record.payload], [1, 2, 3]);
-  assert.is.not(record.routing, routing, 'the routing strings, not the method frame they came from');
-});
 
 test.run();

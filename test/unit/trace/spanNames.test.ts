@@ -1,5 +1,5 @@
 /**
- * Span names, kinds and attributes as a ConnectionTracer makes them from frames: what the
+ * Span names, kinds and attributes as the tracer makes them from frames: what the
  * proxy learns from queue.declare / declare-ok, consumers and reply_to, and that the set of
  * names stays fixed however many temporary queues and routing keys pass.
  */

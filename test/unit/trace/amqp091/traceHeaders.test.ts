@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PROPERTY_FLAG, parseContentHeader } from '../../../src/amqp/contentHeader';
-import { TraceHeaders } from '../../../src/trace/traceHeaders';
-import { contentHeaderPayload, entry, longstr, referenceContentHeader, table } from '../../support/amqpVectors';
+import { PROPERTY_FLAG, parseContentHeader } from '../../../../src/amqp/contentHeader';
+import { TraceHeaders } from '../../../../src/trace/amqp091/traceHeaders';
+import { contentHeaderPayload, entry, longstr, referenceContentHeader, table } from '../../../support/amqpVectors';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 

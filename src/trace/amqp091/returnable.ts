@@ -1,11 +1,11 @@
-import { FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_OVERHEAD } from '../amqp/constants';
-import { parseContentHeader, replaceHeadersTable } from '../amqp/contentHeader';
-import { listTableEntries } from '../amqp/fieldTable';
-import { encodeFrame } from '../amqp/frame';
-import { Header } from './attributes';
-import { BoundedMap } from './boundedMap';
-import { ByteBudget, ENTRY_OVERHEAD } from './byteBudget';
-import type { InflightTotals } from './inflight';
+import { FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_OVERHEAD } from '../../amqp/constants';
+import { parseContentHeader, replaceHeadersTable } from '../../amqp/contentHeader';
+import { listTableEntries } from '../../amqp/fieldTable';
+import { encodeFrame } from '../../amqp/frame';
+import { Header } from '../attributes';
+import { BoundedMap } from '../boundedMap';
+import { ByteBudget, ENTRY_OVERHEAD } from '../byteBudget';
+import type { InflightTotals } from '../inflight';
 
 /**
  * Bytes of copies kept per channel, whatever --inflight-capacity allows: headers can be large

@@ -1,6 +1,7 @@
-import { ABSENT, isLongStrValue, locateStringValues } from '../amqp/fieldTable';
-import { Header } from './attributes';
-import { TraceParent, traceParentFlagsAt } from './traceparent';
+import { ABSENT, isLongStrValue, locateStringValues } from '../../amqp/fieldTable';
+import { Header } from '../attributes';
+import type { TraceHeaderView } from '../lifecycle';
+import { TraceParent, traceParentFlagsAt } from '../traceparent';
 
 /** The headers the proxy reads, in the order of their slots below; frozen, so encoded once. */
 const NAMES: readonly string[] = Object.freeze([
@@ -23,12 +24,19 @@ const MAX_STAMP_DIGITS = 17;
  *
  * Reads the payload it was given, so it must not outlive the hook call that made it.
  */
-export class TraceHeaders {
+export class TraceHeaders implements TraceHeaderView {
   private readonly at = [ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT];
 
   /** `tableOffset`: the headers table's length field, undefined when the message has none. */
   constructor(private readonly payload: Buffer, tableOffset: number | undefined) {
     if (tableOffset !== undefined) locateStringValues(payload, tableOffset, NAMES, this.at);
+  }
+
+  /** The same headers over `copy`, a byte-for-byte copy of the payload, without walking the table again. */
+  on(copy: Buffer): TraceHeaders {
+    const moved = new TraceHeaders(copy, undefined);
+    for (let i = 0; i < this.at.length; i++) moved.at[i] = this.at[i]!;
+    return moved;
   }
 
   /** Whether the table has an entry of this name (one of Header's), of any type. */

@@ -1,13 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FRAME_HEADER } from '../../../src/amqp/constants';
-import { parseContentHeader, spliceHeadersFrame } from '../../../src/amqp/contentHeader';
-import { encodeFrame } from '../../../src/amqp/frame';
-import type { InflightMap, ProxyMetrics } from '../../../src/metrics/metrics';
-import { ByteBudget, ENTRY_OVERHEAD } from '../../../src/trace/byteBudget';
-import { InflightTotals } from '../../../src/trace/inflight';
-import { ReturnableCopies } from '../../../src/trace/returnable';
-import { referenceContentHeader } from '../../support/amqpVectors';
+import { FRAME_HEADER } from '../../../../src/amqp/constants';
+import { parseContentHeader, spliceHeadersFrame } from '../../../../src/amqp/contentHeader';
+import { encodeFrame } from '../../../../src/amqp/frame';
+import type { InflightMap, ProxyMetrics } from '../../../../src/metrics/metrics';
+import { ByteBudget, ENTRY_OVERHEAD } from '../../../../src/trace/byteBudget';
+import { InflightTotals } from '../../../../src/trace/inflight';
+import { ReturnableCopies } from '../../../../src/trace/amqp091/returnable';
+import { referenceContentHeader } from '../../../support/amqpVectors';
 
 const CHANNEL = 3;
 

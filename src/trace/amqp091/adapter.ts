@@ -1,0 +1,216 @@
+import { Method } from '../../amqp/constants';
+import {
+  decodeBasicAck, decodeBasicCancel, decodeBasicCancelOk, decodeBasicConsume, decodeBasicConsumeOk, decodeBasicGet, decodeBasicGetOk,
+  decodeBasicNack, decodeBasicReject, decodeBasicReturn, decodeQueueDeclare, decodeQueueDeclareOk, locateBasicDeliver, locateBasicPublish,
+} from '../../amqp/methods';
+import type { ScannerHooks } from '../../amqp/scanner';
+import { epochOf } from '../clock';
+import type { Routing } from '../lifecycle';
+import { MessageTracer, ProcessTracing } from '../messageTracer';
+import type { DestinationKind } from '../semconv';
+import type { TracingOptions } from '../tracingOptions';
+import { ChannelModel } from './channelModel';
+import { MessageFrame } from './messageView';
+
+type MethodHandler = (channel: number, payload: Buffer) => void;
+
+/**
+ * What the proxy tells the adapter of its connection (proxy/session.ts's SessionInfo, which
+ * satisfies it: the proxy's contract is met by shape, so trace/ does not import proxy/).
+ */
+export interface ConnectionInfo {
+  readonly upstream: { readonly host: string; readonly port: number };
+  /** frame_max as negotiated, 0 until then and when neither side has a limit. */
+  readonly control: { readonly frameMax: number };
+}
+
+/** A content header with no method before it on its channel (the scanner only sends one after one). */
+const NO_ROUTING: Routing = Object.freeze({ exchange: '', routingKey: '' });
+
+/**
+ * The AMQP 0-9-1 adapter of one connection: turns the frames the scanners hand it into the
+ * tracing core's events (messageTracer.ts), and keeps what 0-9-1 spreads over frames: one
+ * ChannelModel per channel (what each direction waits for, consumers, declared queues,
+ * confirm numbering, copies of mandatory publishes). Methods are dispatched by table.
+ */
+export class Amqp091Adapter {
+  readonly clientHooks: ScannerHooks;
+  readonly serverHooks: ScannerHooks;
+  /** By channel number (small integers from 1: an array is cheaper than a Map, looked up several times per message). */
+  private readonly channels: (ChannelModel | undefined)[] = [];
+  /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
+  private lastConsumerTag = '';
+
+  constructor(private readonly tracer: MessageTracer, private readonly info: ConnectionInfo) {
+    const client = new Map<number, MethodHandler>([
+      [Method.ConfirmSelect, (c) => this.channel(c).confirmSelect()],
+      [Method.BasicPublish, (c, p) => this.channel(c).publish(locateBasicPublish(p))],
+      [Method.BasicConsume, (c, p) => this.channel(c).consumers.consume(decodeBasicConsume(p))],
+      [Method.QueueDeclare, (c, p) => this.onQueueDeclare(c, p)],
+      [Method.BasicGet, (c, p) => this.channel(c).consumers.getting(decodeBasicGet(p), epochOf(tracer.clock.now()))],
+      [Method.BasicCancel, (c, p) => this.onCancel(c, p, true)],
+      [Method.BasicAck, (c, p) => { const a = decodeBasicAck(p); this.settled(c, a.deliveryTag, a.multiple, 'ack'); }],
+      [Method.BasicNack, (c, p) => { const a = decodeBasicNack(p); this.settled(c, a.deliveryTag, a.multiple, 'nack'); }],
+      [Method.BasicReject, (c, p) => { const a = decodeBasicReject(p); this.settled(c, a.deliveryTag, false, 'reject'); }],
+      [Method.ChannelClose, (c) => this.closeChannel(c, 'channel_closed')],
+    ]);
+    const server = new Map<number, MethodHandler>([
+      [Method.QueueDeclareOk, (c, p) => this.onQueueDeclareOk(c, p)],
+      [Method.BasicConsumeOk, (c, p) => this.channel(c).consumers.consumeOk(decodeBasicConsumeOk(p).consumerTag)],
+      // The server cancels a consumer itself when its queue goes (consumer cancel notification).
+      [Method.BasicCancel, (c, p) => this.onCancel(c, p, false)],
+      [Method.BasicCancelOk, (c, p) => this.channels[c]?.consumers.cancelOk(decodeBasicCancelOk(p).consumerTag)],
+      [Method.BasicDeliver, (c, p) => this.onDeliver(c, p)],
+      [Method.BasicGetOk, (c, p) => this.onGetOk(c, p)],
+      [Method.BasicReturn, (c, p) => this.channel(c).returned(decodeBasicReturn(p))],
+      [Method.BasicAck, (c, p) => { const a = decodeBasicAck(p); this.confirmed(c, a.deliveryTag, a.multiple, 'ack'); }],
+      [Method.BasicNack, (c, p) => { const a = decodeBasicNack(p); this.confirmed(c, a.deliveryTag, a.multiple, 'nack'); }],
+      [Method.ChannelClose, (c) => this.closeChannel(c, 'channel_closed')],
+    ]);
+    this.clientHooks = {
+      inspect: new Set(client.keys()),
+      onMethod: (channel, key, payload) => client.get(key)?.(channel, payload),
+      onContentHeader: (channel, _method, payload) => this.onPublishHeader(channel, payload),
+    };
+    this.serverHooks = {
+      inspect: new Set(server.keys()),
+      onMethod: (channel, key, payload) => server.get(key)?.(channel, payload),
+      onContentHeader: (channel, method, payload) =>
+        method === Method.BasicReturn ? this.onReturnHeader(channel, payload) : this.onDeliveryHeader(channel, payload),
+    };
+  }
+
+  close(reason: string): void {
+    for (let channel = 0; channel < this.channels.length; channel++) this.closeChannel(channel, reason);
+  }
+
+  private channel(id: number): ChannelModel {
+    let ch = this.channels[id];
+    if (ch === undefined) {
+      ch = new ChannelModel(this.tracer.scope(), this.tracer.options.inflightCapacity, this.tracer.totals, this.tracer.budget);
+      this.channels[id] = ch;
+    }
+    return ch;
+  }
+
+  private closeChannel(id: number, reason: string): void {
+    const ch = this.channels[id];
+    if (ch === undefined) return;
+    this.channels[id] = undefined;
+    ch.returnable?.clear();
+    this.tracer.closed(ch.scope, reason);
+  }
+
+  private get frameMax(): number {
+    return this.info.control.frameMax;
+  }
+
+  // ----- publishing: client → broker -------------------------------------------------------
+
+  private onPublishHeader(channel: number, payload: Buffer): Buffer | undefined {
+    const { metrics } = this.tracer.options;
+    metrics.messagePublished();
+    const ch = this.channel(channel);
+    const publish = ch.takePublish();
+    if (!this.tracer.tracing) {
+      metrics.traceContext('bypassed');
+      return undefined;
+    }
+    // A mandatory publish's rewrite is kept, to give a basic.return back as the client sent it.
+    const onRewrite = publish?.mandatory === true
+      ? (original: Buffer, frame: Buffer) => ch.returnableCopies().remember(publish.tag, original, frame)
+      : undefined;
+    const message = new MessageFrame(channel, payload, this.frameMax, onRewrite);
+    this.tracer.publishing.published(ch.scope, message, publish?.routing ?? NO_ROUTING, publish?.tag ?? 0);
+    return message.rewritten;
+  }
+
+  private confirmed(channel: number, tag: number, multiple: boolean, outcome: 'ack' | 'nack'): void {
+    const ch = this.channels[channel];
+    if (ch === undefined) return;
+    // An ack or nack for tag N comes after every publish up to N was routed (or returned).
+    ch.returnable?.settle(tag === 0 && multiple ? Number.MAX_SAFE_INTEGER : tag);
+    this.tracer.publishing.confirmed(ch.scope, tag, multiple, outcome);
+  }
+
+  /** basic.return: the core's event, and the message handed back as the publisher sent it (see ReturnableCopies). */
+  private onReturnHeader(channel: number, payload: Buffer): Buffer | undefined {
+    this.tracer.options.metrics.messageReturned();
+    const ch = this.channel(channel);
+    const returned = ch.takeReturn();
+    if (this.tracer.tracing && returned !== undefined) {
+      this.tracer.publishing.returned(ch.scope, new MessageFrame(channel, payload, this.frameMax), returned);
+    }
+    // The client's own frame fitted frame_max on the way in; checked again all the same.
+    const restored = ch.returnable?.restore(channel, payload);
+    return restored !== undefined && (this.frameMax === 0 || restored.length <= this.frameMax) ? restored : undefined;
+  }
+
+  // ----- consuming: broker → client --------------------------------------------------------
+
+  private onQueueDeclare(channel: number, payload: Buffer): void {
+    const args = decodeQueueDeclare(payload);
+    const temporary = args.exclusive || args.autoDelete || args.expires;
+    const kind: DestinationKind | undefined = args.passive ? undefined : { temporary, anonymous: args.queue === '' };
+    if (args.noWait) {
+      // No declare-ok will come: a named queue is known now (a server-named one cannot be no-wait).
+      if (kind !== undefined) this.tracer.queueKinds.declared(args.queue, kind);
+      return;
+    }
+    if (!this.channel(channel).consumers.declaring(kind)) this.tracer.options.metrics.inflightEvicted('queue');
+  }
+
+  private onQueueDeclareOk(channel: number, payload: Buffer): void {
+    const { queue } = decodeQueueDeclareOk(payload);
+    const kind = this.channel(channel).consumers.declared(queue);
+    if (kind !== undefined) this.tracer.queueKinds.declared(queue, kind);
+  }
+
+  private onCancel(channel: number, payload: Buffer, fromClient: boolean): void {
+    const { consumerTag, noWait } = decodeBasicCancel(payload);
+    this.channels[channel]?.consumers.cancel(consumerTag, noWait, fromClient);
+  }
+
+  private onDeliver(channel: number, payload: Buffer): void {
+    const args = locateBasicDeliver(payload, this.lastConsumerTag);
+    this.lastConsumerTag = args.consumerTag;
+    const ch = this.channel(channel);
+    const consumer = ch.consumers.consumerOf(args.consumerTag);
+    ch.deliver({
+      kind: 'delivery', tag: args.deliveryTag, routing: args.routing,
+      queue: consumer?.queue ?? '', noAck: consumer?.noAck ?? false, operation: 'deliver', redelivered: args.redelivered,
+    });
+  }
+
+  private onGetOk(channel: number, payload: Buffer): void {
+    const args = decodeBasicGetOk(payload);
+    const ch = this.channel(channel);
+    const get = ch.consumers.gotten();
+    ch.deliver({
+      kind: 'delivery', tag: args.deliveryTag, routing: { exchange: args.exchange, routingKey: args.routingKey },
+      queue: get?.queue ?? '', noAck: get?.noAck ?? false, operation: 'get', requestedAt: get?.requestedAt,
+      redelivered: args.redelivered,
+    });
+  }
+
+  private onDeliveryHeader(channel: number, payload: Buffer): Buffer | undefined {
+    this.tracer.options.metrics.messageDelivered();
+    const ch = this.channel(channel);
+    const delivery = ch.takeDelivery();
+    if (!this.tracer.tracing || delivery === undefined) return undefined;
+    const message = new MessageFrame(channel, payload, this.frameMax);
+    this.tracer.delivering.delivered(ch.scope, message, delivery);
+    return message.rewritten;
+  }
+
+  private settled(channel: number, tag: number, multiple: boolean, outcome: 'ack' | 'nack' | 'reject'): void {
+    const ch = this.channels[channel];
+    if (ch !== undefined) this.tracer.delivering.settled(ch.scope, tag, multiple, outcome);
+  }
+}
+
+/** One adapter per client connection (the proxy's ConnectionSession), over the tracing state the process shares. */
+export function tracingSessions(options: TracingOptions): (info: ConnectionInfo) => Amqp091Adapter {
+  const process = new ProcessTracing(options);
+  return (info) => new Amqp091Adapter(process.connection(info.upstream), info);
+}
