@@ -34,6 +34,11 @@ export interface TracerHarness {
   names(): string[];
   /** Another client connection through the same proxy process (shared maps, same spans). */
   another(): TracerHarness;
+  /** Raw bytes towards the broker / the client (whole frames or any part of them); returns what was forwarded. */
+  toBroker(bytes: Buffer): Buffer[];
+  toClient(bytes: Buffer): Buffer[];
+  /** The connection went away (the proxy calls this with connection_closed, or a fail-open reason). */
+  close(reason: string): void;
 }
 
 export interface HarnessOptions {
@@ -141,5 +146,16 @@ function connectionHarness(sessions: SessionFactory, sink: ReturnType<typeof mem
     spans: () => sink.exporter.getFinishedSpans(),
     names: () => sink.exporter.getFinishedSpans().map((s) => s.name),
     another: () => connectionHarness(sessions, sink, metrics),
+    toBroker: (bytes) => {
+      out.length = 0;
+      toBroker.push(bytes, out);
+      return [...out];
+    },
+    toClient: (bytes) => {
+      out.length = 0;
+      toClient.push(bytes, out);
+      return [...out];
+    },
+    close: (reason) => session.close(reason),
   };
 }

@@ -1,0 +1,90 @@
+/**
+ * The 0-9-1 adapter fed byte vectors (amqplib's encoder, behind real scanners): frames become
+ * lifecycle events with the right message, each content header is read once, and channel or
+ * connection close ends what is in flight.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Method } from '../../../../src/amqp/constants';
+import { contentHeaderReads } from '../../../../src/trace/amqp091/messageView';
+import { Attr } from '../../../../src/trace/attributes';
+import { amqplibDefs } from '../../../support/amqpVectors';
+import { tracerHarness } from '../../../support/tracerHarness';
+
+const BODY = Buffer.from([3, 0, 1, 0, 0, 0, 2, 0x68, 0x69, 0xce]);
+const header = (properties: Record<string, unknown>, channel = 1): Buffer =>
+  Buffer.concat([amqplibDefs.encodeProperties(60, channel, 2, properties), BODY]);
+const publishMethod = (exchange: string, routingKey: string, mandatory = false): Buffer =>
+  amqplibDefs.encodeMethod(Method.BasicPublish, 1, { ticket: 0, exchange, routingKey, mandatory, immediate: false });
+
+const summary = (h: ReturnType<typeof tracerHarness>): string[] =>
+  h.spans().map((s) => `${s.name} ${String(s.attributes[Attr.messageId])} ${String(s.attributes[Attr.errorType] ?? 'ok')}`).sort();
+
+test('the two directions of a channel wait apart: a delivery between a publish and its header takes neither\'s place', () => {
+  const h = tracerHarness();
+  h.consume('jobs', 'c1');
+  h.toBroker(publishMethod('orders', 'new'));
+  h.deliver('c1', 1, '', 'jobs', { messageId: 'delivered' });
+  h.toBroker(header({ messageId: 'published' }));
+  h.client(Method.BasicAck, { deliveryTag: 1, multiple: false });
+  assert.equal(summary(h), [
+    'broker_hop jobs delivered ok', 'process jobs delivered ok', 'publish orders published ok',
+  ]);
+});
+
+test('each content header is read once on its way through, sampled or not', () => {
+  for (const sampled of [true, false]) {
+    const h = tracerHarness({ sampled });
+    h.client(Method.ConfirmSelect, { nowait: false });
+    h.consume('jobs', 'c1');
+    const before = contentHeaderReads();
+    for (let i = 0; i < 10; i++) {
+      h.publish('', 'jobs', { messageId: `m-${i}`, replyTo: 'replies', correlationId: `c-${i}`, headers: { id: `t-${i}`, task: 'work' } });
+      h.deliver('c1', i + 1, '', 'jobs', { messageId: `m-${i}`, replyTo: 'replies', correlationId: `c-${i}`, headers: { id: `t-${i}`, task: 'work' } });
+    }
+    h.server(Method.BasicAck, { deliveryTag: 10, multiple: true });
+    h.client(Method.BasicAck, { deliveryTag: 10, multiple: true });
+    assert.is(contentHeaderReads() - before, 20, `sampled ${String(sampled)}: 10 publishes and 10 deliveries`);
+  }
+});
+
+test('a kept delivery is made from its record without reading the header again; a kept publish reads the copy it forwarded once', () => {
+  const h = tracerHarness({ sampled: false });
+  h.consume('jobs', 'c1');
+  let before = contentHeaderReads();
+  h.deliver('c1', 1, '', 'jobs', { messageId: 'rejected' });
+  h.client(Method.BasicReject, { deliveryTag: 1, requeue: false });
+  assert.ok(summary(h).includes('process jobs rejected reject'));
+  assert.is(contentHeaderReads() - before, 1);
+  h.client(Method.ConfirmSelect, { nowait: false });
+  before = contentHeaderReads();
+  h.publish('', 'jobs', { messageId: 'nacked' });
+  h.server(Method.BasicNack, { deliveryTag: 1, multiple: false, requeue: false });
+  assert.ok(summary(h).includes('publish jobs nacked nack'));
+  assert.is(contentHeaderReads() - before, 2, 'the client\'s header, then the proxy\'s own copy when kept');
+});
+
+test('channel.close from either side and a lost connection end what is in flight with the reason', () => {
+  const h = tracerHarness();
+  h.consume('jobs', 'c1');
+  h.client(Method.ConfirmSelect, { nowait: false });
+  h.publish('', 'jobs', { messageId: 'unconfirmed' });
+  h.deliver('c1', 1, '', 'jobs', { messageId: 'unacked' });
+  h.client(Method.ChannelClose, { replyCode: 200, replyText: 'bye', classId: 0, methodId: 0 });
+  assert.ok(summary(h).includes('publish jobs unconfirmed channel_closed'), summary(h).join('\n'));
+  assert.ok(summary(h).includes('process jobs unacked channel_closed'));
+
+  h.consume('jobs', 'c2', 2);
+  h.deliver('c2', 1, '', 'jobs', { messageId: 'closed-by-broker' }, 2);
+  h.server(Method.ChannelClose, { replyCode: 406, replyText: 'PRECONDITION_FAILED', classId: 60, methodId: 80 }, 2);
+  assert.ok(summary(h).includes('process jobs closed-by-broker channel_closed'));
+
+  h.consume('jobs', 'c3', 3);
+  h.deliver('c3', 1, '', 'jobs', { messageId: 'lost' }, 3);
+  h.close('connection_closed');
+  assert.ok(summary(h).includes('process jobs lost connection_closed'));
+  h.client(Method.BasicAck, { deliveryTag: 1, multiple: false }, 3);
+  assert.equal(summary(h).filter((s) => s.startsWith('process jobs lost')), ['process jobs lost connection_closed'], 'a settle after the close finds nothing');
+});
+
+test.run();
