@@ -255,8 +255,8 @@ export const NOT_A_STRING = -2;
  * One walk of the table at `tableOffset`, with the same checks as findTableEntries, that
  * records where the value of each name in `names` (a frozen list) is: `positions[2i]` and
  * `positions[2i + 1]` become the [start, end) of the i-th name's `S` or `x` value bytes
- * (the last occurrence wins, as a decoder building an object would have it), NOT_A_STRING
- * for another type, or stay ABSENT. Nothing is allocated or decoded: the proxy reads most
+ * (the last occurrence wins, as a decoder building an object would have it); for another
+ * type NOT_A_STRING and the offset of its tag (for fieldValues.ts's readers), or stay ABSENT. Nothing is allocated or decoded: the proxy reads most
  * of these values only as bytes (a traceparent's flags, a stamp's digits).
  */
 export function locateStringValues(buf: Buffer, tableOffset: number, names: readonly string[], positions: number[]): void {
@@ -271,7 +271,7 @@ export function locateStringValues(buf: Buffer, tableOffset: number, names: read
       const tag = buf[tagOffset];
       const isString = tag === TAG_LONGSTR || tag === TAG_BYTES;
       positions[2 * index] = isString ? tagOffset + 5 : NOT_A_STRING;
-      positions[2 * index + 1] = isString ? entryEnd : NOT_A_STRING;
+      positions[2 * index + 1] = isString ? entryEnd : tagOffset;
     }
     offset = entryEnd;
   }

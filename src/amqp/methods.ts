@@ -49,9 +49,13 @@ export type BasicConsumeArgs = {
   arguments: FieldTable;
 };
 export type BasicConsumeOkArgs = { consumerTag: string };
-/** queue.declare; of its `arguments` only whether `x-expires` (delete when unused) is there. */
+/**
+ * queue.declare; of its `arguments` only whether `x-expires` (delete when unused) and
+ * `x-dead-letter-exchange` (a reject without requeue, an expiry or an overflow dead-letters) are there.
+ */
 export type QueueDeclareArgs = {
   queue: string; passive: boolean; durable: boolean; exclusive: boolean; autoDelete: boolean; noWait: boolean; expires: boolean;
+  deadLetterExchange: boolean;
 };
 export type QueueDeclareOkArgs = { queue: string; messageCount: number; consumerCount: number };
 export type BasicCancelArgs = { consumerTag: string; noWait: boolean };
@@ -313,8 +317,13 @@ export function decodeQueueDeclare(payload: Buffer): QueueDeclareArgs {
   const queue = args.shortstr();
   const bits = args.octet();
   // Declarations are rare (not per message), so the table is decoded whole.
-  const expires = args.table()['x-expires'] !== undefined;
-  return { queue, passive: bit(bits, 0), durable: bit(bits, 1), exclusive: bit(bits, 2), autoDelete: bit(bits, 3), noWait: bit(bits, 4), expires };
+  const table = args.table();
+  const expires = table['x-expires'] !== undefined;
+  const deadLetterExchange = table['x-dead-letter-exchange'] !== undefined;
+  return {
+    queue, passive: bit(bits, 0), durable: bit(bits, 1), exclusive: bit(bits, 2), autoDelete: bit(bits, 3), noWait: bit(bits, 4), expires,
+    deadLetterExchange,
+  };
 }
 
 export function decodeQueueDeclareOk(payload: Buffer): QueueDeclareOkArgs {

@@ -1,3 +1,4 @@
+import type { Attempts } from './attempts';
 import type { Clock } from './clock';
 import type { MessageView, TraceHeaderView } from './lifecycle';
 import type { MessageSpans } from './messageSpans';
@@ -12,6 +13,8 @@ export interface ConnectionTracing {
   readonly spans: MessageSpans;
   readonly recorder: SpanRecorder;
   readonly keeper: OutcomeKeeper;
+  /** The process's memory of attempts: retries, redeliveries, dead letters (attempts.ts). */
+  readonly attempts: Attempts;
   /** A message's `reply_to` names a reply queue: temporary, kept out of span names. */
   learnReplyQueue(message: MessageView): void;
   /** Whether spans under a valid incoming traceparent with these flags record. */

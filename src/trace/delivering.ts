@@ -1,9 +1,11 @@
 import type { ProcessOutcome } from '../metrics/metrics';
-import { Header } from './attributes';
+import { AttemptTiming, attemptKey } from './attempts';
+import { Attr, Header } from './attributes';
 import { epochOf, publishTime } from './clock';
+import { NO_HISTORY } from './deliveryHistory';
 import { DEFAULT_STAMP_MAX_AGE_MS } from './limits';
 import type { InflightScope } from './inflight';
-import type { Delivery, MessageInFlight, MessageView, SettleOutcome } from './lifecycle';
+import type { Delivery, MessageInFlight, MessageView, SettleOutcome, TraceHeaderView } from './lifecycle';
 import { MessageContext, OpenSpan, UnsampledContext, incomingContext } from './messageSpans';
 import type { ConnectionTracing } from './connectionTracing';
 import type { DeliveryRecord } from './outcomeRecords';
@@ -27,7 +29,12 @@ export class Delivering {
     c.learnReplyQueue(message);
     const now = c.clock.now();
     const wallNow = epochOf(now);
-    const publishedAt = this.publishedAt(headers.publishedAtMicros, wallNow);
+    const stamped = this.publishedAt(headers.publishedAtMicros, wallNow);
+    // A first, plain delivery carries no history: nothing more is read or looked up.
+    const history = headers.history(delivery.redelivered);
+    const timing = history === NO_HISTORY ? undefined : this.timing(history, headers, stamped, wallNow, delivery.queue);
+    // A dead letter's hop starts when it was dead-lettered, not at its first publish.
+    const publishedAt = timing?.hopStart ?? stamped;
     if (publishedAt !== undefined) metrics.observeBrokerHop((wallNow - publishedAt) / 1000, c.recorder.queueLabel(delivery.queue));
 
     // Decided once for the message (hop and process share it); ids become strings only when read.
@@ -41,11 +48,12 @@ export class Delivering {
     let hop: MessageContext | undefined;
     let process: MessageContext | undefined;
     if (records || kept) {
-      const span = c.recorder.delivery(message, delivery, parent, publishedAt, fresh?.traceId, kept);
+      const span = c.recorder.delivery(message, delivery, parent, publishedAt, fresh?.traceId, kept, timing);
       if (kept) c.keeper.ownPublish(parent, message, delivery.routing, kept.rule);
       hop = span.hop;
       process = span.process?.context;
-      this.track(scope, delivery, span.process, now);
+      // A recorded attempt's identity, should it end without an ack and come back (attempts.ts).
+      this.track(scope, delivery, span.process, now, undefined, timing, span.process && attemptKey(headers));
     } else {
       // Most messages: nothing records, so contexts are made only for what reads them.
       if (needsContexts) {
@@ -55,7 +63,7 @@ export class Delivering {
       }
       // What kept spans would be made from, should the consumer's answer keep them (outcomeKeeper.ts).
       const record = c.keeper.deliveryRecord(delivery, message, publishedAt, wallNow, hop, process, fresh?.traceId);
-      this.track(scope, delivery, undefined, now, record);
+      this.track(scope, delivery, undefined, now, record, timing);
     }
 
     if (continuation && process) {
@@ -70,15 +78,36 @@ export class Delivering {
     message.rewrite({ remove: [Header.traceparent, Header.tracestate].filter((n) => headers.has(n)), add });
   }
 
-  /** The consumer's ack, nack or reject of delivery `tag`, or of every one up to it. */
-  settled(scope: InflightScope, tag: number, multiple: boolean, outcome: SettleOutcome): void {
+  /**
+   * The consumer's ack, nack or reject of delivery `tag`, or of every one up to it. The
+   * process time is the work's: from an eta the worker held the message for, when it had one.
+   */
+  settled(scope: InflightScope, tag: number, multiple: boolean, outcome: SettleOutcome, requeue = false): void {
     const { c } = this;
+    const { metrics } = c.options;
     const now = c.clock.now();
     for (const p of scope.acks.settle(tag, multiple)) {
-      const span = p.span ?? (p.deliveryRecord && c.keeper.settled(p.deliveryRecord, outcome, now - p.startedAt));
+      const worked = Math.max(0, now - p.startedAt);
+      if (p.waitFrom !== undefined) metrics.observeScheduledWait((Math.min(now, p.startedAt) - p.waitFrom) / 1000, 'worker_hold', p.destination);
+      const span = p.span ?? (p.deliveryRecord && c.keeper.settled(p.deliveryRecord, outcome, worked));
+      if (outcome !== 'ack' && p.span !== undefined) {
+        if (!requeue && p.deadLetters === true) p.span.mark?.(Attr.deadLettered, true);
+        if (p.attemptKey !== undefined) c.attempts.ended(p.attemptKey, epochOf(now), p.span.context);
+      }
       span?.end(outcome === 'ack' ? undefined : outcome);
-      c.options.metrics.observeProcess((now - p.startedAt) / 1000, outcome, p.destination);
+      metrics.observeProcess(worked / 1000, outcome, p.destination);
     }
+  }
+
+  /** What a delivery's history changes (attempts.ts); the continuation's context of the same task is the attempt before a retry. */
+  private timing(
+    history: ReturnType<TraceHeaderView['history']>, headers: TraceHeaderView, publishedAt: number | undefined, wallNow: number, queue: string,
+  ): AttemptTiming {
+    const { c } = this;
+    const taskId = (history.celery?.retries ?? 0) > 0 ? headers.taskId : undefined;
+    const previousTask = taskId ? c.options.continuation?.parentTask(taskId) : undefined;
+    const key = history.redelivered || history.deadLetter !== undefined ? attemptKey(headers) : undefined;
+    return c.attempts.timing(history, key, publishedAt, wallNow, (q) => c.recorder.queueLabel(q), queue, previousTask);
   }
 
   /** A delivery's publish time from its stamp, when the stamp is trusted; counted when not. */
@@ -96,13 +125,22 @@ export class Delivering {
     return rewriteOnDelivery || (continuation !== undefined && (message.headers.has(Header.celeryTaskId) || message.hasReplyTo));
   }
 
-  private track(scope: InflightScope, delivery: Delivery, process: OpenSpan | undefined, now: number, deliveryRecord?: DeliveryRecord): void {
+  private track(
+    scope: InflightScope, delivery: Delivery, process: OpenSpan | undefined, now: number, deliveryRecord?: DeliveryRecord,
+    timing?: AttemptTiming, attemptKey?: string,
+  ): void {
     const destination = this.c.recorder.queueLabel(delivery.queue);
     if (delivery.noAck) {
       process?.end();
       this.c.options.metrics.observeProcess(0, 'auto_ack' satisfies ProcessOutcome, destination);
       return;
     }
-    scope.acks.add(delivery.tag, { span: process, startedAt: now, destination, deliveryRecord });
+    // Held until the eta: the work, and the process time, start there (both clocks in ms).
+    const wait = timing?.waitUntil === undefined ? 0 : timing.waitUntil - timing.deliveredAt;
+    const deadLetters = process !== undefined && this.c.attempts.deadLetters(delivery.queue);
+    scope.acks.add(delivery.tag, {
+      span: process, startedAt: now + wait, destination, deliveryRecord,
+      ...(wait > 0 ? { waitFrom: now } : {}), ...(attemptKey ? { attemptKey } : {}), ...(deadLetters ? { deadLetters } : {}),
+    });
   }
 }

@@ -24,6 +24,9 @@ export const NO_HISTORY: DeliveryHistory = Object.freeze({
   redelivered: false, deliveryCount: undefined, acquiredCount: undefined, deadLetter: undefined, celery: undefined,
 });
 
+/** Redelivered, and nothing else known. */
+export const REDELIVERED: DeliveryHistory = Object.freeze({ ...NO_HISTORY, redelivered: true });
+
 /** Whether the delivery says anything beyond a first delivery. */
 export function hasHistory(history: DeliveryHistory): boolean {
   return history.redelivered || history.deliveryCount !== undefined || history.acquiredCount !== undefined

@@ -19,16 +19,22 @@ export interface Pending {
   readonly deliveryRecord?: DeliveryRecord;
   /** An unsampled publish whose context the proxy created: its publish span's id (PublishedSpans). */
   readonly createdSpanId?: string;
+  /** A delivery held until its eta: when the wait began (`startedAt` is then the eta, where the work starts). */
+  readonly waitFrom?: number;
+  /** A recorded delivery's message identity (attempts.ts), to link its next attempt to this one. */
+  readonly attemptKey?: string;
+  /** Its queue was declared with a dead-letter exchange through this proxy: a reject without requeue dead-letters. */
+  readonly deadLetters?: boolean;
 }
 
 /** The bytes a pending entry holds: the message its record copied, and its own objects. */
 function pendingBytes(_tag: number, p: Pending): number {
-  return ENTRY_OVERHEAD + p.destination.length + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0);
+  return ENTRY_OVERHEAD + p.destination.length + (p.attemptKey?.length ?? 0) + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0);
 }
 
 /** Process-wide sizes of the per-channel maps, reported as gauges. */
 export class InflightTotals {
-  private readonly sizes: Record<InflightMap, number> = { confirm: 0, ack: 0, task: 0, rpc: 0, queue: 0, return: 0, published: 0 };
+  private readonly sizes: Record<InflightMap, number> = { confirm: 0, ack: 0, task: 0, rpc: 0, queue: 0, return: 0, published: 0, attempt: 0 };
 
   constructor(readonly metrics: ProxyMetrics) {}
 

@@ -1,3 +1,4 @@
+import type { DeliveryHistory } from './deliveryHistory';
 import type { TraceParent } from './traceparent';
 
 /**
@@ -42,6 +43,8 @@ export interface TraceHeaderView {
   readonly parentTaskId: string | undefined;
   /** The proxy's publish stamp in µs, when it reads as one. */
   readonly publishedAtMicros: number | undefined;
+  /** What the message says of earlier attempts (dead-lettering, delivery counts, Celery retries and eta). */
+  history(redelivered: boolean): DeliveryHistory;
 }
 
 /**

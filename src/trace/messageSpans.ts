@@ -33,16 +33,32 @@ export interface SpanFactory {
   receive(
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined, creation?: MessageContext,
   ): void;
-  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext): OpenSpan | undefined;
+  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext, at?: ProcessPlace): OpenSpan | undefined;
+  /** A scheduled wait (a worker holding a message until its eta), from `startMs` to `endMs`, epoch ms; ended at once. */
+  scheduledWait(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, startMs: number, endMs: number): void;
 }
+
+/** Where a process span starts when not at the delivery, and the attempt before it. */
+export interface ProcessPlace {
+  /** Epoch ms: an eta the worker waited for. */
+  readonly startMs?: number;
+  /** The earlier attempt's process span (a redelivery, a Celery retry), linked as `previous_attempt`. */
+  readonly previous?: MessageContext;
+}
+
+/** The link attribute value of a previous attempt (Attr.linkRelation). */
+export const PREVIOUS_ATTEMPT = 'previous_attempt';
 
 /**
  * The links of a span that does not carry the message's creation context itself: receive,
  * process, and a send span under the publisher's own context (messaging-spans.md, "Trace
  * structure": links are the conventions' default way to reach the producer).
  */
-export function linksTo(creation: MessageContext | undefined): Link[] | undefined {
-  return creation === undefined ? undefined : [{ context: remoteSpanContext(creation) }];
+export function linksTo(creation: MessageContext | undefined, previous?: MessageContext): Link[] | undefined {
+  const links = creation === undefined ? undefined : [{ context: remoteSpanContext(creation) }];
+  if (previous === undefined) return links;
+  const link: Link = { context: remoteSpanContext(previous), attributes: { [Attr.linkRelation]: PREVIOUS_ATTEMPT } };
+  return links === undefined ? [link] : [...links, link];
 }
 
 export const nameOf = (name: LazyName): string => (typeof name === 'function' ? name() : name);
@@ -72,6 +88,7 @@ export interface SpanPlace {
   /** Epoch ms; unset for now. */
   readonly startMs: number | undefined;
   readonly creation: MessageContext | undefined;
+  readonly previous?: MessageContext;
 }
 
 /**
@@ -88,7 +105,7 @@ export function recordSpan(sink: SpanSink, name: LazyName, kind: SpanKind, attri
     traceState: parent?.traceState,
   };
   return new RecordedSpan(
-    sink, nameOf(name), kind, attributes, context, parentContext?.traceState, parentContext, linksTo(place.creation), place.startMs,
+    sink, nameOf(name), kind, attributes, context, parentContext?.traceState, parentContext, linksTo(place.creation, place.previous), place.startMs,
   );
 }
 
@@ -155,18 +172,23 @@ export class MessageSpans implements SpanFactory {
   }
 
   /** The "process" span, CONSUMER, from delivery until the consumer's ack, nack or reject. */
-  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext): OpenSpan | undefined {
-    return this.start(name, SpanKind.CONSUMER, attributes, parent, undefined, undefined, creation);
+  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext, at?: ProcessPlace): OpenSpan | undefined {
+    return this.start(name, SpanKind.CONSUMER, attributes, parent, at?.startMs, undefined, creation, at?.previous);
+  }
+
+  /** INTERNAL: no message moves while a worker waits for an eta; a child of the broker hop. */
+  scheduledWait(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, startMs: number, endMs: number): void {
+    this.start(name, SpanKind.INTERNAL, attributes, parent, startMs, undefined)?.end(undefined, endMs);
   }
 
   private start(
     name: LazyName, kind: SpanKind, attributes: LazyAttributes, parent: MessageContext | undefined, startMs: number | undefined,
-    rootTraceId: string | undefined, creation?: MessageContext,
+    rootTraceId: string | undefined, creation?: MessageContext, previous?: MessageContext,
   ): RecordedSpan | undefined {
     try {
       // Names and attributes are built only here, for messages `records` let through.
       return recordSpan(this.sink, name, kind, withServer(attributes, this.server), {
-        parent, traceId: rootTraceId, spanId: undefined, traceFlags: TraceFlags.SAMPLED, startMs, creation,
+        parent, traceId: rootTraceId, spanId: undefined, traceFlags: TraceFlags.SAMPLED, startMs, creation, previous,
       });
     } catch {
       this.metrics.telemetryError('span_start');

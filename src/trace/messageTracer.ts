@@ -22,8 +22,9 @@
  * its spans from it when an outcome keeps it (outcome.ts), and does nothing when
  * outcome-based export is off.
  */
+import { ATTEMPT_CAPACITY, Attempts } from './attempts';
 import { ByteBudget } from './byteBudget';
-import type { Clock } from './clock';
+import { type Clock, epochOf } from './clock';
 import { Delivering } from './delivering';
 import { InflightScope, InflightTotals } from './inflight';
 import { DEFAULT_CONNECTION_STATE_MAX_BYTES, DEFAULT_STATE_MAX_BYTES } from './limits';
@@ -44,12 +45,14 @@ export class ProcessTracing {
   readonly queueKinds: QueueKinds;
   /** Unsampled publishes this process created the context of; with outcome-based export. */
   readonly published: PublishedSpans | undefined;
+  readonly attempts: Attempts;
 
   constructor(readonly options: TracingOptions) {
     this.totals = new InflightTotals(options.metrics);
     this.budget = options.stateBudget ?? new ByteBudget(DEFAULT_STATE_MAX_BYTES);
     this.queueKinds = new QueueKinds(options.queueKindCapacity ?? QUEUE_KIND_CAPACITY, options.metrics, this.budget);
     this.published = options.outcome ? new PublishedSpans(PUBLISHED_CAPACITY, options.metrics, this.budget) : undefined;
+    this.attempts = new Attempts(ATTEMPT_CAPACITY, options.metrics, this.budget);
   }
 
   /** The tracer of one client connection; `server` is the broker it talks to (span attributes). */
@@ -73,6 +76,7 @@ export class MessageTracer implements ConnectionTracing {
   readonly totals: InflightTotals;
   readonly publishing: Publishing;
   readonly delivering: Delivering;
+  readonly attempts: Attempts;
 
   constructor(process: ProcessTracing, server: { host: string; port: number }) {
     const options = process.options;
@@ -82,6 +86,7 @@ export class MessageTracer implements ConnectionTracing {
     this.totals = process.totals;
     this.budget = new ByteBudget(options.connectionStateMaxBytes ?? DEFAULT_CONNECTION_STATE_MAX_BYTES, process.budget);
     this.queueKinds = new ConnectionQueueKinds(process.queueKinds, options.metrics, this.budget);
+    this.attempts = process.attempts;
     this.recorder = new SpanRecorder(this.spans, this.queueKinds);
     this.keeper = options.outcome && process.published
       ? new OutcomeKeeping(options.outcome, process.published, this.recorder, options.metrics, server)
@@ -112,8 +117,11 @@ export class MessageTracer implements ConnectionTracing {
       if (keeps && p.publishRecord) this.keeper.closedPublish(p, p.publishRecord)?.end(reason);
     }
     for (const p of scope.acks.abandon(reason)) {
-      this.options.metrics.observeProcess((now - p.startedAt) / 1000, 'closed', p.destination);
-      if (keeps && p.deliveryRecord) this.keeper.settled(p.deliveryRecord, 'closed', now - p.startedAt)?.end(reason);
+      // Closed while held for an eta: no work was done.
+      const worked = Math.max(0, now - p.startedAt);
+      this.options.metrics.observeProcess(worked / 1000, 'closed', p.destination);
+      if (keeps && p.deliveryRecord) this.keeper.settled(p.deliveryRecord, 'closed', worked)?.end(reason);
+      if (keeps && p.span !== undefined && p.attemptKey !== undefined) this.attempts.ended(p.attemptKey, epochOf(now), p.span.context);
     }
   }
 

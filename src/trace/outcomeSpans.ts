@@ -1,7 +1,9 @@
 import { SpanKind } from '@opentelemetry/api';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { Attr } from './attributes';
-import { LazyAttributes, LazyName, MessageContext, OpenSpan, SpanFactory, SpanPlace, recordSpan, withServer } from './messageSpans';
+import {
+  LazyAttributes, LazyName, MessageContext, OpenSpan, ProcessPlace, SpanFactory, SpanPlace, recordSpan, withServer,
+} from './messageSpans';
 import { KeepReason, OutcomeRule, REASON_OF } from './outcomeNames';
 import { RecordedSpan, SpanSink, epochNow } from './recordedSpan';
 
@@ -83,10 +85,17 @@ export class KeptSpans implements SpanFactory {
     })?.end(undefined, deliveredAt);
   }
 
-  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext): OpenSpan | undefined {
+  process(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, creation?: MessageContext, at?: ProcessPlace): OpenSpan | undefined {
     return this.start(name, SpanKind.CONSUMER, attributes, {
-      parent, traceId: undefined, spanId: this.shape.processSpanId, traceFlags: parent?.traceFlags ?? 0, startMs: this.shape.deliveredAt, creation,
+      parent, traceId: undefined, spanId: this.shape.processSpanId, traceFlags: parent?.traceFlags ?? 0,
+      startMs: at?.startMs ?? this.shape.deliveredAt, creation, previous: at?.previous,
     });
+  }
+
+  scheduledWait(name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, startMs: number, endMs: number): void {
+    this.start(name, SpanKind.INTERNAL, attributes, {
+      parent, traceId: undefined, spanId: undefined, traceFlags: parent?.traceFlags ?? 0, startMs, creation: undefined,
+    })?.end(undefined, endMs);
   }
 
   private start(name: LazyName, kind: SpanKind, attributes: LazyAttributes, place: SpanPlace): RecordedSpan | undefined {

@@ -21,6 +21,8 @@ export interface OpenSpan {
   readonly context: MessageContext;
   end(errorType?: string): void;
   event(name: string, attributes: Attributes): void;
+  /** An attribute only known at the end (a reject that dead-letters); before `end`. */
+  mark?(key: string, value: boolean): void;
 }
 
 /**
@@ -121,6 +123,10 @@ export class RecordedSpan implements ReadableSpan, OpenSpan {
     this.ended = true;
     if (this.sink.limits !== undefined) applyLimits(this, this.sink.limits);
     this.sink.end(this);
+  }
+
+  mark(key: string, value: boolean): void {
+    if (!this.ended) this.attributes[key] = value;
   }
 
   event(name: string, attributes: Attributes): void {

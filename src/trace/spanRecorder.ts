@@ -1,5 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { TraceOutcome } from '../metrics/metrics';
+import { type AttemptTiming, celeryAttributes, historyAttributes } from './attempts';
 import { Attr, sanitize } from './attributes';
 import type { DeliveryHead, MessageView, ReturnedBy, Routing } from './lifecycle';
 import type { MessageContext, OpenSpan, SpanFactory } from './messageSpans';
@@ -14,6 +15,8 @@ const BROKER_HOP = 'broker_hop';
 const REPLY_KIND: DestinationKind = Object.freeze({ temporary: true, anonymous: false });
 /** The span of a basic.return without confirms: no operation of the conventions (docs/CONVENTIONS.md). */
 const RETURN = 'return';
+/** A worker holding a delivered message until its eta: no operation of the conventions either. */
+const SCHEDULED_WAIT = 'scheduled_wait';
 
 /** Message properties and Celery headers on every span of a message, already sanitized. */
 interface MessageFields {
@@ -96,7 +99,9 @@ export class SpanRecorder {
   ): OpenSpan | undefined {
     const fields = this.producerFields(message, routing, outcome);
     const name = this.producerSpanName('publish', routing, fields.kind);
-    return spans.publish(name, spanAttributes(fields), parent, traceId, outcome !== 'continued');
+    const attributes = spanAttributes(fields);
+    if (fields.message.taskId !== undefined) celeryAttributes(message.headers.history(false), attributes);
+    return spans.publish(name, attributes, parent, traceId, outcome !== 'continued');
   }
 
   /**
@@ -115,11 +120,13 @@ export class SpanRecorder {
 
   /**
    * The broker-hop span (ended at once), for a get the receive span (ended at once), and
-   * the open process span of a delivery.
+   * the open process span of a delivery. With a history (`timing`, attempts.ts): the hop of
+   * a dead letter under the span that rejected it, a scheduled_wait span until an eta with
+   * the process span from there, the earlier attempt linked, and the history's attributes.
    */
   delivery(
     message: MessageView, delivery: DeliveryHead, parent: MessageContext | undefined, publishedAt: number | undefined,
-    traceId: string | undefined, spans: SpanFactory = this.spans,
+    traceId: string | undefined, spans: SpanFactory = this.spans, timing?: AttemptTiming,
   ): { hop: MessageContext | undefined; process: OpenSpan | undefined } {
     const { routing: { exchange, routingKey }, queue } = delivery;
     const kind = this.queueKinds.kindOf(queue);
@@ -139,18 +146,31 @@ export class SpanRecorder {
       context: undefined,
       message: messageFields(message),
     };
-    const hop = spans.brokerHop(spanName(BROKER_HOP, destination), spanAttributes(fields), parent, publishedAt, traceId);
+    const attributes = (): Attributes => {
+      const a = spanAttributes(fields);
+      if (timing !== undefined) historyAttributes(timing, a);
+      return a;
+    };
+    const hop = spans.brokerHop(spanName(BROKER_HOP, destination), attributes(), timing?.hopParent ?? parent, publishedAt, traceId);
     if (delivery.operation === 'get') {
       fields.operationType = 'receive';
       fields.operationName = 'get';
       fields.proxySpan = 'receive';
-      spans.receive(spanName('get', destination), spanAttributes(fields), hop ?? parent, delivery.requestedAt, parent);
+      spans.receive(spanName('get', destination), attributes(), hop ?? parent, delivery.requestedAt, parent);
+    }
+    const waitUntil = timing?.waitUntil;
+    if (waitUntil !== undefined) {
+      fields.operationType = undefined;
+      fields.operationName = undefined;
+      fields.proxySpan = SCHEDULED_WAIT;
+      spans.scheduledWait(spanName(SCHEDULED_WAIT, destination), attributes(), hop ?? parent, timing!.deliveredAt, waitUntil);
     }
     fields.operationType = 'process';
     fields.operationName = 'process';
     fields.proxySpan = 'process';
     // `parent` is the message's creation context (its traceparent), when it carried one.
-    const process = spans.process(spanName('process', destination), spanAttributes(fields), hop ?? parent, parent);
+    const at = timing === undefined ? undefined : { startMs: waitUntil, previous: timing.previous };
+    const process = spans.process(spanName('process', destination), attributes(), hop ?? parent, parent, at);
     return { hop, process };
   }
 

@@ -24,7 +24,10 @@ export interface TracerHarness {
   server(method: number, fields: Record<string, unknown>, channel?: number): void;
   publish(exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
   /** basic.deliver to a consumer the harness registered with consume(). */
-  deliver(consumerTag: string, deliveryTag: number, exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
+  deliver(
+    consumerTag: string, deliveryTag: number, exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number,
+    redelivered?: boolean,
+  ): void;
   consume(queue: string, consumerTag: string, channel?: number): void;
   /** basic.return (312 NO_ROUTE) of a message with these properties, as the broker sends it back. */
   returned(exchange: string, routingKey: string, properties?: Record<string, unknown>, channel?: number): void;
@@ -121,8 +124,8 @@ function connectionHarness(sessions: SessionFactory, sink: ReturnType<typeof mem
       toBroker.push(amqplibDefs.encodeProperties(60, channel, 2, properties), out);
       toBroker.push(body(channel), out);
     },
-    deliver(consumerTag, deliveryTag, exchange, routingKey, properties = {}, channel = 1) {
-      server(Method.BasicDeliver, { consumerTag, deliveryTag, redelivered: false, exchange, routingKey }, channel);
+    deliver(consumerTag, deliveryTag, exchange, routingKey, properties = {}, channel = 1, redelivered = false) {
+      server(Method.BasicDeliver, { consumerTag, deliveryTag, redelivered, exchange, routingKey }, channel);
       toClient.push(amqplibDefs.encodeProperties(60, channel, 2, properties), out);
       toClient.push(body(channel), out);
     },

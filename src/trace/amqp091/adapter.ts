@@ -50,8 +50,8 @@ export class Amqp091Adapter {
       [Method.BasicGet, (c, p) => this.channel(c).consumers.getting(decodeBasicGet(p), epochOf(tracer.clock.now()))],
       [Method.BasicCancel, (c, p) => this.onCancel(c, p, true)],
       [Method.BasicAck, (c, p) => { const a = decodeBasicAck(p); this.settled(c, a.deliveryTag, a.multiple, 'ack'); }],
-      [Method.BasicNack, (c, p) => { const a = decodeBasicNack(p); this.settled(c, a.deliveryTag, a.multiple, 'nack'); }],
-      [Method.BasicReject, (c, p) => { const a = decodeBasicReject(p); this.settled(c, a.deliveryTag, false, 'reject'); }],
+      [Method.BasicNack, (c, p) => { const a = decodeBasicNack(p); this.settled(c, a.deliveryTag, a.multiple, 'nack', a.requeue); }],
+      [Method.BasicReject, (c, p) => { const a = decodeBasicReject(p); this.settled(c, a.deliveryTag, false, 'reject', a.requeue); }],
       [Method.ChannelClose, (c) => this.closeChannel(c, 'channel_closed')],
     ]);
     const server = new Map<number, MethodHandler>([
@@ -150,6 +150,8 @@ export class Amqp091Adapter {
 
   private onQueueDeclare(channel: number, payload: Buffer): void {
     const args = decodeQueueDeclare(payload);
+    // Policies can give a queue a dead-letter exchange too; those the proxy never sees (docs/CONVENTIONS.md).
+    if (args.deadLetterExchange && !args.passive) this.tracer.attempts.declaredWithDeadLetters(args.queue);
     const temporary = args.exclusive || args.autoDelete || args.expires;
     const kind: DestinationKind | undefined = args.passive ? undefined : { temporary, anonymous: args.queue === '' };
     if (args.noWait) {
@@ -203,9 +205,9 @@ export class Amqp091Adapter {
     return message.rewritten;
   }
 
-  private settled(channel: number, tag: number, multiple: boolean, outcome: 'ack' | 'nack' | 'reject'): void {
+  private settled(channel: number, tag: number, multiple: boolean, outcome: 'ack' | 'nack' | 'reject', requeue = false): void {
     const ch = this.channels[channel];
-    if (ch !== undefined) this.tracer.delivering.settled(ch.scope, tag, multiple, outcome);
+    if (ch !== undefined) this.tracer.delivering.settled(ch.scope, tag, multiple, outcome, requeue);
   }
 }
 

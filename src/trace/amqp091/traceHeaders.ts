@@ -1,12 +1,21 @@
-import { ABSENT, isLongStrValue, locateStringValues } from '../../amqp/fieldTable';
+import { ABSENT, NOT_A_STRING, isLongStrValue, locateStringValues } from '../../amqp/fieldTable';
+import { NO_VALUE } from '../../amqp/fieldValues';
 import { Header } from '../attributes';
+import { NO_HISTORY, REDELIVERED, type DeliveryHistory } from '../deliveryHistory';
 import type { TraceHeaderView } from '../lifecycle';
 import { TraceParent, traceParentFlagsAt } from '../traceparent';
+import { HISTORY_HEADERS, readDeliveryHistory } from './historyHeaders';
 
-/** The headers the proxy reads, in the order of their slots below; frozen, so encoded once. */
+/**
+ * The headers the proxy reads, in the order of their slots below, then the delivery-history
+ * headers (historyHeaders.ts): one walk finds them all, and a message without them pays
+ * nothing more. Frozen, so encoded once.
+ */
 const NAMES: readonly string[] = Object.freeze([
   Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, Header.celeryTaskId, Header.celeryTask,
+  ...HISTORY_HEADERS,
 ]);
+const FIRST_HISTORY_SLOT = NAMES.length - HISTORY_HEADERS.length;
 const TRACEPARENT = 0;
 const TRACESTATE = 1;
 const PUBLISHED_AT = 2;
@@ -25,7 +34,11 @@ const MAX_STAMP_DIGITS = 17;
  * Reads the payload it was given, so it must not outlive the hook call that made it.
  */
 export class TraceHeaders implements TraceHeaderView {
-  private readonly at = [ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT];
+  // A literal: a packed array of small integers, two slots per name.
+  private readonly at = [
+    ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT,
+    ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT,
+  ];
 
   /** `tableOffset`: the headers table's length field, undefined when the message has none. */
   constructor(private readonly payload: Buffer, tableOffset: number | undefined) {
@@ -37,6 +50,29 @@ export class TraceHeaders implements TraceHeaderView {
     const moved = new TraceHeaders(copy, undefined);
     for (let i = 0; i < this.at.length; i++) moved.at[i] = this.at[i]!;
     return moved;
+  }
+
+  /**
+   * What the message says of earlier attempts; NO_HISTORY (or REDELIVERED) without reading
+   * anything when it carries none of the headers. A header whose value runs past its
+   * container is ignored: the message is traced without its history.
+   */
+  history(redelivered: boolean): DeliveryHistory {
+    const at = this.at;
+    let found = false;
+    for (let slot = FIRST_HISTORY_SLOT; slot < NAMES.length && !found; slot++) found = at[2 * slot] !== ABSENT;
+    if (!found) return redelivered ? REDELIVERED : NO_HISTORY;
+    const tags: number[] = [];
+    for (let slot = FIRST_HISTORY_SLOT; slot < NAMES.length; slot++) {
+      const start = at[2 * slot]!;
+      // A string's value starts after its tag and 4-byte length; another type's tag was recorded.
+      tags.push(start >= 0 ? start - 5 : start === NOT_A_STRING ? at[2 * slot + 1]! : NO_VALUE);
+    }
+    try {
+      return readDeliveryHistory(this.payload, tags, redelivered);
+    } catch {
+      return redelivered ? REDELIVERED : NO_HISTORY;
+    }
   }
 
   /** Whether the table has an entry of this name (one of Header's), of any type. */

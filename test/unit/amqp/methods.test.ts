@@ -155,7 +155,7 @@ test('decodeBasicConsume decodes each flag bit and the arguments table', () => {
   }
 });
 
-test('decodeQueueDeclare decodes each flag bit and whether the arguments ask for x-expires', () => {
+test('decodeQueueDeclare decodes each flag bit and whether the arguments ask for x-expires or a dead-letter exchange', () => {
   const flags = ['passive', 'durable', 'exclusive', 'autoDelete', 'noWait'] as const;
   for (const set of flags) {
     const payload = referenceMethodPayload(Method.QueueDeclare, {
@@ -165,7 +165,7 @@ test('decodeQueueDeclare decodes each flag bit and whether the arguments ask for
       exclusive: set === 'exclusive',
       autoDelete: set === 'autoDelete',
       nowait: set === 'noWait',
-      arguments: set === 'durable' ? { 'x-queue-type': 'quorum' } : { 'x-expires': 60_000 },
+      arguments: set === 'durable' ? { 'x-queue-type': 'quorum', 'x-dead-letter-exchange': '' } : { 'x-expires': 60_000 },
     });
     assert.equal(decodeQueueDeclare(payload), {
       queue: set === 'passive' ? '' : 'replies',
@@ -175,6 +175,7 @@ test('decodeQueueDeclare decodes each flag bit and whether the arguments ask for
       autoDelete: set === 'autoDelete',
       noWait: set === 'noWait',
       expires: set !== 'durable',
+      deadLetterExchange: set === 'durable',
     });
   }
   expectDecodeError(() => decodeQueueDeclare(referenceMethodPayload(Method.QueueDeclare, { queue: 'q', arguments: {} }).subarray(0, 8)), 'TRUNCATED');
