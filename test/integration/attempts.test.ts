@@ -36,6 +36,11 @@ attempts.before.each((ctx) => ctx.receiver.clear());
 const role = (all: ReceivedSpan[], name: string, queue: string): ReceivedSpan[] =>
   all.filter((s) => s.traceId === TRACE && s.attributes[Attr.proxySpan] === name && s.attributes[Attr.subscriptionName] === queue);
 const ms = (nanos: bigint): number => Number(nanos / 1_000_000n);
+/** The two process spans of one message's two attempts on `queue`, in order. */
+async function twoAttempts(receiver: OtlpReceiver, queue: string): Promise<ReceivedSpan[]> {
+  const all = await receiver.waitFor((s) => role(s, 'process', queue).length === 2);
+  return role(all, 'process', queue).sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1));
+}
 const names = (all: ReceivedSpan[]): string => all.map((s) => `${s.name} [${String(s.attributes[Attr.subscriptionName] ?? '')}]`).join(', ');
 
 /** A work queue whose dead letters go to a fanout exchange and its queue, all declared through the proxy. */
@@ -131,8 +136,7 @@ attempts('a redelivery after the channel closed without ack: marked, and linked 
       const again = await nextMessage(second, queue);
       assert.is(again.fields.redelivered, true);
       second.ack(again);
-      const all = await receiver.waitFor((s) => role(s, 'process', queue).length === 2);
-      const [cut, redelivered] = role(all, 'process', queue).sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1));
+      const [cut, redelivered] = await twoAttempts(receiver, queue);
       assert.is(cut!.attributes[Attr.errorType], 'channel_closed');
       assert.is(cut!.attributes[Attr.redelivered], undefined);
       assert.is(redelivered!.attributes[Attr.redelivered], true);
@@ -152,8 +156,7 @@ attempts('a quorum queue: x-delivery-count on the redelivered process span', asy
       ch.sendToQueue(queue, Buffer.from('work'), { headers: { traceparent: TRACEPARENT } });
       ch.nack(await nextMessage(ch, queue), false, true);
       ch.ack(await nextMessage(ch, queue));
-      const all = await receiver.waitFor((s) => role(s, 'process', queue).length === 2);
-      const [first, second] = role(all, 'process', queue).sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1));
+      const [first, second] = await twoAttempts(receiver, queue);
       assert.is(first!.attributes[Attr.deliveryCount], undefined, 'absent on a first delivery');
       assert.is(second!.attributes[Attr.deliveryCount], 1);
       assert.is(second!.attributes[Attr.redelivered], true);
