@@ -53,7 +53,7 @@ export const Attr = {
   deadLettered: 'amqp_trace_proxy.dead_lettered',
   /** Kombu's native delayed delivery: the delay in seconds the routing key or x-death gives. */
   delaySeconds: 'amqp_trace_proxy.delay.seconds',
-  /** Celery's `retries` header (0 on the first attempt), on every span of the task message. */
+  /** Celery's `retries` header on every span of a retry's message (set only above 0, like `http.request.resend_count`). */
   celeryTaskRetries: 'celery.task.retries',
   /** Celery's `eta` header as sent, when present. */
   celeryTaskEta: 'celery.task.eta',

@@ -15,7 +15,7 @@ export interface DeliveryHistory {
   readonly acquiredCount: number | undefined;
   /** `x-death`, when the message was dead-lettered at least once. */
   readonly deadLetter: DeadLetterHistory | undefined;
-  /** Celery's `retries` and `eta`, when the message is a task message that has them. */
+  /** Celery's `retries` and `eta`, when the message is a retry (retries above 0) or has an eta. */
   readonly celery: CeleryAttempt | undefined;
 }
 

@@ -5,7 +5,7 @@ import {
 import { Header } from '../attributes';
 import { parseEta, type CeleryAttempt } from '../celeryAttempt';
 import { MAX_DEATHS_READ, type DeadLetterHistory, type Death } from '../deadLetter';
-import { NO_HISTORY, type DeliveryHistory } from '../deliveryHistory';
+import { NO_HISTORY, hasHistory, type DeliveryHistory } from '../deliveryHistory';
 
 /**
  * The headers of a 0-9-1 delivery that tell of earlier attempts (deliveryHistory.ts), read
@@ -54,18 +54,20 @@ export function locateHistoryHeaders(buf: Buffer, tableOffset: number): number[]
 export function readDeliveryHistory(buf: Buffer, tags: readonly number[], redelivered: boolean, limit: number = buf.length): DeliveryHistory {
   if (!redelivered && tags.every((t) => t === NO_VALUE)) return NO_HISTORY;
   const integer = (slot: number): number | undefined => (tags[slot] === NO_VALUE ? undefined : readIntegerValue(buf, tags[slot]!, limit));
-  return {
+  const history = {
     redelivered,
     deliveryCount: integer(DELIVERY_COUNT),
     acquiredCount: integer(ACQUIRED_COUNT),
     deadLetter: tags[X_DEATH] === NO_VALUE ? undefined : readXDeath(buf, tags, limit),
     celery: celeryAttempt(buf, tags, integer(RETRIES), limit),
   };
+  // Every Celery message carries `retries` (0) and `eta` (void): its first attempt says nothing new.
+  return hasHistory(history) ? history : NO_HISTORY;
 }
 
 function celeryAttempt(buf: Buffer, tags: readonly number[], retries: number | undefined, limit: number): CeleryAttempt | undefined {
   const eta = tags[ETA] === NO_VALUE ? undefined : readLongStrValue(buf, tags[ETA]!, limit);
-  if (retries === undefined && eta === undefined) return undefined;
+  if (!retries && eta === undefined) return undefined;
   return { retries: retries ?? 0, eta, etaMs: eta === undefined ? undefined : parseEta(eta) };
 }
 
