@@ -17,7 +17,7 @@ const conventions = read('docs/CONVENTIONS.md');
 const debugging = read('docs/DEBUGGING.md');
 
 /** A span name the proxy can make: an operation name, a space, a destination without spaces. */
-const SPAN_NAME = /^(publish|broker_hop|get|process) \S+$/;
+const SPAN_NAME = /^(publish|broker_hop|scheduled_wait|get|process) \S+$/;
 /** What must never be in a span name: ids, server-named queues, the old `amq.default:` form. */
 const GROWS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|amq\.gen-|amq\.rabbitmq\.reply-to\.|amq\.default:/;
 
