@@ -19,6 +19,7 @@ import type { MessageContext } from './recordedSpan';
  *                                  └──────► under the rejecting process span; dead_letter.*
  *   process … nack requeue / close ───────► process linked to it (previous_attempt); redelivered
  *   Celery task id, attempt n ────────────► process of attempt n+1 linked to it (retries header)
+ *   publish to celery_delayed_27 ─────────► scheduled_wait for the delay, then the broker hop
  *                                           eta ahead: scheduled_wait span until the eta,
  *                                           process (and process_seconds) from the eta
  */
@@ -36,6 +37,8 @@ export interface AttemptTiming {
   readonly waitUntil: number | undefined;
   /** Epoch ms of the delivery: where that wait starts. */
   readonly deliveredAt: number;
+  /** Kombu's native delayed delivery: the publish (epoch ms) the broker delay ran from, until `hopStart`. */
+  readonly delayFrom: number | undefined;
   /** x-death is about this life of the message (not carried by a republish) and no scheduled delay. */
   readonly deadLettered: boolean;
 }
@@ -112,10 +115,18 @@ export class Attempts {
       if (!history.redelivered) metrics.messageDeadLettered(reasonLabel(dl.latest.reason), label(dl.latest.queue));
       hopStart = deadLetterHopStartMs(dl, earlier?.at, publishedAt, deliveredAt) ?? publishedAt;
     }
+    // Native delayed delivery: the delay the routing key asked for, then the hop proper.
+    const delay = dl === undefined ? undefined : delayedDelivery(dl);
+    const delayFrom = delay !== undefined && publishedAt !== undefined ? publishedAt : undefined;
+    if (delayFrom !== undefined) {
+      hopStart = Math.min(delayFrom + delay!.seconds * 1000, deliveredAt);
+      metrics.observeScheduledWait((hopStart - delayFrom) / 1000, 'broker_delay', label(queue));
+    }
     const eta = history.celery?.etaMs;
     return {
       history,
       hopStart,
+      delayFrom,
       hopParent: deadLettered ? earlier?.context : undefined,
       previous: (deadLettered ? undefined : earlier?.context) ?? (retries > 0 ? previousTask : undefined),
       waitUntil: eta !== undefined && eta > deliveredAt ? eta : undefined,
@@ -138,7 +149,8 @@ export class Attempts {
 /** No history: the timing every first, plain delivery shares. */
 export function plainTiming(publishedAt: number | undefined, deliveredAt: number): AttemptTiming {
   return {
-    history: NO_HISTORY, hopStart: publishedAt, hopParent: undefined, previous: undefined, waitUntil: undefined, deliveredAt, deadLettered: false,
+    history: NO_HISTORY, hopStart: publishedAt, hopParent: undefined, previous: undefined, waitUntil: undefined, deliveredAt,
+    delayFrom: undefined, deadLettered: false,
   };
 }
 

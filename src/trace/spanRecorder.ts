@@ -151,6 +151,14 @@ export class SpanRecorder {
       if (timing !== undefined) historyAttributes(timing, a);
       return a;
     };
+    if (timing?.delayFrom !== undefined && publishedAt !== undefined) {
+      // Kombu's native delayed delivery: the delay it asked for, in the broker, before the hop proper.
+      fields.operationName = undefined;
+      fields.proxySpan = SCHEDULED_WAIT;
+      spans.scheduledWait(spanName(SCHEDULED_WAIT, destination), attributes(), parent, timing.delayFrom, publishedAt);
+      fields.operationName = BROKER_HOP;
+      fields.proxySpan = BROKER_HOP;
+    }
     const hop = spans.brokerHop(spanName(BROKER_HOP, destination), attributes(), timing?.hopParent ?? parent, publishedAt, traceId);
     if (delivery.operation === 'get') {
       fields.operationType = 'receive';

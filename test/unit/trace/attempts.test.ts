@@ -148,11 +148,13 @@ test('a Celery retry: attempt marked, linked to the attempt it continues, counte
   assert.is(await count(h, 'task_retries_total'), 1);
 });
 
-test('native delayed delivery: expiry through celery_delayed_N is a delay, not a dead letter', async () => {
+test('native delayed delivery: expiry through celery_delayed_N is a delay (a scheduled_wait before the hop), not a dead letter', async () => {
   const h = tracerHarness();
   h.consume('tasks', 'c1');
   const now = Math.floor(Date.now() / 1000);
+  const published = Date.now() - 6000;
   h.deliver('c1', 1, 'celery_delayed_delivery', `${'0.'.repeat(25)}1.0.1.tasks`, message({
+    [Header.publishedAt]: String(published * 1000),
     'x-death': [
       { count: 1, reason: 'expired', queue: 'celery_delayed_0', time: T(now), exchange: 'celery_delayed_1' },
       { count: 1, reason: 'expired', queue: 'celery_delayed_2', time: T(now), exchange: 'celery_delayed_27' },
@@ -163,6 +165,15 @@ test('native delayed delivery: expiry through celery_delayed_N is a delay, not a
   assert.is(process!.attributes[Attr.delaySeconds], 5);
   assert.is(process!.attributes[Attr.deadLetterReason], undefined);
   assert.is(await count(h, 'messages_dead_lettered_total'), 0);
+  // The delay is a scheduled_wait from the publish, under the creation context; the hop is what came after it.
+  const [wait] = role(h.spans(), 'scheduled_wait');
+  const [hop] = role(h.spans(), 'broker_hop');
+  assert.ok(wait && hop, h.names().join(', '));
+  assert.is(wait!.parentSpanContext?.spanId, TRACEPARENT.split('-')[2]);
+  assert.ok(Math.abs(startMs(wait!) - published) < 1);
+  assert.ok(Math.abs(endMs(wait!) - (published + 5000)) < 1);
+  assert.ok(Math.abs(startMs(hop!) - (published + 5000)) < 1, 'the broker hop starts where the delay ends');
+  assert.is(await count(h, 'scheduled_wait_seconds', { mechanism: 'broker_delay' }), 1);
 });
 
 test.run();
