@@ -388,8 +388,10 @@ test('make demo (demo/run.ts): prints the traces, forwards every span to OTEL_EX
     assert.match(stdout, /process demo-llm-\S+\s+task=llm\.summarize\s+amqp-trace-proxy/);
     assert.match(stdout, /publish \(temporary\)\s+continued_by_correlation\s+amqp-trace-proxy/, 'rpc:// replies by the fixed word');
     const queues = /^queues: (.+) \(deleted\)$/m.exec(stdout)?.[1]?.split(', ') ?? [];
-    assert.ok(queues.length >= 4, `the demo names its queues (three services + the worker's reply queue): ${stdout}`);
-    assertBoundedSpanNames(stdout, queues.slice(0, 3));
+    assert.ok(queues.length >= 5, `the demo names its queues (three services, the dead letters, the worker's reply queue): ${stdout}`);
+    const deadLetterExchange = /^DLQ\s+\S+ \(dead-letter exchange (\S+)\)/m.exec(stdout)?.[1];
+    assert.ok(deadLetterExchange, stdout);
+    assertBoundedSpanNames(stdout, queues.slice(0, 3), [queues[3]!, deadLetterExchange!]);
     assert.match(stdout, /continued_by_parent_task/);
     assert.match(stdout, /continued_by_correlation/);
     // Every printed trace reached the collector whole (the worker's shutdown event may come after the print).
@@ -415,24 +417,26 @@ test('make demo (demo/run.ts): prints the traces, forwards every span to OTEL_EX
 });
 
 const OPERATIONS = ['publish', 'broker_hop', 'process'];
+/** A countdown's wait (issue 23): the demo's retried task has one. */
+const WAIT = 'scheduled_wait';
 const WORDS = ['(temporary)', '(anonymous)'];
 
 /**
  * The proxy's span names in the demo are a fixed set: an operation, and a destination made
- * only of the demo's service queues, the words for temporary and anonymous queues, and
- * Celery's own exchanges. How many of Celery's own appear depends on other workers on the
+ * only of the demo's service queues, its dead-letter exchange and queue, the words for
+ * temporary and anonymous queues, and Celery's own exchanges. How many of Celery's own appear depends on other workers on the
  * shared broker (a control broadcast adds three); a growing value (a reply queue, a task
  * id) in a name cannot match any form.
  */
-function assertBoundedSpanNames(stdout: string, serviceQueues: string[]): void {
+function assertBoundedSpanNames(stdout: string, serviceQueues: string[], deadLetters: string[]): void {
   const line = /^(\d+) span names of the proxy: (.*)$/m.exec(stdout);
   assert.ok(line, `the demo lists the proxy's span names:\n${stdout}`);
   const names = line![2]!.split(', ');
   assert.is(names.length, Number(line![1]));
-  const parts = new Set([...serviceQueues, ...WORDS, ...CELERY_OWN_EXCHANGES]);
+  const parts = new Set([...serviceQueues, ...deadLetters, ...WORDS, ...CELERY_OWN_EXCHANGES]);
   const allowed = (name: string): boolean => {
     const [operation, destination, ...rest] = name.split(' ');
-    return rest.length === 0 && OPERATIONS.includes(operation!) && destination!.split(':').every((p) => parts.has(p));
+    return rest.length === 0 && [...OPERATIONS, WAIT].includes(operation!) && destination!.split(':').every((p) => parts.has(p));
   };
   assert.equal(names.filter((n) => !allowed(n)), [], `every span name has a fixed form:\n${names.join('\n')}`);
   // Three services × three spans, and the three of the rpc:// replies: all there.
