@@ -3,6 +3,7 @@
  * headers and properties as plain strings. Tests of the core drive its events with these, the
  * way a second protocol adapter would, and read back what a rewrite wrote.
  */
+import { NO_HISTORY, REDELIVERED } from '../../src/trace/deliveryHistory';
 import type { AsciiBytes, HeaderEdit, MessageInFlight, MessageView, TraceHeaderView } from '../../src/trace/lifecycle';
 import { parseTraceParent } from '../../src/trace/traceparent';
 
@@ -33,6 +34,8 @@ function headerView(headers: Readonly<Record<string, string>>): TraceHeaderView 
     taskName: headers.task,
     parentTaskId: headers.parent_id,
     publishedAtMicros: stamp !== undefined && /^\d{1,17}$/.test(stamp) ? Number(stamp) : undefined,
+    // Of a delivery's history only the redelivered flag: the history headers are test/unit/trace/attempts.test.ts's.
+    history: (redelivered) => (redelivered ? REDELIVERED : NO_HISTORY),
   };
 }
 
