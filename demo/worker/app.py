@@ -11,6 +11,10 @@ proxy, and give every test run its own queues:
   DEMO_ACKS_ON_FAILURE ``0``: with late acks, reject (not ack) a task that raised
   DEMO_DEAD_LETTER_EXCHANGE  declare the queues with this dead-letter exchange, so a
                       rejected message can be observed
+  DEMO_QUEUE_TYPE     ``quorum``: quorum queues (Celery 5.5 then delays countdowns with
+                      Kombu's native delayed delivery, given a topic or fanout exchange)
+  DEMO_EXCHANGE_TYPE  the service exchanges' type (default ``direct``, Celery's own)
+  DEMO_RETRY_COUNTDOWN  seconds a rate-limited llm.summarize waits before its retry (2)
 """
 import os
 
@@ -30,8 +34,12 @@ def _queue(service):
     dlx = os.environ.get('DEMO_DEAD_LETTER_EXCHANGE')
     if dlx:
         arguments['x-dead-letter-exchange'] = dlx
+    queue_type = os.environ.get('DEMO_QUEUE_TYPE')
+    if queue_type:
+        arguments['x-queue-type'] = queue_type
     # Celery's own default for a routed queue: a direct exchange named like the queue.
-    return Queue(name, Exchange(name, type='direct'), routing_key=name,
+    exchange_type = os.environ.get('DEMO_EXCHANGE_TYPE', 'direct')
+    return Queue(name, Exchange(name, type=exchange_type), routing_key=name,
                  queue_arguments=arguments or None)
 
 
