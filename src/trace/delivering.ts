@@ -62,7 +62,8 @@ export class Delivering {
         if (continuation) process = new UnsampledContext(traceId, parent?.traceState);
       }
       // What kept spans would be made from, should the consumer's answer keep them (outcomeKeeper.ts).
-      const record = c.keeper.deliveryRecord(delivery, message, publishedAt, wallNow, hop, process, fresh?.traceId);
+      const made = c.keeper.deliveryRecord(delivery, message, publishedAt, wallNow, hop, process, fresh?.traceId);
+      const record = made && timing ? { ...made, timing } : made;
       this.track(scope, delivery, undefined, now, record, timing);
     }
 

@@ -27,9 +27,13 @@ export interface Pending {
   readonly deadLetters?: boolean;
 }
 
-/** The bytes a pending entry holds: the message its record copied, and its own objects. */
+/**
+ * The bytes a pending entry holds: the message its record copied, and its own objects; a
+ * record's delivery history is decoded from that copy's headers, so no more than as many again.
+ */
 function pendingBytes(_tag: number, p: Pending): number {
-  return ENTRY_OVERHEAD + p.destination.length + (p.attemptKey?.length ?? 0) + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0);
+  return ENTRY_OVERHEAD + p.destination.length + (p.attemptKey?.length ?? 0) + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0)
+    + (p.deliveryRecord?.timing ? p.deliveryRecord.message.byteLength : 0);
 }
 
 /** Process-wide sizes of the per-channel maps, reported as gauges. */

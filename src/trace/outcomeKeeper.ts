@@ -131,7 +131,7 @@ export class OutcomeKeeping implements OutcomeKeeper {
       const spans = this.keptSpans({
         rule, deliveredAt: record.deliveredAt, hopSpanId: record.hop?.spanId, processSpanId: record.process?.spanId,
       });
-      const process = this.recorder.delivery(record.message, record, parent, record.publishedAt, record.traceId, spans).process;
+      const process = this.recorder.delivery(record.message, record, parent, record.publishedAt, record.traceId, spans, record.timing).process;
       this.ownPublish(parent, record.message, record.routing, rule);
       return process;
     });

@@ -1,3 +1,4 @@
+import type { AttemptTiming } from './attempts';
 import type { TraceOutcome } from '../metrics/metrics';
 import type { DeliveryHead, MessageInFlight, MessageView, Routing } from './lifecycle';
 import type { MessageContext } from './recordedSpan';
@@ -70,6 +71,8 @@ export interface DeliveryRecord extends DeliveryHead {
   readonly process: MessageContext | undefined;
   /** The new trace of a delivery that came without a valid traceparent. */
   readonly traceId: string | undefined;
+  /** What its history changed (attempts.ts): kept spans show the same eta wait, dead-letter hop and links. */
+  readonly timing?: AttemptTiming;
 }
 
 /** A delivery's record (made before any rewrite: it keeps what the broker sent), or undefined when too large to record. */

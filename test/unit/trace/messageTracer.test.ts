@@ -11,6 +11,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { createLogger } from '../../../src/log/logger';
 import { createMetrics } from '../../../src/metrics/metrics';
 import { Attr, Header } from '../../../src/trace/attributes';
+import { NO_HISTORY } from '../../../src/trace/deliveryHistory';
 import type { Delivery } from '../../../src/trace/lifecycle';
 import { MessageTracer, ProcessTracing } from '../../../src/trace/messageTracer';
 import { OutcomeRules } from '../../../src/trace/outcome';
@@ -267,6 +268,33 @@ test('a kept delivery brings the publish span this process created for it, once,
   const publish = s.spans().find((x) => x.attributes[Attr.proxySpan] === 'publish')!;
   assert.is(publish.spanContext().spanId, message.forwarded[Header.traceparent]!.split('-')[2]);
   assert.is(publish.startTime[0] * 1000 + publish.startTime[1] / 1e6, performance.timeOrigin + publishedAt);
+});
+
+test('an eta ahead (issue 23): the hold is a scheduled_wait, not processing; process_latency measures the work after the eta', () => {
+  const HOLD_MS = 5000;
+  for (const workMs of [THRESHOLD_MS, THRESHOLD_MS + 1]) {
+    const s = setup({ sampled: false });
+    const scope = s.tracer.scope();
+    const message = stamped(s.clock, 0, { headers: { [Header.traceparent]: UNSAMPLED_PARENT } });
+    const etaMs = performance.timeOrigin + s.clock.now() + HOLD_MS;
+    const history = { ...NO_HISTORY, celery: { retries: 1, eta: new Date(etaMs).toISOString(), etaMs } };
+    message.headers.history = () => history;
+    s.tracer.delivering.delivered(scope, message, delivery(1));
+    s.clock.advance(HOLD_MS + workMs);
+    s.tracer.delivering.settled(scope, 1, false, 'ack');
+    if (workMs === THRESHOLD_MS) {
+      assert.equal(s.summary(), [], 'a 5 s hold and 1 s of work is not slow');
+      continue;
+    }
+    assert.equal(s.summary(), ['broker_hop ok process_latency', 'process ok process_latency', 'scheduled_wait ok process_latency']);
+    const at = (name: string, end: boolean): number => {
+      const span = s.spans().find((x) => x.attributes[Attr.proxySpan] === name)!;
+      const [sec, ns] = end ? span.endTime : span.startTime;
+      return sec * 1000 + ns / 1e6;
+    };
+    assert.ok(Math.abs(at('scheduled_wait', true) - etaMs) < 1, 'the wait ends at the eta');
+    assert.ok(Math.abs(at('process', false) - etaMs) < 1, 'the kept process span starts at the eta');
+  }
 });
 
 test.run();
