@@ -114,7 +114,7 @@ export class MessageTracer implements ConnectionTracing {
     const now = this.clock.now();
     const keeps = CLOSE_REASONS.has(reason);
     for (const p of scope.confirms.abandon(reason)) {
-      if (keeps && p.publishRecord) this.keeper.closedPublish(p, p.publishRecord)?.end(reason);
+      if (keeps && p.publishRecord) this.keeper.closedPublish(p, p.publishRecord, now)?.end(reason);
     }
     for (const p of scope.acks.abandon(reason)) {
       // Closed while held for an eta: no work was done.

@@ -73,6 +73,11 @@ export class OutcomeRules {
     return elapsedMs > this.options.confirmOverMs ? this.on('confirm_latency') : undefined;
   }
 
+  /** A publish cut off by a close before its confirm, `elapsedMs` after it went out. */
+  atClose(elapsedMs: number): OutcomeRule | undefined {
+    return this.on('publish_closed') ?? (elapsedMs > this.options.confirmOverMs ? this.on('confirm_latency') : undefined);
+  }
+
   /** At delivery: what is known before the consumer sees the message. */
   atDelivery(redelivered: boolean, hopMs: number | undefined): OutcomeRule | undefined {
     if (redelivered && this.on('redelivered') !== undefined) return 'redelivered';

@@ -38,8 +38,8 @@ export interface OutcomeKeeper {
   ): DeliveryRecord | undefined;
   /** A recorded delivery settled (or cut off), `elapsedMs` after it arrived: its kept process span, open. */
   settled(record: DeliveryRecord, outcome: ProcessOutcome, elapsedMs: number): OpenSpan | undefined;
-  /** A recorded publish whose channel or connection closed: its kept span, open. */
-  closedPublish(p: Pending, record: PublishRecord): OpenSpan | undefined;
+  /** A recorded publish whose channel or connection closed `now` (monotonic ms): its kept span, open. */
+  closedPublish(p: Pending, record: PublishRecord, now: number): OpenSpan | undefined;
 }
 
 /** Outcome-based export off: nothing is recorded, so nothing is ever kept. */
@@ -137,8 +137,8 @@ export class OutcomeKeeping implements OutcomeKeeper {
     });
   }
 
-  closedPublish(p: Pending, record: PublishRecord): OpenSpan | undefined {
-    return this.keptPublish(p, record, 'publish_closed');
+  closedPublish(p: Pending, record: PublishRecord, now: number): OpenSpan | undefined {
+    return this.keptPublish(p, record, this.outcome.rules.atClose(now - p.startedAt));
   }
 
   /**

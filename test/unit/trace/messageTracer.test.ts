@@ -34,13 +34,13 @@ interface Setup {
 }
 
 /** One connection's core; `sampled: false` = sampler at 0 with outcome keeping on (every rule, thresholds 1 s). */
-function setup(options: { sampled?: boolean; keeping?: boolean } = {}): Setup {
+function setup(options: { sampled?: boolean; keeping?: boolean; rulesOff?: readonly OutcomeRule[] } = {}): Setup {
   const sampled = options.sampled ?? true;
   const sink = memorySink();
   const clock = new FakeClock();
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false });
   const rules = new OutcomeRules({
-    rules: new Set(OUTCOME_RULES), confirmOverMs: THRESHOLD_MS, brokerHopOverMs: THRESHOLD_MS, processOverMs: THRESHOLD_MS, perSecond: 1000,
+    rules: new Set(OUTCOME_RULES.filter((r) => !options.rulesOff?.includes(r))), confirmOverMs: THRESHOLD_MS, brokerHopOverMs: THRESHOLD_MS, processOverMs: THRESHOLD_MS, perSecond: 1000,
   }, metrics, () => clock.now());
   const process = new ProcessTracing({
     telemetry: { sink, sampled: () => sampled, sampledNewTrace: () => sampled, parentDecides: true },
@@ -237,6 +237,20 @@ for (const rule of OUTCOME_RULES) {
     assert.equal(s.spans(), []);
   });
 }
+
+test('each rule switched off keeps nothing by itself; a close then falls to the latency rule, as a confirm does', () => {
+  for (const rule of OUTCOME_RULES) {
+    const s = setup({ sampled: false, rulesOff: [rule] });
+    RULES[rule](s);
+    assert.equal(s.spans(), [], `${rule} off`);
+  }
+  const s = setup({ sampled: false, rulesOff: ['publish_closed'] });
+  const scope = s.tracer.scope();
+  s.tracer.publishing.published(scope, fakeMessage(), ROUTING, 1);
+  s.clock.advance(THRESHOLD_MS + 1);
+  s.tracer.closed(scope, 'channel_closed');
+  assert.equal(s.summary(), ['publish channel_closed confirm_latency']);
+});
 
 test('latency rules at their boundary: exactly the threshold keeps nothing, one ms more keeps the message', () => {
   for (const over of [0, 1]) {
