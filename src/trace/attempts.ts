@@ -1,12 +1,12 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { ProxyMetrics } from '../metrics/metrics';
-import { Attr, sanitize } from './attributes';
+import { Attr, Header, sanitize } from './attributes';
 import { BoundedMap } from './boundedMap';
 import { ByteBudget, ENTRY_OVERHEAD, contextBytes } from './byteBudget';
 import { deadLetterHopStartMs, delayedDelivery, isFreshDeath, reasonLabel } from './deadLetter';
 import { NO_HISTORY, type DeliveryHistory } from './deliveryHistory';
 import type { TraceHeaderView } from './lifecycle';
-import type { MessageContext } from './recordedSpan';
+import type { MessageContext, OpenSpan } from './recordedSpan';
 
 /**
  * Retries, countdowns, dead letters and redeliveries (issue 23) as timing and outcome rules
@@ -68,6 +68,8 @@ export function attemptKey(headers: TraceHeaderView): string | undefined {
 export class Attempts {
   private readonly ends: BoundedMap<string, AttemptEnd>;
   private readonly deadLetterQueues: BoundedMap<string, true>;
+  /** Recorded process spans of Celery task messages still open, by task id: a retry published meanwhile marks its attempt. */
+  private readonly openTasks: BoundedMap<string, OpenSpan>;
 
   constructor(capacity: number, private readonly metrics: ProxyMetrics, budget: ByteBudget) {
     this.ends = new BoundedMap(capacity, () => metrics.inflightEvicted('attempt'), {
@@ -76,6 +78,32 @@ export class Attempts {
     this.deadLetterQueues = new BoundedMap(capacity, () => metrics.inflightEvicted('attempt'), {
       budget, sizeOf: (queue) => ENTRY_OVERHEAD + queue.length,
     });
+    this.openTasks = new BoundedMap(capacity, () => metrics.inflightEvicted('attempt'), {
+      budget, sizeOf: (taskId) => ENTRY_OVERHEAD + taskId.length,
+    });
+  }
+
+  /** A recorded attempt of Celery task `taskId` is being processed (its span open until the settle). */
+  attemptOpened(taskId: string, span: OpenSpan): void {
+    if (!this.openTasks.set(taskId, span)) this.metrics.inflightEvicted('attempt');
+    this.report();
+  }
+
+  /** That attempt was settled or cut off. */
+  attemptClosed(taskId: string, span: OpenSpan): void {
+    if (this.openTasks.get(taskId) === span) this.openTasks.delete(taskId);
+    this.report();
+  }
+
+  /**
+   * A publish of a Celery task message: a retry (retries above 0) of an attempt still open
+   * (late acks: Celery acks after the attempt that called retry() returns) marks that attempt,
+   * which would otherwise end as a plain success.
+   */
+  published(headers: TraceHeaderView): void {
+    const taskId = headers.taskId;
+    if (taskId === undefined || !headers.has(Header.celeryRetries)) return;
+    if ((headers.history(false).celery?.retries ?? 0) > 0) this.openTasks.get(taskId)?.mark?.(Attr.retried, true);
   }
 
   /** A queue.declare with `x-dead-letter-exchange` passed this proxy: a reject from it dead-letters. */
@@ -142,7 +170,7 @@ export class Attempts {
   }
 
   private report(): void {
-    this.metrics.inflight('attempt', this.ends.size + this.deadLetterQueues.size);
+    this.metrics.inflight('attempt', this.ends.size + this.deadLetterQueues.size + this.openTasks.size);
   }
 }
 

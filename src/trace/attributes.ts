@@ -51,6 +51,8 @@ export const Attr = {
   deadLetterDeaths: 'amqp_trace_proxy.dead_letter.deaths',
   /** On a reject or nack without requeue, at end: the queue was declared with a dead-letter exchange through this proxy. */
   deadLettered: 'amqp_trace_proxy.dead_lettered',
+  /** On a Celery attempt's process span, at end: its retry was published while it was open (late acks). */
+  retried: 'amqp_trace_proxy.retried',
   /** Kombu's native delayed delivery: the delay in seconds the routing key or x-death gives. */
   delaySeconds: 'amqp_trace_proxy.delay.seconds',
   /** Celery's `retries` header on every span of a retry's message (set only above 0, like `http.request.resend_count`). */

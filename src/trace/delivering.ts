@@ -53,7 +53,7 @@ export class Delivering {
       hop = span.hop;
       process = span.process?.context;
       // A recorded attempt's identity, should it end without an ack and come back (attempts.ts).
-      this.track(scope, delivery, span.process, now, undefined, timing, span.process && attemptKey(headers));
+      this.track(scope, delivery, span.process, now, undefined, timing, span.process && attemptKey(headers), headers.taskId);
     } else {
       // Most messages: nothing records, so contexts are made only for what reads them.
       if (needsContexts) {
@@ -95,6 +95,7 @@ export class Delivering {
         if (!requeue && p.deadLetters === true) p.span.mark?.(Attr.deadLettered, true);
         if (p.attemptKey !== undefined) c.attempts.ended(p.attemptKey, epochOf(now), p.span.context);
       }
+      if (p.taskId !== undefined && p.span !== undefined) c.attempts.attemptClosed(p.taskId, p.span);
       span?.end(outcome === 'ack' ? undefined : outcome);
       metrics.observeProcess(worked / 1000, outcome, p.destination);
     }
@@ -128,7 +129,7 @@ export class Delivering {
 
   private track(
     scope: InflightScope, delivery: Delivery, process: OpenSpan | undefined, now: number, deliveryRecord?: DeliveryRecord,
-    timing?: AttemptTiming, attemptKey?: string,
+    timing?: AttemptTiming, attemptKey?: string, taskId?: string,
   ): void {
     const destination = this.c.recorder.queueLabel(delivery.queue);
     if (delivery.noAck) {
@@ -139,9 +140,11 @@ export class Delivering {
     // Held until the eta: the work, and the process time, start there (both clocks in ms).
     const wait = timing?.waitUntil === undefined ? 0 : timing.waitUntil - timing.deliveredAt;
     const deadLetters = process !== undefined && this.c.attempts.deadLetters(delivery.queue);
+    if (process !== undefined && taskId) this.c.attempts.attemptOpened(taskId, process);
     scope.acks.add(delivery.tag, {
       span: process, startedAt: now + wait, destination, deliveryRecord,
       ...(wait > 0 ? { waitFrom: now } : {}), ...(attemptKey ? { attemptKey } : {}), ...(deadLetters ? { deadLetters } : {}),
+      ...(process !== undefined && taskId ? { taskId } : {}),
     });
   }
 }

@@ -25,6 +25,8 @@ export interface Pending {
   readonly attemptKey?: string;
   /** Its queue was declared with a dead-letter exchange through this proxy: a reject without requeue dead-letters. */
   readonly deadLetters?: boolean;
+  /** A recorded Celery task delivery: its task id, to forget its open attempt at the settle (attempts.ts). */
+  readonly taskId?: string;
 }
 
 /**
@@ -32,7 +34,7 @@ export interface Pending {
  * record's delivery history is decoded from that copy's headers, so no more than as many again.
  */
 function pendingBytes(_tag: number, p: Pending): number {
-  return ENTRY_OVERHEAD + p.destination.length + (p.attemptKey?.length ?? 0) + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0)
+  return ENTRY_OVERHEAD + p.destination.length + (p.attemptKey?.length ?? 0) + (p.taskId?.length ?? 0) + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0)
     + (p.deliveryRecord?.timing ? p.deliveryRecord.message.byteLength : 0);
 }
 

@@ -122,6 +122,7 @@ export class MessageTracer implements ConnectionTracing {
       this.options.metrics.observeProcess(worked / 1000, 'closed', p.destination);
       if (keeps && p.deliveryRecord) this.keeper.settled(p.deliveryRecord, 'closed', worked)?.end(reason);
       if (keeps && p.span !== undefined && p.attemptKey !== undefined) this.attempts.ended(p.attemptKey, epochOf(now), p.span.context);
+      if (p.taskId !== undefined && p.span !== undefined) this.attempts.attemptClosed(p.taskId, p.span);
     }
   }
 

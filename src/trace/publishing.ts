@@ -55,6 +55,7 @@ export class Publishing {
     if (outcome === 'injected') {
       ({ parent, outcome } = this.continuationFor(message, routing));
     }
+    c.attempts.published(headers);
 
     let span: OpenSpan | undefined;
     let fresh: NewTraceContext | undefined;

@@ -148,6 +148,22 @@ test('a Celery retry: attempt marked, linked to the attempt it continues, counte
   assert.is(await count(h, 'task_retries_total'), 1);
 });
 
+test('late acks: an attempt whose retry is published before its ack is marked retried; acked first (early acks), it cannot be', () => {
+  const h = tracerHarness();
+  h.consume('llm', 'c1');
+  h.deliver('c1', 1, 'llm', 'llm', message({ id: 't-5', task: 'llm.summarize', retries: 0 }));
+  h.publish('llm', 'llm', message({ id: 't-5', task: 'llm.summarize', retries: 1, parent_id: 't-5', eta: new Date().toISOString() }));
+  ack(h, 1);
+  h.deliver('c1', 2, 'llm', 'llm', message({ id: 't-6', task: 'llm.summarize', retries: 0 }));
+  ack(h, 2);
+  h.publish('llm', 'llm', message({ id: 't-6', task: 'llm.summarize', retries: 1, parent_id: 't-6' }));
+  const [late, early] = role(h.spans(), 'process');
+  assert.is(late!.attributes[Attr.retried], true);
+  assert.is(early!.attributes[Attr.retried], undefined);
+  const retries = role(h.spans(), 'publish').map((s) => s.attributes[Attr.celeryTaskRetries]);
+  assert.equal(retries, [1, 1], 'the retry publishes say so');
+});
+
 test('native delayed delivery: expiry through celery_delayed_N is a delay (a scheduled_wait before the hop), not a dead letter', async () => {
   const h = tracerHarness();
   h.consume('tasks', 'c1');
