@@ -28,7 +28,7 @@ export interface TreeSpan {
 
 /**
  * Attributes worth a glance next to the span name, as they are shown: the Celery task (what a
- * person looks for; not in the span name, see docs/CONVENTIONS.md), its retry, a dead letter's
+ * person looks for; not in the span name, see docs/CONVENTIONS.md), its retry (and the attempt it retried), a dead letter's
  * reason and source queue, a redelivery, and how the proxy found a publish span's parent.
  */
 const NOTES: readonly [string, (value: unknown, attributes: Readonly<Record<string, unknown>>) => string][] = [
@@ -36,6 +36,7 @@ const NOTES: readonly [string, (value: unknown, attributes: Readonly<Record<stri
   ['celery.task.retries', (v) => (typeof v === 'number' && v > 0 ? `retry=${v}` : '')],
   ['amqp_trace_proxy.dead_letter.reason', (v, a) => `dead-lettered=${v} from ${a['amqp_trace_proxy.dead_letter.queue'] ?? '?'}`],
   ['amqp_trace_proxy.dead_lettered', (v) => (v === true ? 'to dead letters' : '')],
+  ['amqp_trace_proxy.retried', (v) => (v === true ? 'retried' : '')],
   ['amqp_trace_proxy.redelivered', (v) => (v === true ? 'redelivered' : '')],
   ['amqp_trace_proxy.context', (v) => String(v)],
 ];
