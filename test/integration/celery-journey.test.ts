@@ -387,6 +387,11 @@ test('make demo (demo/run.ts): prints the traces, forwards every span to OTEL_EX
     assert.match(stdout, /POST \/shares\s+api-gateway/);
     assert.match(stdout, /process demo-llm-\S+\s+task=llm\.summarize\s+amqp-trace-proxy/);
     assert.match(stdout, /publish \(temporary\)\s+continued_by_correlation\s+amqp-trace-proxy/, 'rpc:// replies by the fixed word');
+    // Issue 23 as the demo's reader sees it: the retried share and the poison message.
+    assert.match(stdout, /process demo-llm-\S+\s+task=llm\.summarize\s+retried\s/, 'the attempt that hit 429');
+    assert.match(stdout, /scheduled_wait demo-llm-\S+\s+task=llm\.summarize\s+retry=1\s/, 'the countdown, outside process');
+    assert.match(stdout, /process demo-llm-\S+\s+task=llm\.moderate\s+to dead letters\s.*ERROR reject/, 'the reject that dead-letters');
+    assert.match(stdout, /broker_hop demo-dlx-\S+\s+task=llm\.moderate\s+dead-lettered=rejected from demo-llm-\S+\s/, 'the dead-letter hop');
     const queues = /^queues: (.+) \(deleted\)$/m.exec(stdout)?.[1]?.split(', ') ?? [];
     assert.ok(queues.length >= 5, `the demo names its queues (three services, the dead letters, the worker's reply queue): ${stdout}`);
     const deadLetterExchange = /^DLQ\s+\S+ \(dead-letter exchange (\S+)\)/m.exec(stdout)?.[1];
