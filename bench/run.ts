@@ -230,7 +230,10 @@ async function main(): Promise<number> {
           for (let attempt = 1; attempt <= 2; attempt++) {
             const label = `r${round}.${w}.${t}${attempt > 1 ? '.retry' : ''}`;
             try {
-              const target = await TARGETS[t].start(plan.kind === 'idle' ? idleCtx : ctx, label, { exportSpans: plan.kind === 'flow' ? plan.exportSpans : true });
+              const target = await TARGETS[t].start(plan.kind === 'idle' ? idleCtx : ctx, label, {
+                exportSpans: plan.kind === 'flow' ? plan.exportSpans : true,
+                ...(plan.kind === 'sidecar' ? { nodeOptions: plan.proxyNodeOptions } : {}),
+              });
               try {
                 const measurement =
                   plan.kind === 'idle' ? await runIdle(env, plan, target, label)

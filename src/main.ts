@@ -5,11 +5,15 @@ import { redact } from './config/options';
 import { keepServingOnEscapedErrors } from './log/escapedErrors';
 import { createLogger } from './log/logger';
 import { disableIncrementalMarking } from './proxy/gcTuning';
-import { runWebhookCommand } from './webhook/cli';
 
 /** Process concerns only: arguments, signals, exit codes. Everything else is in app.ts. */
 async function main(argv: string[]): Promise<void> {
-  if (argv[0] === 'webhook') return runWebhookCommand(argv.slice(1), process.env, keepServingOnEscapedErrors);
+  // Loaded only for the subcommand: the proxy never needs the webhook's modules (issue 24).
+  if (argv[0] === 'webhook') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { runWebhookCommand } = require('./webhook/cli') as typeof import('./webhook/cli');
+    return runWebhookCommand(argv.slice(1), process.env, keepServingOnEscapedErrors);
+  }
   let config;
   try {
     config = loadConfig(argv, process.env);

@@ -53,6 +53,8 @@ export interface TargetSpec {
 export interface StartOptions {
   /** False for workloads measured without span export (the mixed workload): tracing, but exporter none. */
   exportSpans: boolean;
+  /** NODE_OPTIONS for the proxy (the sidecar workload runs it as the webhook injects it). */
+  nodeOptions?: string;
 }
 
 const LISTEN_TIMEOUT_MS = 15000;
@@ -130,6 +132,7 @@ function proxyTarget(id: TargetId, label: string, describe: string, trace: boole
         ADMIN_LISTEN: 'off',
         ...(ratio !== undefined ? { OTEL_TRACES_SAMPLER_ARG: ratio } : {}),
         ...(options?.exportSpans === false ? { OTEL_TRACES_EXPORTER: 'none' } : {}),
+        ...(options?.nodeOptions ? { NODE_OPTIONS: options.nodeOptions } : {}),
         ...extra,
         ...experimentEnv(),
       });

@@ -9,6 +9,7 @@ import type { BenchConfig, SidecarSettings, WorkloadId } from './config';
 import { clockTicksPerSecond, readCpu, readLoadAverage, readMachineCpu, readMemory, type CpuSample } from './procfs';
 import type { LatencySummary, PublishMode } from './protocol';
 import type { SinkHandle } from './sink';
+import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/sidecar';
 import { linearFit } from './stats';
 import { tail } from './children';
 import type { RunningTarget, TargetSpec } from './targets';
@@ -56,6 +57,8 @@ export interface SidecarPlan {
   kind: 'sidecar';
   settings: SidecarSettings;
   phases: FlowPlan[];
+  /** The proxy runs with the NODE_OPTIONS the webhook gives an injected sidecar. */
+  proxyNodeOptions: string;
 }
 
 export type WorkloadPlan = FlowPlan | IdlePlan | SidecarPlan;
@@ -228,7 +231,9 @@ export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
   },  sidecar: {
     id: 'sidecar',
     title: 'The sidecar: idle, then 50 and 500 msg/s',
-    plan: (cfg) => ({ kind: 'sidecar', settings: cfg.sidecar, phases: cfg.sidecar.rates.map((r) => fixedRatePlan(r, cfg.sidecar.rateSeconds)) }),
+    plan: (cfg) => ({
+      kind: 'sidecar', settings: cfg.sidecar, phases: cfg.sidecar.rates.map((r) => fixedRatePlan(r, cfg.sidecar.rateSeconds)), proxyNodeOptions: SIDECAR_NODE_OPTIONS,
+    }),
     describe: (plan) => {
       if (plan.kind !== 'sidecar') return '';
       const { settings: s } = plan;
@@ -236,6 +241,7 @@ export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
       return (
         `One fresh target process per round: ${s.idleSeconds} s idle with no client (${s.settleSeconds} s after it listens), then ${rates} msg/s ` +
         `for ${s.rateSeconds} s each (1 KiB, 1 publisher, 1 consumer, prefetch ${PREFETCH}, ack each, 1 s warm-up); ` +
+        `the proxy with the injected sidecar's NODE_OPTIONS (${plan.proxyNodeOptions}); ` +
         `${s.rounds} rounds, the targets' order reversed every other round; CPU from schedstat (ns) from the first measured publish to the last delivery, spans exported to the sink`
       );
     },

@@ -31,8 +31,13 @@ export const MAX_HEADER_BYTES = 8 * 1024;
 /** Idle keep-alive connections are closed after this (Node's default), or the request timeout when that is shorter. */
 const KEEP_ALIVE_MS = 5000;
 
-/** How often Node looks for requests past their deadline: the deadlines are this late at most. */
-const CHECK_INTERVAL_MS = 250;
+/**
+ * How often Node looks for requests past their deadline: the deadlines are this late at most.
+ * Every listener wakes the process this often even with no connection open: at 250 ms the
+ * metrics and admin listeners together woke an idle sidecar 8 times a second (issue 24,
+ * docs/PERFORMANCE.md). A slow client is now cut within the deadline plus 1 s.
+ */
+export const CHECK_INTERVAL_MS = 1000;
 
 /** Options for http.createServer / https.createServer that set the deadlines and the header size. */
 export function serverOptions(limits: HttpLimits): ServerOptions {

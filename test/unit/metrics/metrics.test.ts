@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createMetrics, type MetricsOptions, type ProxyMetrics } from '../../../src/metrics/metrics';
+import { EVENT_LOOP_MONITOR_MS, createMetrics, type MetricsOptions, type ProxyMetrics } from '../../../src/metrics/metrics';
+import { sleep } from '../../support/wait';
 
 interface Sample {
   name: string;
@@ -344,6 +345,23 @@ test('each instance has its own registry, and Node process metrics keep their st
   assert.match(sb.text, /^nodejs_heap_size_used_bytes /m);
   assert.not.match(sb.text, /amqp_trace_proxy_(process_cpu|nodejs)/);
   assert.not.match((await scrape(plain())).text, /process_cpu_user_seconds_total/, 'collectDefault: false leaves them out');
+});
+
+test('the event-loop delay gauges sample every 100 ms and still record a stall (issue 24)', async () => {
+  const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0 });
+  await scrape(metrics); // starts a fresh window: prom-client resets the monitor at each scrape
+  await sleep(3 * EVENT_LOOP_MONITOR_MS);
+  const busyUntil = Date.now() + 4 * EVENT_LOOP_MONITOR_MS;
+  while (Date.now() < busyUntil) {
+    // a stall: the event loop runs nothing else
+  }
+  await sleep(2 * EVENT_LOOP_MONITOR_MS);
+  const s = await scrape(metrics);
+  // Every value includes the sampling period: about 0.1 s with nothing to delay it (0.01 at prom-client's default).
+  assert.ok(s.value('nodejs_eventloop_lag_min_seconds') > 0.05, `min ${s.value('nodejs_eventloop_lag_min_seconds')}`);
+  // The 400 ms stall is one interval of at least that.
+  assert.ok(s.value('nodejs_eventloop_lag_max_seconds') >= 0.4, `max ${s.value('nodejs_eventloop_lag_max_seconds')}`);
+  assert.ok(s.value('nodejs_eventloop_lag_p99_seconds') >= 0.4);
 });
 
 test.run();

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { parseWebhookArgs, runWebhookCommand, WEBHOOK_HELP } from '../../../src/webhook/cli';
-import { sidecarContainer } from '../../../src/webhook/sidecar';
+import { SIDECAR_NODE_OPTIONS, sidecarContainer } from '../../../src/webhook/sidecar';
 import { call } from '../../support/webhookClient';
 import { sleep } from '../../support/wait';
 
@@ -155,6 +155,18 @@ test('--sidecar-env-secret: the sidecar env comes from a Secret key (valueFrom.s
   if (overriding.kind !== 'ok') return;
   const service = sidecarContainer(overriding.config.settings, ['amqp://mq:5672']).env!.filter((e) => e.name === 'OTEL_SERVICE_NAME');
   assert.equal(service, [{ name: 'OTEL_SERVICE_NAME', valueFrom: { secretKeyRef: { name: 'names', key: 'svc' } } }], 'replaces the default, no literal left');
+});
+
+test('the sidecar runs with the heap settings of issue 24, and --sidecar-env NODE_OPTIONS replaces them', () => {
+  const nodeOptions = (args: string[]): unknown[] => {
+    const r = parseWebhookArgs([...IMAGE, ...args], {});
+    assert.is(r.kind, 'ok');
+    if (r.kind !== 'ok') return [];
+    return sidecarContainer(r.config.settings, ['amqp://mq:5672']).env!.filter((e) => e.name === 'NODE_OPTIONS');
+  };
+  assert.equal(nodeOptions([]), [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }]);
+  assert.match(SIDECAR_NODE_OPTIONS, /--max-old-space-size=\d+/);
+  assert.equal(nodeOptions(['--sidecar-env', 'NODE_OPTIONS=--max-old-space-size=400']), [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=400' }]);
 });
 
 test('--sidecar-env-secret: a bad reference or a derived name is refused', () => {
