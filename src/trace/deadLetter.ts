@@ -83,6 +83,18 @@ export function deadLetterHopStartMs(
 /** Kombu's native delayed delivery: exchanges and queues `celery_delayed_0` … `celery_delayed_27`. */
 const DELAY_LEVEL = /^celery_delayed_(\d{1,2})$/;
 export const DELAY_LEVELS = 28;
+const DELAY_EXCHANGE = /^celery_delayed_(\d{1,2}|delivery)$/;
+/** The one name span names give the delayed-delivery exchanges a delivery can arrive from. */
+export const DELAY_EXCHANGE_NAME = 'celery_delayed';
+
+/**
+ * A delayed message arrives from the exchange its last level dead-lettered it to
+ * (`celery_delayed_0` … `_26` or `celery_delayed_delivery`, by the bits of its delay): in a
+ * span name they are one, so a queue's retries share a name whatever their countdown.
+ */
+export function spanNameExchange(exchange: string): string {
+  return DELAY_EXCHANGE.test(exchange) ? DELAY_EXCHANGE_NAME : exchange;
+}
 
 /**
  * Kombu ≥ 5.5's native delayed delivery (kombu/transport/native_delayed_delivery.py): a

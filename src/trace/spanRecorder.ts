@@ -2,6 +2,7 @@ import type { Attributes } from '@opentelemetry/api';
 import type { TraceOutcome } from '../metrics/metrics';
 import { type AttemptTiming, celeryAttributes, historyAttributes } from './attempts';
 import { Attr, sanitize } from './attributes';
+import { spanNameExchange } from './deadLetter';
 import type { DeliveryHead, MessageView, ReturnedBy, Routing } from './lifecycle';
 import type { MessageContext, OpenSpan, SpanFactory } from './messageSpans';
 import type { ConnectionQueueKinds } from './queueKinds';
@@ -130,7 +131,7 @@ export class SpanRecorder {
   ): { hop: MessageContext | undefined; process: OpenSpan | undefined } {
     const { routing: { exchange, routingKey }, queue } = delivery;
     const kind = this.queueKinds.kindOf(queue);
-    const destination = sanitize(consumerSpanDestination(exchange, queue, kind));
+    const destination = sanitize(consumerSpanDestination(spanNameExchange(exchange), queue, kind));
     // One set of fields; each span gets its own attributes object with its operation.
     const fields: SpanFields = {
       // No operation type: the time in the broker is none of the conventions' operations.

@@ -71,6 +71,7 @@ delayed('a retry with a countdown: one delay (scheduled_wait, delay.seconds) bef
   assert.ok(retry, of(all, 'process').map((s) => JSON.stringify(s.attributes)).join('\n'));
   assert.is(retry!.attributes[Attr.delaySeconds], 2, 'the countdown, read from the celery_delayed_* levels');
   assert.is(retry!.attributes[Attr.deadLetterReason], undefined, 'a delay is no dead letter');
+  assert.is(retry!.name, `process celery_delayed:${queues.llm}`, 'one span name whichever delay level delivered it');
   const hop = of(all, 'broker_hop').find((s) => s.spanId === retry!.parentSpanId);
   const delay = of(all, 'scheduled_wait').find((s) => s.endTimeUnixNano === hop?.startTimeUnixNano);
   assert.ok(hop && delay, `a scheduled_wait ending where the retry's hop starts: ${all.map((s) => s.name).join(', ')}`);

@@ -178,6 +178,8 @@ test('native delayed delivery: expiry through celery_delayed_N is a delay (a sch
   }));
   ack(h, 1);
   const [process] = role(h.spans(), 'process');
+  assert.is(process!.name, 'process celery_delayed:tasks', 'one name whichever level it came from');
+  assert.is(process!.attributes[Attr.destinationName], `celery_delayed_delivery:${'0.'.repeat(25)}1.0.1.tasks:tasks`, 'the real names stay in attributes');
   assert.is(process!.attributes[Attr.delaySeconds], 5);
   assert.is(process!.attributes[Attr.deadLetterReason], undefined);
   assert.is(await count(h, 'messages_dead_lettered_total'), 0);

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   type DeadLetterHistory, type Death, deadLetterHopStartMs, delayRoutingKey, delayedDelivery, isFreshDeath, latestDeathAtMs, reasonLabel,
+  spanNameExchange,
 } from '../../../src/trace/deadLetter';
 
 const death = (over: Partial<Death> = {}): Death => ({ reason: 'rejected', queue: 'work', exchange: '', count: 1, timeSeconds: 1_700_000_000, ...over });
@@ -47,6 +48,11 @@ test('native delayed delivery: expiry from celery_delayed_N levels is a delay of
   assert.is(delayedDelivery(history(death({ reason: 'rejected', queue: 'celery_delayed_1' }))), undefined);
   assert.is(delayedDelivery(history(death({ reason: 'expired', queue: 'celery_delayed_28' }))), undefined);
   assert.is(delayedDelivery({ ...history(level(0)), entries: 40 }), undefined, 'entries not read cannot be vouched for');
+});
+
+test('the delayed-delivery exchanges share one span-name word; every other exchange keeps its name', () => {
+  for (const x of ['celery_delayed_0', 'celery_delayed_26', 'celery_delayed_delivery']) assert.is(spanNameExchange(x), 'celery_delayed', x);
+  for (const x of ['celery_delayed', 'celery_delayed_x', 'orders', '']) assert.is(spanNameExchange(x), x, x);
 });
 
 test('a delayed-delivery routing key: 28 bits then the key; anything else is none', () => {
