@@ -138,11 +138,10 @@ export class Amqp091Adapter {
     this.tracer.options.metrics.messageReturned();
     const ch = this.channel(channel);
     const returned = ch.takeReturn();
-    if (this.tracer.tracing && returned !== undefined) {
-      this.tracer.publishing.returned(ch.scope, new MessageFrame(channel, payload, this.frameMax), returned);
-    }
+    const message = this.tracer.tracing && returned !== undefined ? new MessageFrame(channel, payload, this.frameMax) : undefined;
+    if (message !== undefined) this.tracer.publishing.returned(ch.scope, message, returned!);
     // The client's own frame fitted frame_max on the way in; checked again all the same.
-    const restored = ch.returnable?.restore(channel, payload);
+    const restored = ch.returnable?.restore(channel, payload, message?.contentHeader);
     return restored !== undefined && (this.frameMax === 0 || restored.length <= this.frameMax) ? restored : undefined;
   }
 

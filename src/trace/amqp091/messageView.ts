@@ -116,6 +116,11 @@ export class MessageFrame extends ContentHeaderView implements MessageInFlight {
     super(payload, header, new TraceHeaders(payload, header.headersOffset));
   }
 
+  /** The parse of this header, for the adapter's own byte work on it (undoing a rewrite on return). */
+  get contentHeader(): ContentHeader {
+    return this.header;
+  }
+
   rewrite(edit: HeaderEdit): boolean {
     const frame = spliceHeadersFrame(this.channel, this.payload, this.header, edit);
     if (this.frameMax !== 0 && frame.length > this.frameMax) return false;

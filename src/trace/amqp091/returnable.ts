@@ -1,5 +1,5 @@
 import { FRAME_HEADER, FRAME_HEADER_SIZE, FRAME_OVERHEAD } from '../../amqp/constants';
-import { parseContentHeader, replaceHeadersTable } from '../../amqp/contentHeader';
+import { ContentHeader, parseContentHeader, replaceHeadersTable } from '../../amqp/contentHeader';
 import { listTableEntries } from '../../amqp/fieldTable';
 import { encodeFrame } from '../../amqp/frame';
 import { Header } from '../attributes';
@@ -85,7 +85,7 @@ export class ReturnableCopies {
    * undefined to pass the returned one on unchanged. Copies older than the match are dropped:
    * their publishes were routed.
    */
-  restore(channel: number, returned: Buffer): Buffer | undefined {
+  restore(channel: number, returned: Buffer, header?: ContentHeader): Buffer | undefined {
     let match: Copy | undefined;
     let payload: Buffer | undefined;
     for (const [, copy] of this.copies.entries()) {
@@ -95,9 +95,11 @@ export class ReturnableCopies {
         break;
       }
     }
-    if (match === undefined) {
+    // Read once for all the copies tried (`header`: the adapter's reading of it, when it made one).
+    const read = match === undefined ? readReturned(returned, header) : undefined;
+    if (read !== undefined) {
       for (const [, copy] of this.copies.entries()) {
-        payload = undoEdit(copy, returned);
+        payload = undoEdit(copy, returned, read);
         if (payload !== undefined) {
           match = copy;
           break;
@@ -140,9 +142,24 @@ export class ReturnableCopies {
   }
 }
 
+/** A returned header as read once: its layout and its table's whole entries. */
+interface ReturnedHeader {
+  readonly header: ContentHeader;
+  readonly entries: readonly Buffer[];
+}
+
+/** Undefined when the returned bytes do not read (the return then goes to the client as it came). */
+function readReturned(returned: Buffer, header: ContentHeader | undefined): ReturnedHeader | undefined {
+  try {
+    const read = header ?? parseContentHeader(returned);
+    return { header: read, entries: entriesOf(returned, read) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The whole entries of `payload`'s headers table, optionally only those named in `names`. */
-function entriesOf(payload: Buffer, names?: readonly string[]): Buffer[] {
-  const header = parseContentHeader(payload);
+function entriesOf(payload: Buffer, header: ContentHeader = parseContentHeader(payload), names?: readonly string[]): Buffer[] {
   if (header.headersOffset === undefined) return [];
   return listTableEntries(payload, header.headersOffset)
     .filter((e) => names === undefined || names.includes(payload.toString('latin1', e.start + 1, e.nameEnd)))
@@ -151,8 +168,8 @@ function entriesOf(payload: Buffer, names?: readonly string[]): Buffer[] {
 
 function editOf(copy: Copy): NonNullable<Copy['edit']> {
   if (copy.edit === undefined) {
-    const before = entriesOf(copy.original, PROXY_HEADERS);
-    const after = entriesOf(copy.forwarded, PROXY_HEADERS);
+    const before = entriesOf(copy.original, undefined, PROXY_HEADERS);
+    const after = entriesOf(copy.forwarded, undefined, PROXY_HEADERS);
     copy.edit = {
       added: after.filter((entry) => !before.some((b) => b.equals(entry))),
       removed: before.filter((entry) => !after.some((a) => a.equals(entry))),
@@ -168,11 +185,11 @@ function nameOf(entry: Buffer): Buffer {
 }
 
 /** `returned` with `copy`'s edit undone, or undefined when it does not carry every entry that edit added. */
-function undoEdit(copy: Copy, returned: Buffer): Buffer | undefined {
+function undoEdit(copy: Copy, returned: Buffer, read: ReturnedHeader): Buffer | undefined {
   try {
     const { added, removed, hadHeaders } = editOf(copy);
     if (added.length === 0) return undefined;
-    const entries = entriesOf(returned);
+    const entries = [...read.entries];
     for (const entry of added) {
       const at = entries.findIndex((e) => e.equals(entry));
       if (at < 0) return undefined;
@@ -183,8 +200,7 @@ function undoEdit(copy: Copy, returned: Buffer): Buffer | undefined {
       const at = sorted ? entries.findIndex((e) => Buffer.compare(nameOf(e), nameOf(entry)) > 0) : -1;
       entries.splice(at < 0 ? entries.length : at, 0, entry);
     }
-    const header = parseContentHeader(returned);
-    return replaceHeadersTable(returned, header, !hadHeaders && entries.length === 0 ? undefined : entries);
+    return replaceHeadersTable(returned, read.header, !hadHeaders && entries.length === 0 ? undefined : entries);
   } catch {
     return undefined;
   }

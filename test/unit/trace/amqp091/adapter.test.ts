@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { Method } from '../../../../src/amqp/constants';
 import { contentHeaderReads } from '../../../../src/trace/amqp091/messageView';
 import { Attr } from '../../../../src/trace/attributes';
-import { amqplibDefs } from '../../../support/amqpVectors';
+import { amqplibDefs, referenceDecodeProperties } from '../../../support/amqpVectors';
 import { tracerHarness } from '../../../support/tracerHarness';
 
 const BODY = Buffer.from([3, 0, 1, 0, 0, 0, 2, 0x68, 0x69, 0xce]);
@@ -62,6 +62,22 @@ test('a kept delivery is made from its record without reading the header again; 
   h.server(Method.BasicNack, { deliveryTag: 1, multiple: false, requeue: false });
   assert.ok(summary(h).includes('publish jobs nacked nack'));
   assert.is(contentHeaderReads() - before, 2, 'the client\'s header, then the proxy\'s own copy when kept');
+});
+
+test('a mandatory publish returned with its table re-encoded in name order (RabbitMQ 4) goes back to the client as it sent it', () => {
+  const h = tracerHarness();
+  const original = amqplibDefs.encodeProperties(60, 1, 2, { contentType: 'text/plain', headers: { 'x-app': 'a' } });
+  const forwarded = h.toBroker(Buffer.concat([publishMethod('', 'nowhere', true), original, BODY]));
+  const forwardedHeader = forwarded.find((f) => f[0] === 2)!;
+  assert.not.ok(forwardedHeader.equals(original), 'the proxy added its headers');
+  const props = referenceDecodeProperties(forwardedHeader.subarray(7, forwardedHeader.length - 1)) as { headers: Record<string, unknown> };
+  const sortedHeaders = Object.fromEntries(Object.entries(props.headers).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const reEncoded = amqplibDefs.encodeProperties(60, 1, 2, { ...props, headers: sortedHeaders });
+  assert.not.ok(reEncoded.equals(forwardedHeader), 'not byte-equal: only undoing the edit restores it');
+  const returnMethod = amqplibDefs.encodeMethod(Method.BasicReturn, 1, { replyCode: 312, replyText: 'NO_ROUTE', exchange: '', routingKey: 'nowhere' });
+  const toClient = h.toClient(Buffer.concat([returnMethod, reEncoded, BODY]));
+  assert.ok(toClient.find((f) => f[0] === 2)!.equals(original));
+  assert.equal(summary(h), ['publish nowhere undefined ok', 'return nowhere undefined unroutable']);
 });
 
 test('channel.close from either side and a lost connection end what is in flight with the reason', () => {
