@@ -68,8 +68,12 @@ export function attemptKey(headers: TraceHeaderView): string | undefined {
 export class Attempts {
   private readonly ends: BoundedMap<string, AttemptEnd>;
   private readonly deadLetterQueues: BoundedMap<string, true>;
-  /** Recorded process spans of Celery task messages still open, by task id: a retry published meanwhile marks its attempt. */
-  private readonly openTasks: BoundedMap<string, OpenSpan>;
+  /**
+   * Recorded process spans of Celery task messages still open, by task id: a retry published
+   * meanwhile marks its attempt. Held weakly: an entry whose settle never came here (its
+   * pending entry evicted) must not keep an ended span alive until the map evicts it.
+   */
+  private readonly openTasks: BoundedMap<string, WeakRef<OpenSpan>>;
 
   constructor(capacity: number, private readonly metrics: ProxyMetrics, budget: ByteBudget) {
     this.ends = new BoundedMap(capacity, () => metrics.inflightEvicted('attempt'), {
@@ -85,13 +89,13 @@ export class Attempts {
 
   /** A recorded attempt of Celery task `taskId` is being processed (its span open until the settle). */
   attemptOpened(taskId: string, span: OpenSpan): void {
-    if (!this.openTasks.set(taskId, span)) this.metrics.inflightEvicted('attempt');
+    if (!this.openTasks.set(taskId, new WeakRef(span))) this.metrics.inflightEvicted('attempt');
     this.report();
   }
 
   /** That attempt was settled or cut off. */
   attemptClosed(taskId: string, span: OpenSpan): void {
-    if (this.openTasks.get(taskId) === span) this.openTasks.delete(taskId);
+    if (this.openTasks.get(taskId)?.deref() === span) this.openTasks.delete(taskId);
     this.report();
   }
 
@@ -103,7 +107,7 @@ export class Attempts {
   published(headers: TraceHeaderView): void {
     const taskId = headers.taskId;
     if (taskId === undefined || !headers.has(Header.celeryRetries)) return;
-    if ((headers.history(false).celery?.retries ?? 0) > 0) this.openTasks.get(taskId)?.mark?.(Attr.retried, true);
+    if ((headers.history(false).celery?.retries ?? 0) > 0) this.openTasks.get(taskId)?.deref()?.mark?.(Attr.retried, true);
   }
 
   /** A queue.declare with `x-dead-letter-exchange` passed this proxy: a reject from it dead-letters. */
