@@ -105,9 +105,11 @@ export class Attempts {
    * which would otherwise end as a plain success.
    */
   published(headers: TraceHeaderView): void {
+    // Most publishes are no Celery task: one look at the located names, nothing decoded.
+    if (this.openTasks.size === 0 || !headers.has(Header.celeryRetries)) return;
+    if ((headers.history(false).celery?.retries ?? 0) === 0) return;
     const taskId = headers.taskId;
-    if (taskId === undefined || !headers.has(Header.celeryRetries)) return;
-    if ((headers.history(false).celery?.retries ?? 0) > 0) this.openTasks.get(taskId)?.deref()?.mark?.(Attr.retried, true);
+    if (taskId !== undefined) this.openTasks.get(taskId)?.deref()?.mark?.(Attr.retried, true);
   }
 
   /** A queue.declare with `x-dead-letter-exchange` passed this proxy: a reject from it dead-letters. */
