@@ -122,6 +122,36 @@ attempts('a queue TTL expiry: the DLQ delivery says expired and from which queue
   });
 });
 
+attempts('an overflow (x-max-length) and a quorum delivery limit dead-letter with reasons maxlen and delivery_limit, counted by reason', async ({ proxy, receiver }) => {
+  await withConnection(proxy.url, async (conn) => {
+    const ch = await conn.createChannel();
+    const full = await deadLetterPair(ch, { 'x-max-length': 1 });
+    const limited = await deadLetterPair(ch, { 'x-queue-type': 'quorum', 'x-delivery-limit': 1 });
+    try {
+      // The oldest of two messages is pushed out of a queue that holds one.
+      ch.sendToQueue(full.work, Buffer.from('first'), { headers: { traceparent: TRACEPARENT } });
+      ch.sendToQueue(full.work, Buffer.from('second'));
+      ch.ack(await nextMessage(ch, full.dlq));
+      // Returned twice to a queue that allows one redelivery.
+      ch.sendToQueue(limited.work, Buffer.from('poison'), { headers: { traceparent: TRACEPARENT } });
+      ch.nack(await nextMessage(ch, limited.work), false, true);
+      ch.nack(await nextMessage(ch, limited.work), false, true);
+      ch.ack(await nextMessage(ch, limited.dlq));
+      const all = await receiver.waitFor((s) => role(s, 'process', full.dlq).length === 1 && role(s, 'process', limited.dlq).length === 1);
+      assert.is(role(all, 'process', full.dlq)[0]!.attributes[Attr.deadLetterReason], 'maxlen');
+      assert.is(role(all, 'process', full.dlq)[0]!.attributes[Attr.deadLetterQueue], full.work);
+      assert.is(role(all, 'process', limited.dlq)[0]!.attributes[Attr.deadLetterReason], 'delivery_limit');
+      const metrics = await (await fetch(`${proxy.metricsUrl}/metrics`)).text();
+      for (const reason of ['maxlen', 'delivery_limit']) {
+        assert.match(metrics, new RegExp(`^amqp_trace_proxy_messages_dead_lettered_total\\{reason="${reason}"\\} [1-9]`, 'm'), reason);
+      }
+    } finally {
+      await ch.deleteQueue(full.work);
+      await ch.deleteQueue(limited.work);
+    }
+  });
+});
+
 attempts('a redelivery after the channel closed without ack: marked, and linked to the attempt that was cut off', async ({ proxy, receiver }) => {
   const queue = uniqueName('i23-redeliver');
   await withConnection(proxy.url, async (conn) => {
