@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PROPERTY_FLAG, parseContentHeader } from '../../../../src/amqp/contentHeader';
 import { TraceHeaders } from '../../../../src/trace/amqp091/traceHeaders';
-import { contentHeaderPayload, entry, longstr, referenceContentHeader, table } from '../../../support/amqpVectors';
+import { NO_HISTORY, REDELIVERED } from '../../../../src/trace/deliveryHistory';
+import { contentHeaderPayload, entry, longstr, referenceContentHeader, table, u32 } from '../../../support/amqpVectors';
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -73,6 +74,32 @@ test('the publish stamp is read only when it is 1 to 17 ASCII digits', () => {
   assert.is(stamp('1'), 1);
   assert.is(stamp('12345678901234567'), 12345678901234567);
   for (const bad of ['', '123456789012345678', '12a4', '-12', ' 12', '1.5', 42]) assert.is(stamp(bad), undefined, String(bad));
+});
+
+test('the delivery history comes from the same walk: trace headers and x-delivery-count, retries, eta in any order', () => {
+  const found = headersOf({
+    'x-delivery-count': { '!': 'long', value: 3 }, traceparent: TRACEPARENT, retries: { '!': 'int', value: 2 },
+    eta: '2026-12-06T22:30:10+00:00', id: 't-1', task: 'tasks.add',
+  });
+  assert.is(found.traceFlags, 1);
+  const history = found.history(true);
+  assert.is(history.deliveryCount, 3);
+  assert.is(history.redelivered, true);
+  assert.equal(history.celery, { retries: 2, eta: '2026-12-06T22:30:10+00:00', etaMs: Date.UTC(2026, 11, 6, 22, 30, 10) });
+});
+
+test('no history headers: the shared NO_HISTORY, or REDELIVERED; a history header that runs past its own length is ignored', () => {
+  assert.is(headersOf({ traceparent: TRACEPARENT }).history(false), NO_HISTORY);
+  assert.is(headersOf(undefined).history(true), REDELIVERED);
+  // An x-death array whose one table claims 100 bytes inside an array of 5: the table walk
+  // skips the array by its own length, the history reader finds the lie and gives up.
+  const lying = Buffer.concat([Buffer.from('A'), u32(5), Buffer.from('F'), u32(100)]);
+  const bytes = table([entry('x-death', 'A', lying.subarray(1)), entry('traceparent', 'S', longstr(TRACEPARENT))]);
+  const payload = contentHeaderPayload([PROPERTY_FLAG.headers], bytes);
+  const headers = new TraceHeaders(payload, parseContentHeader(payload).headersOffset);
+  assert.is(headers.traceFlags, 1, 'the trace context is still read');
+  assert.is(headers.history(false), NO_HISTORY);
+  assert.is(headers.history(true), REDELIVERED);
 });
 
 test.run();
