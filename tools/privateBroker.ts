@@ -1,5 +1,6 @@
 /**
- * A private RabbitMQ node for one test or one benchmark run: its own node name, AMQP and distribution ports,
+ * A private RabbitMQ node for one test or one benchmark run: its own node name, AMQP and distribution ports
+ * (below the kernel's ephemeral range, so a restart gets them back; see stablePort),
  * Erlang cookie and data under a temporary directory, no plugins, and a file-descriptor
  * limit high enough for thousands of connections. Tests that must restart a broker, or need
  * more sockets than the shared one allows (about 830), use it so the shared broker at
@@ -23,7 +24,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as amqp from 'amqplib';
-import { freePort } from './freePort';
+import { stablePort } from './freePort';
 
 export interface SecondBroker {
   readonly nodeName: string;
@@ -93,17 +94,22 @@ export async function startSecondBroker(options: SecondBrokerOptions = {}): Prom
     throw new Error(`second RabbitMQ node: no rabbitmq-server script at ${candidates.join(', ')} ` +
       '(run ./scripts/install-system-deps.sh, which installs what scripts/host-deps.tsv lists, or set TEST_RABBITMQ_SERVER to its bin/rabbitmq-server)');
   }
-  const nodeName = `atp-test-${process.pid}-${sequence++}@localhost`;
-  const port = await freePort();
-  let distPort = await freePort();
-  while (distPort === port) distPort = await freePort();
+  const clusterName = `atp-test-${process.pid}-${sequence++}`;
+  const nodeName = `${clusterName}@localhost`;
+  // A restart binds these ports again: they come from outside the ephemeral range, where
+  // nothing else on the machine is handed them while the node is down.
+  const port = await stablePort();
+  let distPort = await stablePort();
+  while (distPort === port) distPort = await stablePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'atp-rabbit-'));
   const file = (name: string): string => path.join(dir, name);
   mkdirSync(file('mnesia'));
   mkdirSync(file('log'));
   writeFileSync(file('enabled_plugins'), '[].\n');
   writeFileSync(file('rabbitmq-env.conf'), '');
-  writeFileSync(file('rabbitmq.conf'), ['loopback_users.guest = true', 'log.console = false', 'log.file.level = info', ''].join('\n'));
+  // cluster_name is announced in connection.start: how a start knows it is this node that answers.
+  writeFileSync(file('rabbitmq.conf'), ['loopback_users.guest = true', 'log.console = false', 'log.file.level = info',
+    `cluster_name = ${clusterName}`, ''].join('\n'));
   writeFileSync(file('.erlang.cookie'), randomBytes(24).toString('hex'), { mode: 0o400 });
   const logFile = file(path.join('log', `${nodeName}.log`));
   const consoleFile = file('console.log');
@@ -162,14 +168,20 @@ export async function startSecondBroker(options: SecondBrokerOptions = {}): Prom
     live.add(emergency);
     installExitHook();
     const deadline = started + startTimeoutMs;
+    // Another server answering on the port means it was taken while this node was down; the node
+    // then fails to listen, and its clients would carry on against that server unnoticed.
+    let other = '';
+    const otherAnswered = (): string => (other ? `; port ${port} was answered by another AMQP server (cluster_name ${other})` : '');
     for (;;) {
-      if (exit) throw new Error(startFailure(nodeName, `exited with ${exit.signal ?? `code ${exit.code}`}`, log()));
+      if (exit) throw new Error(startFailure(nodeName, `exited with ${exit.signal ?? `code ${exit.code}`}${otherAnswered()}`, log()));
       if (Date.now() > deadline) {
         killGroup();
         await exited;
-        throw new Error(startFailure(nodeName, `did not accept AMQP connections on port ${port} within ${startTimeoutMs} ms`, log()));
+        throw new Error(startFailure(nodeName, `did not accept AMQP connections on port ${port} within ${startTimeoutMs} ms${otherAnswered()}`, log()));
       }
-      if (await acceptsAmqp(url)) break;
+      const answer = await amqpClusterName(url);
+      if (answer === clusterName) break;
+      if (answer !== undefined) other = answer;
       await new Promise((r) => setTimeout(r, 100));
     }
     startupMs = Date.now() - started;
@@ -181,6 +193,9 @@ export async function startSecondBroker(options: SecondBrokerOptions = {}): Prom
       killGroup();
       return;
     }
+    // Held while we wait for it: once the SIGKILL below has fired, its exit is the only thing
+    // left to wait for, and an unref'd child would let the test process end before it comes.
+    proc.ref();
     proc.kill('SIGTERM');
     const timer = setTimeout(killGroup, stopTimeoutMs);
     await exited;
@@ -218,14 +233,16 @@ export async function startSecondBroker(options: SecondBrokerOptions = {}): Prom
   };
 }
 
-async function acceptsAmqp(url: string): Promise<boolean> {
+/** The cluster_name of the AMQP server that accepts a connection at `url`, or undefined when none does. */
+async function amqpClusterName(url: string): Promise<string | undefined> {
   try {
     const conn = await amqp.connect(url, { timeout: 2000 });
     conn.on('error', () => undefined);
+    const name = conn.connection.serverProperties?.cluster_name;
     await conn.close().catch(() => undefined);
-    return true;
+    return typeof name === 'string' ? name : String(name);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
