@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { requireBroker, uniqueName } from '../support/broker';
 import { consumeN, withConnection } from '../support/amqp';
 import { OtlpReceiver, startOtlpReceiver } from '../support/otlpReceiver';
-import { freePort } from '../support/ports';
+import { stablePort } from '../support/ports';
 import { TestProxy, startTestProxy } from '../support/proxy';
 import { sleep } from '../support/wait';
 
@@ -38,7 +38,8 @@ const publishesOf = (receiver: OtlpReceiver, tag: string): number =>
 
 restart('UNAVAILABLE for 2 s, then a collector stopped and started again on its port: every span arrives, retries counted, none dropped', async () => {
   await requireBroker();
-  const port = await freePort();
+  // The collector comes back on the same port: one no other program is given meanwhile.
+  const port = await stablePort();
   let receiver = await startOtlpReceiver({ port });
   const proxy = await startTestProxy({
     OTEL_TRACES_EXPORTER: 'otlp',

@@ -1,4 +1,5 @@
 import { Server, Socket, connect, createServer } from 'node:net';
+import { stablePort } from './ports';
 
 /**
  * A TCP port the test controls in front of the shared broker: it can refuse connections and
@@ -14,7 +15,7 @@ export interface Forwarder {
 }
 
 export interface ForwarderOptions {
-  /** Listen on this port (default: a free one, kept across down()/up()). */
+  /** Listen on this port (default: a free one below the ephemeral range, so up() gets it back after down()). */
   readonly port?: number;
   /** Sees every chunk the target sends to each client, in order, one callback per connection. */
   readonly tapFromTarget?: () => (chunk: Buffer) => void;
@@ -38,7 +39,7 @@ export function tieSockets(client: Socket, upstream: Socket, sockets: Set<Socket
 export async function startForwarder(targetHost: string, targetPort: number, options: ForwarderOptions = {}): Promise<Forwarder> {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
-  let boundPort = options.port ?? 0;
+  let boundPort = options.port ?? await stablePort();
   const listen = async (): Promise<void> => {
     server = createServer((client) => {
       const upstream = connect({ host: targetHost, port: targetPort });

@@ -5,7 +5,7 @@ import { BROKER_HOST, BROKER_PORT, BROKER_URL, requireBroker, uniqueName } from 
 import { startTestProxy } from '../../support/proxy';
 import { startSecondBroker } from '../../support/secondBroker';
 import { managedClients } from './clients';
-import { Ledger, deleteQueues, freePort, startForwarder, waitFor } from './helpers';
+import { Ledger, deleteQueues, stablePort, startForwarder, waitFor } from './helpers';
 
 const LOG = process.env.LOAD_REPORT ? (s: string): void => { process.stdout.write(`\n${s}\n`); } : (): void => undefined;
 
@@ -17,7 +17,8 @@ async function metricsText(url: string): Promise<string> {
 }
 
 failover('the first upstream is dead: connections go to the second, and the dead one moves to the back', async () => {
-  const dead = await freePort();
+  // Nothing may listen there for the whole test: a port no listen(0) is given.
+  const dead = await stablePort();
   const proxy = await startTestProxy({ PROXY_UPSTREAM: `amqp://127.0.0.1:${dead},amqp://${BROKER_HOST}:${BROKER_PORT}` });
   try {
     for (let round = 0; round < 3; round++) {

@@ -36,7 +36,7 @@ export function builtProxy(): string {
   return MAIN;
 }
 
-export { freePort } from '../../support/ports';
+export { freePort, stablePort } from '../../support/ports';
 
 export interface ChildProxy {
   readonly port: number;

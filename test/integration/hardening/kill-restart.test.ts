@@ -2,13 +2,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requireBroker, uniqueName } from '../../support/broker';
 import { managedClients } from './clients';
-import { Ledger, deleteQueues, freePort, sleep, startChildProxy, waitFor } from './helpers';
+import { Ledger, deleteQueues, sleep, stablePort, startChildProxy, waitFor } from './helpers';
 
 const killRestart = suite('proxy killed with SIGKILL and restarted under load');
 killRestart.before(() => requireBroker());
 
 killRestart('clients reconnect to the new process; no confirmed message is lost', async () => {
-  const port = await freePort();
+  // The new process listens on the same port: one no other program is given meanwhile.
+  const port = await stablePort();
   let proxy = await startChildProxy(port);
   const queue = uniqueName('sigkill');
   const ledger = new Ledger();
