@@ -53,20 +53,19 @@ interface AttemptEnd {
 export const ATTEMPT_CAPACITY = 10_000;
 
 /**
- * A message's identity across its deliveries: the publishing proxy's stamp (µs) and the
- * traceparent's span id, both carried unchanged through requeues and dead-lettering. A
- * message without a stamp has none: nothing is remembered for it.
+ * A message's identity across its deliveries: the publishing proxy's stamp (µs since the
+ * epoch), carried unchanged through requeues and dead-lettering, and read as a number
+ * (nothing decoded or allocated per delivery). Two messages stamped in the same µs (by two
+ * proxies) could be taken for each other; a message without a stamp has no identity, and
+ * nothing is remembered for it.
  */
-export function attemptKey(headers: TraceHeaderView): string | undefined {
-  const stamp = headers.publishedAtMicros;
-  if (stamp === undefined) return undefined;
-  const context = headers.traceContext;
-  return context === undefined ? String(stamp) : `${stamp}:${context.spanId}`;
+export function attemptKey(headers: TraceHeaderView): number | undefined {
+  return headers.publishedAtMicros;
 }
 
 /** The process's memory of attempts, shared by every connection (a DLQ consumer is seldom the rejecter's connection). */
 export class Attempts {
-  private readonly ends: BoundedMap<string, AttemptEnd>;
+  private readonly ends: BoundedMap<number, AttemptEnd>;
   private readonly deadLetterQueues: BoundedMap<string, true>;
   /**
    * Recorded process spans of Celery task messages still open, by task id: a retry published
@@ -77,7 +76,7 @@ export class Attempts {
 
   constructor(capacity: number, private readonly metrics: ProxyMetrics, budget: ByteBudget) {
     this.ends = new BoundedMap(capacity, () => metrics.inflightEvicted('attempt'), {
-      budget, sizeOf: (key, end) => ENTRY_OVERHEAD + key.length + contextBytes(end.context),
+      budget, sizeOf: (_key, end) => ENTRY_OVERHEAD + contextBytes(end.context),
     });
     this.deadLetterQueues = new BoundedMap(capacity, () => metrics.inflightEvicted('attempt'), {
       budget, sizeOf: (queue) => ENTRY_OVERHEAD + queue.length,
@@ -120,11 +119,11 @@ export class Attempts {
 
   /** Whether a reject or nack without requeue from `queue` dead-letters, as far as this proxy saw (not policies). */
   deadLetters(queue: string): boolean {
-    return this.deadLetterQueues.get(queue) === true;
+    return this.deadLetterQueues.size !== 0 && this.deadLetterQueues.get(queue) === true;
   }
 
   /** A recorded attempt ended without an ack (nack, reject, channel or connection closed): its next delivery links to it. */
-  ended(key: string, at: number, context: MessageContext): void {
+  ended(key: number, at: number, context: MessageContext): void {
     if (!this.ends.set(key, { at, context })) this.metrics.inflightEvicted('attempt');
     this.report();
   }
@@ -134,7 +133,7 @@ export class Attempts {
    * looked up). `previousTask` is the continuation's context of the same Celery task id.
    */
   timing(
-    history: DeliveryHistory, key: string | undefined, publishedAt: number | undefined, deliveredAt: number,
+    history: DeliveryHistory, key: number | undefined, publishedAt: number | undefined, deliveredAt: number,
     label: (queue: string) => string, queue: string, previousTask: MessageContext | undefined,
   ): AttemptTiming {
     const { metrics } = this;
@@ -169,7 +168,7 @@ export class Attempts {
     };
   }
 
-  private take(key: string): AttemptEnd | undefined {
+  private take(key: number): AttemptEnd | undefined {
     const end = this.ends.delete(key);
     this.report();
     return end;

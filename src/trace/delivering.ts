@@ -53,7 +53,7 @@ export class Delivering {
       hop = span.hop;
       process = span.process?.context;
       // A recorded attempt's identity, should it end without an ack and come back (attempts.ts).
-      this.track(scope, delivery, span.process, now, undefined, timing, span.process && attemptKey(headers), headers.taskId);
+      this.track(scope, delivery, span.process, now, undefined, timing, span.process ? attemptKey(headers) : undefined, headers.taskId);
     } else {
       // Most messages: nothing records, so contexts are made only for what reads them.
       if (needsContexts) {
@@ -129,7 +129,7 @@ export class Delivering {
 
   private track(
     scope: InflightScope, delivery: Delivery, process: OpenSpan | undefined, now: number, deliveryRecord?: DeliveryRecord,
-    timing?: AttemptTiming, attemptKey?: string, taskId?: string,
+    timing?: AttemptTiming, attemptKey?: number, taskId?: string,
   ): void {
     const destination = this.c.recorder.queueLabel(delivery.queue);
     if (delivery.noAck) {
@@ -140,11 +140,12 @@ export class Delivering {
     // Held until the eta: the work, and the process time, start there (both clocks in ms).
     const wait = timing?.waitUntil === undefined ? 0 : timing.waitUntil - timing.deliveredAt;
     const deadLetters = process !== undefined && this.c.attempts.deadLetters(delivery.queue);
-    if (process !== undefined && taskId) this.c.attempts.attemptOpened(taskId, process);
+    const openTask = process !== undefined && taskId ? taskId : undefined;
+    if (openTask !== undefined) this.c.attempts.attemptOpened(openTask, process!);
+    // Every field given, absent ones undefined: one object shape for every delivery (no spreads).
     scope.acks.add(delivery.tag, {
       span: process, startedAt: now + wait, destination, deliveryRecord,
-      ...(wait > 0 ? { waitFrom: now } : {}), ...(attemptKey ? { attemptKey } : {}), ...(deadLetters ? { deadLetters } : {}),
-      ...(process !== undefined && taskId ? { taskId } : {}),
+      waitFrom: wait > 0 ? now : undefined, attemptKey, deadLetters: deadLetters || undefined, taskId: openTask,
     });
   }
 }

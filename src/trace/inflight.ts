@@ -22,7 +22,7 @@ export interface Pending {
   /** A delivery held until its eta: when the wait began (`startedAt` is then the eta, where the work starts). */
   readonly waitFrom?: number;
   /** A recorded delivery's message identity (attempts.ts), to link its next attempt to this one. */
-  readonly attemptKey?: string;
+  readonly attemptKey?: number;
   /** Its queue was declared with a dead-letter exchange through this proxy: a reject without requeue dead-letters. */
   readonly deadLetters?: boolean;
   /** A recorded Celery task delivery: its task id, to forget its open attempt at the settle (attempts.ts). */
@@ -34,7 +34,7 @@ export interface Pending {
  * record's delivery history is decoded from that copy's headers, so no more than as many again.
  */
 function pendingBytes(_tag: number, p: Pending): number {
-  return ENTRY_OVERHEAD + p.destination.length + (p.attemptKey?.length ?? 0) + (p.taskId?.length ?? 0) + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0)
+  return ENTRY_OVERHEAD + p.destination.length + (p.taskId?.length ?? 0) + (p.publishRecord?.message.byteLength ?? 0) + (p.deliveryRecord?.message.byteLength ?? 0)
     + (p.deliveryRecord?.timing ? p.deliveryRecord.message.byteLength : 0);
 }
 
