@@ -2,7 +2,8 @@ import { Attributes, Link, SpanKind, TraceFlags } from '@opentelemetry/api';
 import type { ProxyMetrics } from '../metrics/metrics';
 import { Attr, MESSAGING_SYSTEM } from './attributes';
 import type { TraceHeaderView } from './lifecycle';
-import { MessageContext, OpenSpan, RecordedSpan, SpanSink, remoteSpanContext } from './recordedSpan';
+import type { Clock } from './clock';
+import { MessageContext, OpenSpan, RecordedSpan, SpanSink, onClock, remoteSpanContext } from './recordedSpan';
 import type { Telemetry } from './telemetry';
 import { randomSpanId, randomTraceId } from './traceparent';
 
@@ -123,8 +124,9 @@ export class MessageSpans implements SpanFactory {
     private readonly telemetry: Pick<Telemetry, 'sink' | 'sampled'>,
     private readonly metrics: ProxyMetrics,
     private readonly server: { host: string; port: number },
+    clock?: Clock,
   ) {
-    this.sink = telemetry.sink;
+    this.sink = clock === undefined ? telemetry.sink : onClock(telemetry.sink, clock);
   }
 
   /**

@@ -82,7 +82,7 @@ export class MessageTracer implements ConnectionTracing {
     const options = process.options;
     this.options = options;
     this.clock = options.clock;
-    this.spans = new MessageSpans(options.telemetry, options.metrics, server);
+    this.spans = new MessageSpans(options.telemetry, options.metrics, server, options.clock);
     this.totals = process.totals;
     this.budget = new ByteBudget(options.connectionStateMaxBytes ?? DEFAULT_CONNECTION_STATE_MAX_BYTES, process.budget);
     this.queueKinds = new ConnectionQueueKinds(process.queueKinds, options.metrics, this.budget);

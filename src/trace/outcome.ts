@@ -1,7 +1,7 @@
 import type { ProcessOutcome, ProxyMetrics } from '../metrics/metrics';
 import { Clock, SYSTEM_CLOCK } from './clock';
 import { OUTCOME_RULES, REASON_OF, type OutcomeRule } from './outcomeNames';
-import type { SpanSink } from './recordedSpan';
+import { type SpanSink, onClock } from './recordedSpan';
 import type { Telemetry } from './telemetry';
 
 /**
@@ -130,7 +130,7 @@ export function outcomeExport(
   config: OutcomeConfig, telemetry: Pick<Telemetry, 'keep'>, metrics: ProxyMetrics, clock: Clock = SYSTEM_CLOCK,
 ): OutcomeExport | undefined {
   return config.outcomeExport && telemetry.keep
-    ? { rules: new OutcomeRules(outcomeOptions(config), metrics, () => clock.now()), sink: telemetry.keep }
+    ? { rules: new OutcomeRules(outcomeOptions(config), metrics, () => clock.now()), sink: onClock(telemetry.keep, clock) }
     : undefined;
 }
 

@@ -5,9 +5,7 @@ import {
   LazyAttributes, LazyName, MessageContext, OpenSpan, ProcessPlace, SpanFactory, SpanPlace, recordSpan, withServer,
 } from './messageSpans';
 import { KeepReason, OutcomeRule, REASON_OF } from './outcomeNames';
-import { RecordedSpan, SpanSink, epochNow } from './recordedSpan';
-
-export { epochNow } from './recordedSpan';
+import { RecordedSpan, SpanSink, sinkNow } from './recordedSpan';
 
 /**
  * Where and when the spans of one kept message lie. Times are epoch ms; an unset time is
@@ -68,7 +66,7 @@ export class KeptSpans implements SpanFactory {
   brokerHop(
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, publishedAtMs: number | undefined, traceId?: string,
   ): MessageContext | undefined {
-    const deliveredAt = this.shape.deliveredAt ?? epochNow();
+    const deliveredAt = this.shape.deliveredAt ?? sinkNow(this.sink);
     const span = this.start(name, SpanKind.CONSUMER, attributes, {
       parent, traceId, spanId: this.shape.hopSpanId, traceFlags: parent?.traceFlags ?? 0, startMs: publishedAtMs ?? deliveredAt, creation: undefined,
     });
@@ -79,7 +77,7 @@ export class KeptSpans implements SpanFactory {
   receive(
     name: LazyName, attributes: LazyAttributes, parent: MessageContext | undefined, requestedAtMs: number | undefined, creation?: MessageContext,
   ): void {
-    const deliveredAt = this.shape.deliveredAt ?? epochNow();
+    const deliveredAt = this.shape.deliveredAt ?? sinkNow(this.sink);
     this.start(name, SpanKind.CLIENT, attributes, {
       parent, traceId: undefined, spanId: undefined, traceFlags: parent?.traceFlags ?? 0, startMs: requestedAtMs ?? deliveredAt, creation,
     })?.end(undefined, deliveredAt);

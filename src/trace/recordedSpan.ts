@@ -5,11 +5,9 @@ import { InstrumentationScope, TraceState, hrTimeDuration, millisToHrTime } from
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanLimits, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import { Attr } from './attributes';
-import { TIME_ORIGIN_MS } from './clock';
+import { type Clock, SYSTEM_CLOCK, epochOf } from './clock';
 import type { TraceParent } from './traceparent';
 
-/** Epoch milliseconds now, on the clock the publish stamps and the in-flight maps use. */
-export const epochNow = (): number => TIME_ORIGIN_MS + performance.now();
 
 /** A message's trace context: the `traceparent` fields plus its raw `tracestate`. */
 export interface MessageContext extends TraceParent {
@@ -36,7 +34,17 @@ export interface SpanSink {
   readonly scope: InstrumentationScope;
   /** Span limits set through OTEL_* variables; undefined when they are the SDK's defaults, which the proxy's spans never reach. */
   readonly limits: Required<SpanLimits> | undefined;
+  /** Where a span reads "now" when it is not given a time: the tracer's clock (tests move it); the system clock when unset. */
+  readonly clock?: Clock;
   end(span: ReadableSpan): void;
+}
+
+/** Epoch milliseconds now on the sink's clock, the clock the publish stamps and the in-flight maps use. */
+export const sinkNow = (sink: SpanSink): number => epochOf((sink.clock ?? SYSTEM_CLOCK).now());
+
+/** `sink` with spans timed on `clock`: the same resource and scope objects, so batches still group by identity. */
+export function onClock(sink: SpanSink, clock: Clock): SpanSink {
+  return sink.clock === clock ? sink : { ...sink, clock };
 }
 
 /** A message's context as the SDK's span context: always remote, since it came in a message. */
@@ -80,7 +88,7 @@ export class RecordedSpan implements ReadableSpan, OpenSpan {
   private readonly own: SpanContext;
 
   /**
-   * `startMs` and the end's time are epoch ms (epochNow's clock); `context` is what the
+   * `startMs` and the end's time are epoch ms (sinkNow's clock); `context` is what the
    * proxy hands on (its flags are the message's, which for a kept span are unsampled).
    */
   constructor(
@@ -92,7 +100,7 @@ export class RecordedSpan implements ReadableSpan, OpenSpan {
     traceState: ApiTraceState | undefined,
     readonly parentSpanContext: SpanContext | undefined,
     public links: Link[] = NO_LINKS,
-    private readonly startMs: number = epochNow(),
+    private readonly startMs: number = sinkNow(sink),
   ) {
     this.resource = sink.resource;
     this.instrumentationScope = sink.scope;
@@ -112,8 +120,8 @@ export class RecordedSpan implements ReadableSpan, OpenSpan {
     return this.ended ? hrTimeDuration(this.startTime, this.endTime) : [-1, -1];
   }
 
-  /** Ends at `endMs` (epoch ms, default now); an end before the start is clamped to it, as the SDK does. */
-  end(errorType?: string, endMs: number = epochNow()): void {
+  /** Ends at `endMs` (epoch ms, default now on the sink's clock); an end before the start is clamped to it, as the SDK does. */
+  end(errorType?: string, endMs: number = sinkNow(this.sink)): void {
     if (this.ended) return;
     if (errorType !== undefined) {
       this.attributes[Attr.errorType] = errorType;
@@ -132,7 +140,7 @@ export class RecordedSpan implements ReadableSpan, OpenSpan {
   event(name: string, attributes: Attributes): void {
     if (this.ended) return;
     if (this.events === NO_EVENTS) this.events = [];
-    this.events.push({ name, attributes, time: millisToHrTime(epochNow()), droppedAttributesCount: 0 });
+    this.events.push({ name, attributes, time: millisToHrTime(sinkNow(this.sink)), droppedAttributesCount: 0 });
   }
 }
 

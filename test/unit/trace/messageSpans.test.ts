@@ -2,15 +2,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { InMemorySpanExporter } from '@opentelemetry/sdk-trace-node';
 import { createMetrics } from '../../../src/metrics/metrics';
+import { hrTimeToMilliseconds } from '@opentelemetry/core';
+import { epochOf } from '../../../src/trace/clock';
 import { MessageSpans, type MessageContext } from '../../../src/trace/messageSpans';
 import { randomSpanId, randomTraceId } from '../../../src/trace/traceparent';
+import { FakeClock } from '../../support/fakeClock';
 import { memorySink } from '../../support/memorySink';
 
 /**
  * The proxy's own decision (records, once per message) is the only gate: the spans asked
  * for afterwards all record, as sampled.
  */
-function harness(decision: boolean): { spans: MessageSpans; exporter: InMemorySpanExporter; decisions: number[] } {
+function harness(decision: boolean, clock?: FakeClock): { spans: MessageSpans; exporter: InMemorySpanExporter; decisions: number[] } {
   const sink = memorySink();
   const exporter = sink.exporter;
   const decisions: number[] = [];
@@ -21,7 +24,7 @@ function harness(decision: boolean): { spans: MessageSpans; exporter: InMemorySp
       return decision;
     },
   };
-  const spans = new MessageSpans(telemetry, createMetrics({ destinationLabels: false, maxDestinationLabels: 0 }), { host: 'rabbit', port: 5672 });
+  const spans = new MessageSpans(telemetry, createMetrics({ destinationLabels: false, maxDestinationLabels: 0 }), { host: 'rabbit', port: 5672 }, clock);
   return { spans, exporter, decisions };
 }
 
@@ -66,6 +69,22 @@ test('receive, process and a CLIENT publish link to the creation context; a PROD
   assert.equal(Object.fromEntries(links), {
     'publish q': [], 'broker_hop q': [], 'get q': [from.spanId], 'process q': [from.spanId], 'publish continued': [from.spanId],
   });
+});
+
+
+test('a span not given its times starts, ends and timestamps its events on the tracer\'s clock, not the wall clock', () => {
+  const clock = new FakeClock();
+  const { spans, exporter } = harness(true, clock);
+  const span = spans.process('process q', {}, parent(1))!;
+  clock.advance(250);
+  span.event('retry', {});
+  clock.advance(750);
+  span.end();
+  const [finished] = exporter.getFinishedSpans();
+  const near = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual - expected) < 0.01, `${what}: ${actual} vs ${expected}`);
+  near(hrTimeToMilliseconds(finished.startTime), epochOf(1_000_000), 'start');
+  near(hrTimeToMilliseconds(finished.events[0].time), epochOf(1_000_250), 'event');
+  near(hrTimeToMilliseconds(finished.duration), 1000, 'duration');
 });
 
 test.run();
