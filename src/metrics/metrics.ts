@@ -36,7 +36,7 @@ export type UnreadFrameReason = Lowercase<AmqpDecodeErrorCode> | 'other';
 const REFUSAL_REASONS = ['max_connections', 'handshake_timeout', 'idle_timeout', 'draining', 'upstream_unavailable'] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 /** `queue`: the queue names known to be temporary or anonymous (trace/queueKinds.ts). */
-const INFLIGHT_MAPS = ['confirm', 'ack', 'task', 'rpc', 'queue', 'return', 'published', 'attempt'] as const;
+const INFLIGHT_MAPS = ['confirm', 'ack', 'task', 'rpc', 'queue', 'return', 'published', 'attempt', 'consumer', 'channel'] as const;
 export type InflightMap = (typeof INFLIGHT_MAPS)[number];
 const CONFIRM_OUTCOMES = ['ack', 'nack'] as const;
 export type ConfirmOutcome = (typeof CONFIRM_OUTCOMES)[number];
@@ -186,7 +186,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
   const spansDropped = new BufferedCounter(registry, n('spans_dropped_total'), undefined, NO_LABEL,
     'Spans lost: export queue full or export failed.');
   const evictions = new BufferedCounter(registry, n('inflight_evictions_total'), 'map', INFLIGHT_MAPS,
-    'Entries pushed out of a full bounded map before they completed, or not kept at all (over the byte budgets, a task id over 255 characters), by map (confirm and ack: the span ends with error evicted; task and rpc: a later hop starts a new trace; queue: a temporary queue seen again is learned again, meanwhile its name could reach a span name; return: if that publish is returned after all, its publisher gets it with the proxy\'s headers; published: a consumer failure of that message later gets no publish span, its broker hop\'s parent shows as missing; under steady traffic this one grows all the time, it holds the most recent publishes only; attempt: a redelivery or dead letter of that message is not linked to the attempt before it, and its hop starts at x-death\'s time).');
+    'Entries pushed out of a full bounded map before they completed, or not kept at all (over the byte budgets, a task id over 255 characters), by map (confirm and ack: the span ends with error evicted; task and rpc: a later hop starts a new trace; queue: a temporary queue seen again is learned again, meanwhile its name could reach a span name; return: if that publish is returned after all, its publisher gets it with the proxy\'s headers; published: a consumer failure of that message later gets no publish span, its broker hop\'s parent shows as missing; under steady traffic this one grows all the time, it holds the most recent publishes only; attempt: a redelivery or dead letter of that message is not linked to the attempt before it, and its hop starts at x-death\'s time; consumer: a consumer, or a consume or get awaiting its reply, not kept, its deliveries are traced without their queue; channel: a channel not traced until its connection\'s budget has room, its frames forwarded as they are).');
   const ignoredStamps = new BufferedCounter(registry, n('publish_stamps_ignored_total'), 'reason', IGNORED_STAMP_REASONS,
     'Deliveries whose publish stamp was not trusted, by reason (future: ahead of this host\'s clock by more than 1 s; too_old: older than --publish-stamp-max-age-ms): no broker hop is timed from it, for the histogram, the hop span or the outcome rules. Anyone who can publish can write a stamp; a steady rate means clocks disagree or a publisher forges them.');
   const overflow = new BufferedCounter(registry, n('destination_labels_overflow_total'), 'label', DESTINATION_LABELS,

@@ -40,7 +40,7 @@ function pendingBytes(_tag: number, p: Pending): number {
 
 /** Process-wide sizes of the per-channel maps, reported as gauges. */
 export class InflightTotals {
-  private readonly sizes: Record<InflightMap, number> = { confirm: 0, ack: 0, task: 0, rpc: 0, queue: 0, return: 0, published: 0, attempt: 0 };
+  private readonly sizes: Record<InflightMap, number> = { confirm: 0, ack: 0, task: 0, rpc: 0, queue: 0, return: 0, published: 0, attempt: 0, consumer: 0, channel: 0 };
 
   constructor(readonly metrics: ProxyMetrics) {}
 

@@ -34,10 +34,12 @@ export class ChannelModel {
   private nextPublishTag = 1;
   /** Mandatory publishes the proxy rewrote, kept to give a basic.return back as sent; made at the first. */
   private copies: ReturnableCopies | undefined;
-  readonly consumers = new ChannelConsumers();
+  readonly consumers: ChannelConsumers;
 
   /** `budget`: the connection's, shared by its channels. */
-  constructor(readonly scope: InflightScope, private readonly capacity: number, private readonly totals: InflightTotals, private readonly budget: ByteBudget) {}
+  constructor(readonly scope: InflightScope, private readonly capacity: number, private readonly totals: InflightTotals, private readonly budget: ByteBudget) {
+    this.consumers = new ChannelConsumers(capacity, budget, () => totals.metrics.inflightEvicted('consumer'));
+  }
 
   confirmSelect(): void {
     this.confirm = true;
@@ -76,6 +78,12 @@ export class ChannelModel {
 
   get returnable(): ReturnableCopies | undefined {
     return this.copies;
+  }
+
+  /** The channel closed: what it remembers goes, its bytes back to the connection's budget. */
+  clear(): void {
+    this.copies?.clear();
+    this.consumers.clear();
   }
 
   /** The copies of mandatory publishes, made at the first one rewritten. */

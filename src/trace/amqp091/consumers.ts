@@ -1,5 +1,8 @@
 import type { BasicConsumeArgs, BasicGetArgs } from '../../amqp/methods';
+import { BoundedMap } from '../boundedMap';
+import { type ByteBudget, ENTRY_OVERHEAD } from '../byteBudget';
 import type { DestinationKind } from '../semconv';
+import { InOrderReplies } from './replies';
 
 /**
  * Which queue a channel's deliveries come from: its consumers by tag, its basic.get, and the
@@ -22,39 +25,69 @@ interface PendingDeclare {
   readonly kind: DestinationKind | undefined;
 }
 
-/** queue.declare frames awaiting their declare-ok on one channel (clients pipeline a few at most). */
-export const MAX_PENDING_DECLARES = 256;
+/** A non-nowait basic.consume awaiting its consume-ok, which names the consumer (the broker picks the tag when it is empty). */
+type PendingConsume = Consumer;
 
+/**
+ * Requests of each kind awaiting their replies on one channel. Clients pipeline a few at
+ * most; a client that pipelines more only loses the tracing of those over it.
+ */
+export const MAX_PENDING_REPLIES = 256;
+
+const consumerBytes = (tag: string, c: Consumer): number => ENTRY_OVERHEAD + tag.length + c.queue.length;
+
+/**
+ * What a channel remembers of its consumers, bounded by `capacity` per map and by the
+ * connection's byte budget (RabbitMQ does not bound consumers per channel by default): a
+ * consumer that does not fit is not known, its deliveries are traced without their queue.
+ * `onEvicted` counts each entry dropped or not kept.
+ */
 export class ChannelConsumers {
   /** Consumers by tag. Removed at basic.cancel-ok, or at once when no cancel-ok will come. */
-  private readonly byTag = new Map<string, Consumer>();
+  private readonly byTag: BoundedMap<string, Consumer>;
   /** Consumers the client cancelled, until the cancel-ok (by then the tag may name a new consumer). */
-  private readonly cancelling = new Map<string, Consumer>();
-  /** Consumes with an empty tag, in order, awaiting the consume-ok that names them. */
-  private pendingConsumes: Consumer[] = [];
+  private readonly cancelling: BoundedMap<string, Consumer>;
+  private readonly pendingConsumes: InOrderReplies<PendingConsume>;
   /**
    * No-wait consumes with an empty tag: the broker names them and says the name to nobody
    * (no consume-ok), so a delivery's tag that no consumer of the channel has is one of these.
    */
   private unnamed: Consumer[] = [];
-  private pendingDeclares: PendingDeclare[] = [];
+  private readonly pendingDeclares: InOrderReplies<PendingDeclare>;
   /** The last queue declared on the channel: an empty queue name in consume or get means it (spec, queue-name domain). */
   private lastQueue = '';
-  /** A basic.get awaiting its get-ok. */
-  private get: BasicGet | undefined;
+  /** basic.get requests awaiting their get-ok or get-empty. */
+  private readonly gets: InOrderReplies<BasicGet>;
+
+  constructor(capacity: number, budget: ByteBudget, private readonly onEvicted: () => void) {
+    const sizes = { budget, sizeOf: consumerBytes };
+    this.byTag = new BoundedMap(capacity, onEvicted, sizes);
+    this.cancelling = new BoundedMap(capacity, onEvicted, sizes);
+    this.pendingConsumes = new InOrderReplies(MAX_PENDING_REPLIES, budget);
+    this.pendingDeclares = new InOrderReplies(MAX_PENDING_REPLIES, budget);
+    this.gets = new InOrderReplies(MAX_PENDING_REPLIES, budget);
+  }
 
   consume(args: BasicConsumeArgs): void {
     const consumer = { queue: args.queue || this.lastQueue, noAck: args.noAck };
-    if (args.consumerTag !== '') this.byTag.set(args.consumerTag, consumer);
-    else if (!args.noWait) this.pendingConsumes.push(consumer);
-    // Two are as many as it takes: with two or more, none is ever picked (consumerOf).
-    else if (this.unnamed.length < 2) this.unnamed.push(consumer);
+    if (!args.noWait) {
+      if (!this.pendingConsumes.request(consumer, consumerBytes('', consumer))) this.onEvicted();
+    } else if (args.consumerTag !== '') {
+      this.known(args.consumerTag, consumer);
+    } else if (this.unnamed.length < 2) {
+      // Two are as many as it takes: with two or more, none is ever picked (consumerOf).
+      this.unnamed.push(consumer);
+    }
   }
 
+  /** The consume-ok names the consumer of the consume it answers, its tag the client's or the broker's. */
   consumeOk(consumerTag: string): void {
-    if (this.byTag.has(consumerTag)) return;
-    const consumer = this.pendingConsumes.shift();
-    if (consumer) this.byTag.set(consumerTag, consumer);
+    const consumer = this.pendingConsumes.reply();
+    if (consumer !== undefined) this.known(consumerTag, consumer);
+  }
+
+  private known(consumerTag: string, consumer: Consumer): void {
+    if (!this.byTag.set(consumerTag, consumer)) this.onEvicted();
   }
 
   /**
@@ -66,15 +99,13 @@ export class ChannelConsumers {
     const consumer = this.byTag.get(consumerTag);
     if (consumer === undefined) return;
     if (!fromClient || noWait) this.byTag.delete(consumerTag);
-    else this.cancelling.set(consumerTag, consumer);
+    else if (!this.cancelling.set(consumerTag, consumer)) this.onEvicted();
   }
 
   /** Forgets the cancelled consumer, not one the client started under the same tag meanwhile. */
   cancelOk(consumerTag: string): void {
-    const cancelled = this.cancelling.get(consumerTag);
-    if (cancelled === undefined) return;
-    this.cancelling.delete(consumerTag);
-    if (this.byTag.get(consumerTag) === cancelled) this.byTag.delete(consumerTag);
+    const cancelled = this.cancelling.delete(consumerTag);
+    if (cancelled !== undefined && this.byTag.get(consumerTag) === cancelled) this.byTag.delete(consumerTag);
   }
 
   /**
@@ -86,27 +117,23 @@ export class ChannelConsumers {
     const known = this.byTag.get(consumerTag);
     if (known !== undefined || this.unnamed.length !== 1) return known;
     const consumer = this.unnamed.pop()!;
-    this.byTag.set(consumerTag, consumer);
+    this.known(consumerTag, consumer);
     return consumer;
   }
 
   getting(args: BasicGetArgs, requestedAt: number): void {
-    this.get = { queue: args.queue || this.lastQueue, noAck: args.noAck, requestedAt };
+    const get = { queue: args.queue || this.lastQueue, noAck: args.noAck, requestedAt };
+    if (!this.gets.request(get, ENTRY_OVERHEAD + get.queue.length)) this.onEvicted();
   }
 
-  /** The basic.get a get-ok answers. */
+  /** The basic.get a get-ok or a get-empty answers (both answer one, in order). */
   gotten(): BasicGet | undefined {
-    const get = this.get;
-    this.get = undefined;
-    return get;
+    return this.gets.reply();
   }
 
-  /** A queue.declare awaiting its declare-ok; false when the oldest was dropped to make room. */
+  /** A queue.declare awaiting its declare-ok; false when it was not kept (the caller counts it). */
   declaring(kind: DestinationKind | undefined): boolean {
-    const full = this.pendingDeclares.length >= MAX_PENDING_DECLARES;
-    if (full) this.pendingDeclares.shift();
-    this.pendingDeclares.push({ kind });
-    return !full;
+    return this.pendingDeclares.request({ kind }, ENTRY_OVERHEAD);
   }
 
   /**
@@ -114,8 +141,17 @@ export class ChannelConsumers {
    * processed in order). Returns the kind the declaration gave the queue, if it gave one.
    */
   declared(queue: string): DestinationKind | undefined {
-    const declared = this.pendingDeclares.shift();
     this.lastQueue = queue;
-    return declared?.kind;
+    return this.pendingDeclares.reply()?.kind;
+  }
+
+  /** The channel closed: its consumers and requests end, their bytes go back to the connection. */
+  clear(): void {
+    this.byTag.clear();
+    this.cancelling.clear();
+    this.pendingConsumes.clear();
+    this.pendingDeclares.clear();
+    this.gets.clear();
+    this.unnamed = [];
   }
 }

@@ -173,7 +173,7 @@ test('every fixed label value has a series at 0 before the first event', async (
   ]);
   assert.equal(labelsOf(`${P}fail_open_total`, 'reason'), ['bad_frame_end', 'bad_frame_type', 'decode_error', 'oversized_frame', 'unknown_protocol']);
   assert.equal(labelsOf(`${P}connections_refused_total`, 'reason'), ['draining', 'handshake_timeout', 'idle_timeout', 'max_connections', 'upstream_unavailable']);
-  assert.equal(labelsOf(`${P}inflight_spans`, 'map'), ['ack', 'attempt', 'confirm', 'published', 'queue', 'return', 'rpc', 'task']);
+  assert.equal(labelsOf(`${P}inflight_spans`, 'map'), ['ack', 'attempt', 'channel', 'confirm', 'consumer', 'published', 'queue', 'return', 'rpc', 'task']);
   assert.equal(labelsOf(`${P}process_seconds_count`, 'outcome'), ['ack', 'auto_ack', 'closed', 'nack', 'reject']);
   for (const sample of s.samples) assert.is(sample.value, 0, `${sample.name}${JSON.stringify(sample.labels)}`);
 });
