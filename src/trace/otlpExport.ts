@@ -5,7 +5,7 @@ import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import { ProtobufTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
 import type { Resource } from '@opentelemetry/resources';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { RequestSerializer, SerializedBatch, SerializedBatchSender } from './deferredExporter';
 import { RecordedSpan, remoteSpanContext, type SpanSink } from './recordedSpan';
 import { randomSpanId, randomTraceId } from './traceparent';

@@ -3,7 +3,7 @@ import {
 } from '@opentelemetry/api';
 import { InstrumentationScope, TraceState, hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import type { ReadableSpan, SpanLimits, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, SpanLimits, TimedEvent } from '@opentelemetry/sdk-trace';
 import { Attr } from './attributes';
 import { type Clock, SYSTEM_CLOCK, epochOf } from './clock';
 import type { TraceParent } from './traceparent';

@@ -1,11 +1,13 @@
 import { Context, ROOT_CONTEXT } from '@opentelemetry/api';
 import { ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+// The SDK's trace package itself, not sdk-trace-node or sdk-trace-base: those are shims over
+// it that pin their own copies of core, resources and sdk-trace, and the proxy needs neither a
+// tracer provider nor a context manager (docs/PERFORMANCE.md, the sidecar's idle memory).
 import {
-  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler,
-  SamplingDecision, TraceIdRatioBasedSampler,
-} from '@opentelemetry/sdk-trace-node';
-import type { ReadableSpan, Sampler, Span, SpanExporter, SpanLimits, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SamplingDecision, TraceIdRatioBasedSampler,
+  type ReadableSpan, type Sampler, type Span, type SpanExporter, type SpanLimits, type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
 import type { ProxyConfig } from '../config/config';
 import { DEFAULT_OTLP_ENDPOINT, type SamplerName } from '../config/otelOptions';
 import { redact } from '../config/options';
@@ -27,7 +29,7 @@ import type { NewTraceContext } from './traceparent';
 export type SampleDecider = (parentFlags: number | undefined, traceId: string) => boolean;
 
 export interface Telemetry {
-  /** Where sampled spans go (RecordedSpan): the span processors, or nowhere with OTEL_TRACES_EXPORTER=none. */
+  /** Where sampled spans go (RecordedSpan): the span processor, or nowhere with OTEL_TRACES_EXPORTER=none. */
   readonly sink: SpanSink;
   /** The sink of spans kept for their outcome; undefined when no spans are exported: nothing would be kept. */
   readonly keep: SpanSink | undefined;
@@ -188,7 +190,7 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     ...config.resourceAttributes,
     'service.name': config.serviceName,
   }));
-  const spanProcessors: SpanProcessor[] = [];
+  let processor: CountingProcessor | undefined;
   let pendingSpans = (): number => 0;
   let retrying: RetryingSender | undefined;
   if (config.tracesExporter === 'otlp') {
@@ -208,7 +210,8 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
     );
     // The batch processor's own queue is larger than ours, so every drop happens (and is
     // counted) here rather than silently inside the SDK.
-    const processor = new CountingProcessor(new BatchSpanProcessor(exporter, {
+    const counting = new CountingProcessor(new BatchSpanProcessor({
+      exporter,
       maxQueueSize: config.bspMaxQueueSize * 2,
       // A batch is serialized in slices between socket reads (DeferredExporter), so its
       // size costs no latency; each gRPC request costs 0.7 ms of CPU whatever it carries
@@ -217,9 +220,9 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
       scheduledDelayMillis: config.bspScheduleDelayMs,
       exportTimeoutMillis: config.bspExportTimeoutMs,
     }), metrics, config.bspMaxQueueSize);
-    pendingSpans = () => processor.pending;
-    exporter.processor = processor;
-    spanProcessors.push(processor);
+    pendingSpans = () => counting.pending;
+    exporter.processor = counting;
+    processor = counting;
     logger.info({ endpoint: redact(url), sampler: config.sampler, ratio: config.samplerArg }, 'exporting spans over OTLP gRPC');
     try {
       logger.debug({ ms: Math.round(warmUpExport(resource, PROXY_SCOPE)) }, 'export path warmed up');
@@ -231,21 +234,16 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
       logger.debug({ endpoint: redact(url), connected }, 'export channel warmed up');
     });
   }
-  const provider = new NodeTracerProvider({
-    resource,
-    // The proxy records its spans itself (RecordedSpan) and hands them to these processors;
-    // the provider keeps them for flush and shutdown. Its tracer starts no span.
-    sampler: new AlwaysOnSampler(),
-    spanProcessors,
-  });
-  const processors = spanProcessors[0];
+  // The proxy records its spans itself (RecordedSpan) and hands them to the processor; no
+  // tracer provider is needed to start spans, flush or shut down.
+  const active = processor;
   const sink: SpanSink = {
     resource,
     scope: PROXY_SCOPE,
     limits: spanLimits(config),
-    end: processors === undefined ? () => undefined : (span) => {
+    end: active === undefined ? () => undefined : (span) => {
       try {
-        processors.onEnd(span);
+        active.onEnd(span);
       } catch {
         metrics.telemetryError('span_end');
       }
@@ -253,15 +251,15 @@ export function startTelemetry(config: ProxyConfig, metrics: ProxyMetrics, logge
   };
   return {
     sink,
-    keep: processors === undefined ? undefined : sink,
+    keep: active === undefined ? undefined : sink,
     sampled: createDecider(config.sampler, config.samplerArg),
     sampledNewTrace: createNewTraceDecider(config.sampler, config.samplerArg),
     parentDecides: config.sampler !== 'traceidratio',
     pendingSpans: () => pendingSpans(),
-    forceFlush: () => provider.forceFlush(),
+    forceFlush: () => active?.forceFlush() ?? Promise.resolve(),
     shutdown: () => {
       retrying?.stopRetrying();
-      return provider.shutdown();
+      return active?.shutdown() ?? Promise.resolve();
     },
   };
 }
