@@ -30,6 +30,13 @@ export interface SidecarSettings {
   settleSeconds: number;
   /** Length of the idle window: no client connected. */
   idleSeconds: number;
+  /**
+   * Seconds of traffic at the highest rate, after the idle window and before the measured
+   * rates, not measured: a pod's sidecar runs for days, so its cost per message is that of a
+   * process whose hot code V8 has compiled (the first seconds of traffic pay for the
+   * compiling too). Every target gets the same. 0 measures the first traffic.
+   */
+  warmupSeconds: number;
   /** The fixed rates, messages/s, each run for rateSeconds after one second of warm-up. */
   rates: number[];
   rateSeconds: number;
@@ -150,6 +157,7 @@ export function readConfig(env: NodeJS.ProcessEnv, repoRoot: string): BenchConfi
       rounds: parseNumber('BENCH_SIDECAR_ROUNDS', env['BENCH_SIDECAR_ROUNDS'], quick ? 2 : 5, problems, positiveInt, 'a positive integer'),
       settleSeconds: parseNumber('BENCH_SIDECAR_SETTLE_SECONDS', env['BENCH_SIDECAR_SETTLE_SECONDS'], quick ? 2 : 3, problems, (n) => n >= 0, 'zero or more'),
       idleSeconds: parseNumber('BENCH_SIDECAR_IDLE_SECONDS', env['BENCH_SIDECAR_IDLE_SECONDS'], quick ? 3 : 10, problems, (n) => n > 0, 'positive'),
+      warmupSeconds: parseNumber('BENCH_SIDECAR_WARMUP_SECONDS', env['BENCH_SIDECAR_WARMUP_SECONDS'], quick ? 3 : 15, problems, (n) => n >= 0, 'zero or more'),
       rates: parseRates(env['BENCH_SIDECAR_RATES'], problems),
       rateSeconds: parseNumber('BENCH_SIDECAR_SECONDS', env['BENCH_SIDECAR_SECONDS'], quick ? 4 : 12, problems, (n) => n > 0, 'positive'),
     },

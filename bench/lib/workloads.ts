@@ -239,7 +239,8 @@ export const WORKLOADS: Record<WorkloadId, WorkloadSpec> = {
       const { settings: s } = plan;
       const rates = s.rates.map((r) => r.toLocaleString('en-US')).join(', then ');
       return (
-        `One fresh target process per round: ${s.idleSeconds} s idle with no client (${s.settleSeconds} s after it listens), then ${rates} msg/s ` +
+        `One fresh target process per round: ${s.idleSeconds} s idle with no client (${s.settleSeconds} s after it listens), ` +
+        `${s.warmupSeconds > 0 ? `${s.warmupSeconds} s of unmeasured traffic at ${Math.max(...s.rates).toLocaleString('en-US')} msg/s, ` : ''}then ${rates} msg/s ` +
         `for ${s.rateSeconds} s each (1 KiB, 1 publisher, 1 consumer, prefetch ${PREFETCH}, ack each, 1 s warm-up); ` +
         `the proxy with the injected sidecar's NODE_OPTIONS (${plan.proxyNodeOptions}); ` +
         `${s.rounds} rounds, the targets' order reversed every other round; CPU from schedstat (ns) from the first measured publish to the last delivery, spans exported to the sink`
@@ -520,6 +521,10 @@ export async function runSidecar(env: RunEnv, plan: SidecarPlan, spec: TargetSpe
   const idleSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const idleMemory = readMemory(pid);
   if (!idle0 || !idle1 || !idleMemory || !target.alive()) throw targetDied(target, 'while idle');
+  if (settings.warmupSeconds > 0) {
+    const top = Math.max(...settings.rates);
+    await runFlow(env, fixedRatePlan(top, settings.warmupSeconds), spec, target, `${label}.warmup`);
+  }
   const phases: SidecarPhase[] = [];
   for (const phase of plan.phases) {
     const m = await runFlow(env, phase, spec, target, `${label}.${phase.ratePerSecond}`);

@@ -229,6 +229,10 @@ test('readConfig: the sidecar workload has its own rounds (5, quick 2) and rates
   const quick = readConfig({ BENCH_QUICK: '1' }, '/r').sidecar;
   assert.is(quick.rounds, 2);
   assert.ok(quick.rateSeconds < full.sidecar.rateSeconds && quick.idleSeconds < full.sidecar.idleSeconds);
+  assert.is(full.sidecar.warmupSeconds, 15);
+  assert.ok(quick.warmupSeconds < full.sidecar.warmupSeconds);
+  assert.is(readConfig({ BENCH_SIDECAR_WARMUP_SECONDS: '0' }, '/r').sidecar.warmupSeconds, 0);
+  assert.throws(() => readConfig({ BENCH_SIDECAR_WARMUP_SECONDS: '-1' }, '/r'), /BENCH_SIDECAR_WARMUP_SECONDS/);
   assert.equal(readConfig({ BENCH_SIDECAR_RATES: '100, 1000', BENCH_SIDECAR_ROUNDS: '7' }, '/r').sidecar, { ...full.sidecar, rates: [100, 1000], rounds: 7 });
   try {
     readConfig({ BENCH_SIDECAR_RATES: '50,fast', BENCH_SIDECAR_ROUNDS: '0' }, '/r');
