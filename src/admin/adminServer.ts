@@ -1,11 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { IncomingMessage, ServerResponse, createServer } from 'node:http';
 import { isIP } from 'node:net';
-import { readRegularFile } from '../config/files';
-import { HostPort, SMALL_FILE_BYTES } from '../config/options';
+import type { HostPort } from '../config/options';
 import { HttpLimits, applyLimits, guarded, serverOptions } from '../http/limits';
-import type { Logger } from '../log/logger';
+import { type Logger, RateLimitedLog } from '../log/logger';
 import { ModeController, parseMode } from './modeSwitch';
+import { TokenFile } from './tokenFile';
 
 const MAX_BODY = 64;
 
@@ -33,7 +32,12 @@ export interface AdminServerOptions {
  */
 export async function startAdminServer(opts: AdminServerOptions): Promise<{ port: number; close(): Promise<void> }> {
   const { listen, logger } = opts;
-  const server = createServer(serverOptions(opts.limits), guarded((req, res) => handle(req, res, opts), (err) => {
+  const gate: Gate = {
+    listenHost: listen.host,
+    token: opts.tokenFile === undefined ? undefined : new TokenFile(opts.tokenFile),
+    refusals: new RateLimitedLog(logger, REFUSAL_LOG_INTERVAL_MS),
+  };
+  const server = createServer(serverOptions(opts.limits), guarded((req, res) => handle(req, res, opts.controller, gate), (err) => {
     logger.warn({ err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, 'admin request failed');
   }));
   applyLimits(server, opts.limits);
@@ -67,16 +71,19 @@ function target(req: IncomingMessage): URL | undefined {
   }
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, opts: AdminServerOptions): Promise<void> {
-  const { controller } = opts;
-  const refusal = refuse(req, opts);
-  if (refusal !== undefined) return reply(res, refusal.status, { error: refusal.error }, refusal.headers);
+async function handle(req: IncomingMessage, res: ServerResponse, controller: ModeController, gate: Gate): Promise<void> {
+  const refusal = await refuse(req, gate);
+  if (refusal !== undefined) {
+    // Who is knocking, and why they were turned away; never what they sent as a token.
+    gate.refusals.warn(refusal.reason, { peer: peerOf(req), reason: refusal.reason, status: refusal.status }, 'admin request refused');
+    return reply(res, refusal.status, { error: refusal.error }, refusal.headers);
+  }
   const url = target(req);
   if (url === undefined) return reply(res, 400, { error: 'the request target must be a path, e.g. /mode' });
   if (url.pathname !== '/mode') return reply(res, 404, { error: 'not found; use /mode' });
   if (req.method === 'GET' || req.method === 'HEAD') return reply(res, 200, { mode: controller.mode });
   if (req.method !== 'PUT' && req.method !== 'POST') return reply(res, 405, { error: 'use GET, PUT or POST' });
-  if (opts.tokenFile === undefined && !isJson(req)) {
+  if (gate.token === undefined && !isJson(req)) {
     return reply(res, 415, { error: 'a mode switch needs Content-Type: application/json (or the token of --admin-token-file)' });
   }
   const body = url.searchParams.get('mode') ?? modeOfBody(await readBody(req));
@@ -86,21 +93,37 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: AdminServ
   reply(res, 200, { mode: controller.mode });
 }
 
+/** Refused requests are logged at most once a second per reason, with how many were not. */
+const REFUSAL_LOG_INTERVAL_MS = 1000;
+
+/** What a request must get past, made once per listener. */
+interface Gate {
+  readonly listenHost: string;
+  readonly token: TokenFile | undefined;
+  readonly refusals: RateLimitedLog;
+}
+
 interface Refusal {
   readonly status: number;
+  /** For the log: origin, no_host, host, token. */
+  readonly reason: string;
   readonly error: string;
   readonly headers?: Record<string, string>;
 }
 
 /** Why a request is refused before it is read at all, or undefined. */
-function refuse(req: IncomingMessage, opts: AdminServerOptions): Refusal | undefined {
-  if (req.headers.origin !== undefined) return { status: 403, error: 'requests from web pages (with an Origin header) are refused' };
-  const host = req.headers.host;
-  if (host !== undefined && !ownHost(host, opts.listen.host)) {
-    return { status: 403, error: 'the Host header must be an IP address, localhost or the listener\'s own host' };
+async function refuse(req: IncomingMessage, gate: Gate): Promise<Refusal | undefined> {
+  if (req.headers.origin !== undefined) {
+    return { status: 403, reason: 'origin', error: 'requests from web pages (with an Origin header) are refused' };
   }
-  if (opts.tokenFile !== undefined && !tokenMatches(req.headers.authorization, opts.tokenFile)) {
-    return { status: 401, error: 'a bearer token is required (--admin-token-file)', headers: { 'WWW-Authenticate': 'Bearer' } };
+  const host = req.headers.host;
+  // HTTP/1.0 lets a client leave Host out; the DNS-rebinding check below needs it, so it is required.
+  if (host === undefined) return { status: 400, reason: 'no_host', error: 'a Host header is required' };
+  if (!ownHost(host, gate.listenHost)) {
+    return { status: 403, reason: 'host', error: 'the Host header must be an IP address, localhost or the listener\'s own host' };
+  }
+  if (gate.token !== undefined && !(await gate.token.matches(req.headers.authorization))) {
+    return { status: 401, reason: 'token', error: 'a bearer token is required (--admin-token-file)', headers: { 'WWW-Authenticate': 'Bearer' } };
   }
   return undefined;
 }
@@ -113,21 +136,6 @@ function refuse(req: IncomingMessage, opts: AdminServerOptions): Refusal | undef
 function ownHost(header: string, listenHost: string): boolean {
   const name = (/^\[([^\]]*)\](?::\d*)?$/.exec(header)?.[1] ?? header.replace(/:\d*$/, '')).toLowerCase();
   return isIP(name) !== 0 || name === 'localhost' || name === listenHost.toLowerCase();
-}
-
-function tokenMatches(authorization: string | undefined, tokenFile: string): boolean {
-  const given = /^Bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
-  if (given === undefined) return false;
-  // Re-read at each request, so a rotated Secret takes effect; a file that cannot be read matches nothing.
-  let expected: string;
-  try {
-    expected = readRegularFile(tokenFile, SMALL_FILE_BYTES).trim();
-  } catch {
-    return false;
-  }
-  if (expected === '') return false;
-  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
-  return timingSafeEqual(digest(given), digest(expected));
 }
 
 function isJson(req: IncomingMessage): boolean {

@@ -45,7 +45,7 @@ const OPTIONS = {
   adminTokenFile: {
     flag: '--admin-token-file', env: 'ADMIN_TOKEN_FILE', defaultValue: undefined, parse: secretFile, shownDefault: '(none)',
     help: 'file holding a token (a mounted Kubernetes Secret); every admin API request must then carry "Authorization: Bearer <token>"; '
-      + 're-read at each request',
+      + 'read again when it changes (checked at each request)',
   } as OptionSpec<string | undefined>,
   httpMaxConnections: {
     flag: '--http-max-connections', env: 'HTTP_MAX_CONNECTIONS', defaultValue: DEFAULT_HTTP_LIMITS.maxConnections,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requireBroker } from '../../support/broker';
-import { freePort } from '../hardening/helpers';
+import { freePort, waitFor } from '../hardening/helpers';
 import { HttpProxy, rawRequest, startHttpProxy, stopChild } from './httpPeers';
 
 const admin = suite('adversarial: admin API');
@@ -63,6 +63,38 @@ admin('a foreign Host (DNS rebinding: the page\'s own name resolving to 127.0.0.
   assert.is(await mode(p.adminPort), 'tracing');
 });
 
+admin('a request without Host (HTTP/1.0 allows it) is refused: the rebinding check needs one', async () => {
+  const p = proxy!;
+  for (const version of ['HTTP/1.0', 'HTTP/1.1']) {
+    const reply = await rawRequest(p.adminPort, `POST /mode?mode=bypass ${version}\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n`);
+    assert.is(reply.status, 400, `${version}: ${reply.text}`);
+  }
+  assert.is(await mode(p.adminPort), 'tracing');
+});
+
+admin('refused requests are logged with the peer and the reason, at most once a second per reason', async () => {
+  const p = proxy!;
+  const lines = (reason: string): string[] =>
+    p.output().split('\n').filter((l) => l.includes('"admin request refused"') && l.includes(`"reason":"${reason}"`));
+  const refuse = async (): Promise<void> => {
+    assert.is((await rawRequest(p.adminPort, post(['Host: 127.0.0.1', 'Origin: https://evil.example']))).status, 403);
+  };
+  const before = lines('origin').length;
+  for (let i = 0; i < 20; i++) await refuse();
+  await rawRequest(p.adminPort, post(['Host: evil.example', 'Content-Type: application/json']));
+  // Once its second is over, the next refusal is logged again with how many were not.
+  const suppressed = (l: string): number => Number(/"suppressed":(\d+)/.exec(l)?.[1] ?? 0);
+  await waitFor('a refusal logged with the burst counted as suppressed', async () => {
+    await refuse();
+    return lines('origin').slice(before).some((l) => suppressed(l) >= 19);
+  }, 5000, 200);
+  const origin = lines('origin').slice(before);
+  assert.ok(origin.length <= 2, `about a second of refusals make at most 2 lines, not ${origin.length}`);
+  assert.match(origin.at(-1)!, /"peer":"127\.0\.0\.1:\d+"/);
+  assert.match(origin.at(-1)!, '"status":403');
+  assert.ok(lines('host').length >= 1, 'a foreign Host is logged too');
+});
+
 admin('a proper request switches, and the log line names the peer (address:port)', async () => {
   const p = proxy!;
   for (const host of ['127.0.0.1', `127.0.0.1:${p.adminPort}`, `localhost:${p.adminPort}`, '[::1]:1234']) {
@@ -72,8 +104,11 @@ admin('a proper request switches, and the log line names the peer (address:port)
   const reply = await rawRequest(p.adminPort, post(['Host: 127.0.0.1', 'Content-Type: application/json'], '', '{"mode":"bypass"}'));
   assert.is(reply.status, 200, reply.text);
   assert.is(await mode(p.adminPort), 'bypass');
+  // The child's log arrives through a pipe, maybe after the reply.
+  const peer = `"peer":"127.0.0.1:${reply.localPort}"`;
+  await waitFor('the switch\'s log line', () => p.output().includes(peer));
   const line = p.output().split('\n').filter((l) => l.includes('"mode switched"')).at(-1) ?? '';
-  assert.match(line, `"peer":"127.0.0.1:${reply.localPort}"`);
+  assert.match(line, peer);
   assert.match(line, '"mode":"bypass"');
   await rawRequest(p.adminPort, post(['Host: 127.0.0.1', 'Content-Type: application/json'], '?mode=tracing'));
 });
@@ -92,7 +127,15 @@ admin('with --admin-token-file, every request needs the bearer token; the token 
     assert.is((await rawRequest(port, post(['Host: 127.0.0.1', `Authorization: Bearer ${token}`]))).status, 200);
     assert.is((await rawRequest(port, post(['Host: 127.0.0.1', 'Origin: https://evil.example', `Authorization: Bearer ${token}`]))).status, 403);
     assert.is(await mode(port, [`Authorization: Bearer ${token}`]), 'bypass');
+    // A rotated token applies at the next request (the file is read again when it changes).
+    writeFileSync(path.join(dir, 'token'), 'rotated-token-value\n');
+    assert.is((await rawRequest(port, post(['Host: 127.0.0.1', `Authorization: Bearer ${token}`], '?mode=tracing'))).status, 401);
+    assert.is((await rawRequest(port, post(['Host: 127.0.0.1', 'Authorization: Bearer rotated-token-value'], '?mode=tracing'))).status, 200);
+    const refused = guarded.output().split('\n').filter((l) => l.includes('"admin request refused"') && l.includes('"reason":"token"'));
+    assert.ok(refused.length >= 1, 'a wrong token is logged as refused');
+    assert.match(refused[0]!, /"peer":"127\.0\.0\.1:\d+"/);
     assert.not.match(guarded.output(), token);
+    assert.not.match(guarded.output(), 'wrong', 'nor a wrong one');
   } finally {
     await stopChild(guarded.process);
     rmSync(dir, { recursive: true, force: true });
