@@ -126,6 +126,7 @@ async function wire(config: ProxyConfig, logger: Logger, opened: (() => unknown)
       maxConnections: config.maxConnections,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
+      opaqueIdleTimeoutMs: config.opaqueIdleTimeoutMs,
       maxFrameHoldBytes: config.maxFrameHoldBytes,
     },
     ...(config.tlsCert && config.tlsKey ? { tls: { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa } } : {}),

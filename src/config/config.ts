@@ -185,6 +185,12 @@ const OPTIONS = {
     flag: '--idle-timeout-ms', env: 'PROXY_IDLE_TIMEOUT_MS', defaultValue: 0, parse: integerIn(0, 86_400_000),
     limit: true, help: 'a connection with no bytes either way for this long is closed with 320 (0 = off; heartbeats count as traffic)',
   } as OptionSpec<number>,
+  opaqueIdleTimeoutMs: {
+    flag: '--opaque-idle-timeout-ms', env: 'PROXY_OPAQUE_IDLE_TIMEOUT_MS', defaultValue: 180_000, parse: integerIn(0, 86_400_000),
+    limit: true, help: 'a connection that became an opaque pipe before connection.open-ok (another protocol, such as AMQP 1.0, or bytes the proxy '
+      + 'cannot frame), where --handshake-timeout-ms no longer applies, is closed after this long with no bytes either way (0 = off; '
+      + 'a live connection of another protocol sends heartbeats, as AMQP 1.0 does when either side sets an idle-time-out)',
+  } as OptionSpec<number>,
   maxFrameHoldBytes: {
     flag: '--max-frame-hold-bytes', env: 'PROXY_MAX_FRAME_HOLD_BYTES', defaultValue: DEFAULT_MAX_FRAME_HOLD_BYTES, parse: integerIn(FRAME_MIN_SIZE, 128 * 1024 * 1024),
     limit: true, help: 'the largest frame the proxy holds whole to read it (a method it inspects, a content header) when the negotiated frame_max is larger or 0 (no limit); '

@@ -14,6 +14,13 @@ export interface ConnectionLimits {
   /** No bytes in either direction for this long closes the connection (0 = never). */
   readonly idleTimeoutMs: number;
   /**
+   * The same for a connection that became an opaque pipe before connection.open-ok (another
+   * protocol, or bytes the proxy cannot frame): the handshake deadline stops there, since the
+   * proxy cannot tell when such a handshake ends, and this bounds a peer that then goes
+   * silent (0 or unset = off). Long: live traffic of another protocol carries heartbeats.
+   */
+  readonly opaqueIdleTimeoutMs?: number;
+  /**
    * The largest frame held whole to be read once the handshake is over, when the negotiated
    * frame_max is larger or unlimited (before connection.open-ok: the spec's frame-min-size).
    */

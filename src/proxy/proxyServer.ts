@@ -175,6 +175,7 @@ export class ProxyServer {
     upstream.setKeepAlive(true);
     const factory = this.options.sessionFor();
     let pair: ConnectionPair | undefined;
+    let opened = false;
     // The time the proxy spent connecting upstream is its own, not the client's: the
     // handshake deadline counts what was left of it when the protocol header arrived.
     const handshake = factory ? this.handshakeDeadline(id, this.limits.handshakeTimeoutMs - (headerAt - acceptedAt), () => pair) : undefined;
@@ -184,8 +185,14 @@ export class ProxyServer {
       id, client, upstream, upstreamInfo, session, metrics, logger,
       maxFrameHoldBytes: this.limits.maxFrameHoldBytes,
       // An opaque connection's handshake is no longer one the proxy can follow (AMQP 1.0 on
-      // RabbitMQ 4, say): the broker's own handshake timeout bounds it from here.
-      onHandshakeEnd: () => handshake?.stop(),
+      // RabbitMQ 4, say): the broker's own handshake timeout bounds it from here, and the
+      // opaque idle deadline a peer that goes silent, which a deadline on the handshake's end
+      // would cut even when it is live. After open-ok, the client is the broker's.
+      onHandshakeEnd: (how) => {
+        handshake?.stop();
+        if (how === 'opened') opened = true;
+        else if (!opened) this.closeOpaqueWhenIdle(pair!, id);
+      },
       onClosed: (p) => {
         handshake?.stop();
         this.pairs.delete(p);
@@ -215,16 +222,24 @@ export class ProxyServer {
     return { stop: () => clearTimeout(timer) };
   }
 
+  private closeOpaqueWhenIdle(pair: ConnectionPair, id: number): void {
+    const ms = this.limits.opaqueIdleTimeoutMs ?? 0;
+    if (ms <= 0) return;
+    // --idle-timeout-ms already watches the socket: the shorter of the two applies.
+    if (this.limits.idleTimeoutMs > 0) pair.client.setTimeout(Math.min(ms, this.limits.idleTimeoutMs));
+    else this.closeWhenIdle(pair, id, ms);
+  }
+
   /**
    * The client socket sees both directions (it reads what the client sends and writes what
    * the broker sends), so its inactivity timer is the connection's.
    */
-  private closeWhenIdle(pair: ConnectionPair, id: number): void {
+  private closeWhenIdle(pair: ConnectionPair, id: number, idleMs = this.limits.idleTimeoutMs): void {
     const { client } = pair;
-    client.setTimeout(this.limits.idleTimeoutMs);
+    client.setTimeout(idleMs);
     client.once('timeout', () => {
       this.options.metrics.connectionRefused('idle_timeout');
-      this.options.logger.info({ conn: id, idleMs: this.limits.idleTimeoutMs }, 'idle connection closed');
+      this.options.logger.info({ conn: id, idleMs: client.timeout ?? idleMs }, 'idle connection closed');
       client.setTimeout(0);
       pair.closeForced('idle timeout', IDLE_CLOSE_GRACE_MS);
     });

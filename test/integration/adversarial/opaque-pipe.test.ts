@@ -5,7 +5,9 @@
  * never sends, must not cut it. Hermetic: the upstream is an echo server, so only the proxy
  * can close the connection (test/docker/rabbitmq4.test.ts does the same with a real AMQP 1.0
  * client and broker). That a 0-9-1 client stalling in its handshake is still closed at the
- * deadline is test/integration/hardening/handshake-timeout.test.ts.
+ * deadline is test/integration/hardening/handshake-timeout.test.ts. A pipe that then goes
+ * silent, as a peer that never finishes its handshake does, is closed at the opaque idle
+ * deadline (--opaque-idle-timeout-ms) instead of held for as long as the upstream lets it.
  */
 import { Socket, connect } from 'node:net';
 import { suite } from 'uvu';
@@ -57,6 +59,32 @@ pipe('an AMQP 1.0 connection keeps exchanging bytes past the 0-9-1 handshake dea
   c.socket.write('after the deadline');
   await waitFor('bytes after the deadline echoed', () => c.received().toString('latin1').endsWith('after the deadline'), 2000);
   c.socket.destroy();
+});
+
+pipe('a pipe that goes silent after its header is closed at the opaque idle deadline; one that keeps talking is not', async ({ echo }) => {
+  const IDLE_MS = 600;
+  const proxy = await startTestProxy({
+    PROXY_UPSTREAM: `amqp://127.0.0.1:${echo.port}`, PROXY_HANDSHAKE_TIMEOUT_MS: String(DEADLINE_MS), PROXY_OPAQUE_IDLE_TIMEOUT_MS: String(IDLE_MS),
+  });
+  try {
+    const silent = await open(proxy.port);
+    const talking = await open(proxy.port);
+    const opened = Date.now();
+    for (const c of [silent, talking]) c.socket.write(AMQP_1_0_HEADER);
+    await waitFor('both headers echoed back', () => silent.received().length >= 8 && talking.received().length >= 8, 2000);
+    // Past the handshake deadline and three idle deadlines, a heartbeat's worth of bytes every 150 ms.
+    for (let i = 0; i < 14; i++) {
+      await sleep(150);
+      talking.socket.write('.');
+    }
+    await waitFor('the silent pipe closed', () => silent.closed(), 3000);
+    assert.ok(Date.now() - opened >= IDLE_MS, 'not before its idle deadline');
+    assert.not.ok(talking.closed(), 'the talking pipe is open');
+    await waitFor('its last bytes echoed', () => talking.received().length >= 8 + 14, 2000);
+    talking.socket.destroy();
+  } finally {
+    await proxy.stop();
+  }
 });
 
 pipe.run();
