@@ -9,8 +9,8 @@ import { parseTraceParent } from '../../src/trace/traceparent';
 import { consumeN, headersOf, withConnection } from '../support/amqp';
 import { BROKER_HOST, BROKER_PORT, requireBroker, uniqueName } from '../support/broker';
 import { REPO_ROOT, readDockerfile, stageSteps } from '../support/dockerfileSteps';
-import { freePort } from '../support/ports';
-import { sleep } from '../support/wait';
+import { sleep, waitFor } from '../support/wait';
+import { listeningPorts } from './hardening/helpers';
 
 /*
  * No Docker engine runs here, so the image's recipe is replayed on the host: each stage's
@@ -56,25 +56,29 @@ dockerfile('builder then runtime stage: the image\'s entrypoint starts, passes /
     const last = readDockerfile().stages.at(-1)!;
     const entry = last.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1)!;
     const argv = (JSON.parse(entry.args) as string[]).map((a) => a.replace(/^\/app\//, `${runtime}/`));
-    const port = await freePort();
-    const metricsPort = await freePort();
+    // Ports the proxy binds itself (0), read back from its log: one taken free beforehand can be given to another process first.
     proxy = spawn(argv[0]!, argv.slice(1), {
       cwd: runtime,
       env: {
-        PATH: process.env.PATH, NODE_ENV: 'production', PROXY_LISTEN: `127.0.0.1:${port}`,
-        PROXY_UPSTREAM: `amqp://${BROKER_HOST}:${BROKER_PORT}`, METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+        PATH: process.env.PATH, NODE_ENV: 'production', PROXY_LISTEN: '127.0.0.1:0',
+        PROXY_UPSTREAM: `amqp://${BROKER_HOST}:${BROKER_PORT}`, METRICS_LISTEN: '127.0.0.1:0',
         ADMIN_LISTEN: 'off', OTEL_TRACES_EXPORTER: 'none',
       },
-      stdio: 'ignore',
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let log = '';
+    proxy.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
+    proxy.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+    await waitFor('the image\'s proxy listening', () => /amqp-trace-proxy listening"\}\r?\n/.test(log), 15_000, 100);
+    const { listen: port, metrics: metricsPort } = listeningPorts(log);
     let healthy = false;
     for (let i = 0; i < 100 && !healthy; i++) {
-      await sleep(100);
       try {
-        execSync(`node ${join(runtime, 'healthcheck.cjs')}`, { env: { ...process.env, METRICS_LISTEN: `127.0.0.1:${metricsPort}` }, stdio: 'pipe' });
+        execSync(`node ${join(runtime, 'healthcheck.cjs')}`, { env: { ...process.env, METRICS_LISTEN: `127.0.0.1:${metricsPort!}` }, stdio: 'pipe' });
         healthy = true;
       } catch {
-        // not up yet
+        // not ready yet
+        await sleep(100);
       }
     }
     assert.ok(healthy, 'the HEALTHCHECK command succeeds against the started image');

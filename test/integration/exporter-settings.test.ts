@@ -26,13 +26,13 @@ exporter.after((ctx) => ctx.certs.remove());
 
 /** A proxy that samples everything and exports every 100 ms to `endpoint`, plus `env`. */
 function startExportingProxy(endpoint: string, env: Record<string, string> = {}): Promise<ChildProxy> {
-  return freePort().then((port) => startChildProxy(port, {
+  return startChildProxy(0, {
     OTEL_TRACES_EXPORTER: 'otlp',
     OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
     OTEL_TRACES_SAMPLER: 'always_on',
     OTEL_BSP_SCHEDULE_DELAY: '100',
     ...env,
-  }));
+  });
 }
 
 /** Publishes `count` confirmed messages through the proxy to a queue of their own. */

@@ -166,7 +166,7 @@ types('a type of unknown size is counted as an unread frame, and the frame reach
   const before = await unread();
   const sent = await send(ctx.proxy.port, ctx.relay, ctx.ch, headersWith('Z', u32(0)));
   assert.ok(sent.closed);
-  await sleep(1200);
+  await waitFor('the unread frame counted', async () => (await unread()) > before, 5000, 50);
   assert.is(await unread(), before + 1);
 });
 

@@ -19,7 +19,7 @@ import { Method } from '../../../src/amqp/constants';
 import { amqplibDefs } from '../../support/amqpVectors';
 import { BROKER_HOST, BROKER_PORT, requireBroker, uniqueName } from '../../support/broker';
 import { startHeldRelay } from '../../support/heldRelay';
-import { deleteQueues, freePort, startChildProxy, waitFor } from '../hardening/helpers';
+import { deleteQueues, startChildProxy, waitFor } from '../hardening/helpers';
 
 const MIB = 1024 * 1024;
 /** The consumes on the one open channel, each with its own tag. */
@@ -38,10 +38,7 @@ const consume = (channel: number, tag: string, queue: string): Buffer => amqplib
 test('consumes on every channel number and thousands of consumers on one: the proxy\'s memory stays bounded, and it keeps forwarding', async () => {
   await requireBroker();
   const relay = await startHeldRelay(BROKER_HOST, BROKER_PORT);
-  const metricsPort = await freePort();
-  const proxy = await startChildProxy(await freePort(), {
-    PROXY_UPSTREAM: `amqp://127.0.0.1:${relay.port}`, METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
-  });
+  const proxy = await startChildProxy(0, { PROXY_UPSTREAM: `amqp://127.0.0.1:${relay.port}`, METRICS_LISTEN: '127.0.0.1:0' });
   const queue = uniqueName('channel-state');
   try {
     const attacker = await amqp.connect(proxy.url);
@@ -61,7 +58,7 @@ test('consumes on every channel number and thousands of consumers on one: the pr
     const growth = peakRss(proxy.process.pid!) - before;
     relay.release();
 
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${proxy.metricsPort!}/metrics`)).text();
     const evicted = (map: string): number => Number(new RegExp(`inflight_evictions_total\\{map="${map}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
     assert.ok(growth < GROWTH_BUDGET, `peak RSS grew by ${(growth / MIB).toFixed(1)} MiB, budget ${GROWTH_BUDGET / MIB} MiB`);
     assert.ok(evicted('channel') > 0, 'channels over the budget are counted');

@@ -10,7 +10,7 @@ import { parseTraceParent } from '../../../src/trace/traceparent';
 import { consumeN, headersOf } from '../../support/amqp';
 import { BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
 import { TestProxy, startTestProxy } from '../../support/proxy';
-import { sleep } from '../../support/wait';
+import { waitFor } from '../../support/wait';
 
 const P = 'amqp_trace_proxy_';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -24,8 +24,18 @@ function sample(text: string, series: string): number {
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
-/** Counters are buffered for up to a second before they reach /metrics. */
-const settle = (): Promise<void> => sleep(1200);
+/**
+ * Counters are buffered for up to a second before they reach /metrics: scrapes until
+ * `series` moved from `before`, then returns that scrape (the others flushed with it).
+ */
+async function scrapeOnceMoved(proxy: TestProxy, before: string, series: string): Promise<string> {
+  let text = before;
+  await waitFor(`${series} to move`, async () => {
+    text = await scrape(proxy);
+    return sample(text, series) !== sample(before, series);
+  }, 5000, 50);
+  return text;
+}
 
 const headers = suite<{ proxy: TestProxy; conn: amqp.ChannelModel; ch: amqp.Channel }>('untrusted trace headers through the proxy');
 
@@ -52,8 +62,7 @@ headers('a traceparent of type x (bytes) is invalid: replaced by a string one, c
   const parsed = parseTraceParent(got as string);
   assert.ok(parsed, 'a valid one');
   assert.is.not(parsed!.traceId, '4bf92f3577b34da6a3ce929d0e0e4736', 'a new trace, not a continuation of the bytes');
-  await settle();
-  const after = await scrape(ctx.proxy);
+  const after = await scrapeOnceMoved(ctx.proxy, before, `${P}trace_context_total{outcome="replaced_invalid"}`);
   const delta = (outcome: string): number =>
     sample(after, `${P}trace_context_total{outcome="${outcome}"}`) - sample(before, `${P}trace_context_total{outcome="${outcome}"}`);
   assert.is(delta('replaced_invalid'), 1);
@@ -100,8 +109,7 @@ headers('a forged publish stamp six days old times no broker hop and is counted'
     await direct.close();
     const before = await scrape(ctx.proxy);
     await consumeN(ctx.ch, queue, 1);
-    await settle();
-    const after = await scrape(ctx.proxy);
+    const after = await scrapeOnceMoved(ctx.proxy, before, `${P}publish_stamps_ignored_total{reason="too_old"}`);
     const delta = (series: string): number => sample(after, series) - sample(before, series);
     assert.is(delta(`${P}broker_hop_seconds_count{queue="${queue}"}`), 0, 'no hop observed');
     assert.is(delta(`${P}publish_stamps_ignored_total{reason="too_old"}`), 1);

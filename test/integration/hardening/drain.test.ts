@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as amqp from 'amqplib';
 import { BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
-import { Ledger, deleteQueues, freePort, sleep, startChildProxy, waitFor } from './helpers';
+import { Ledger, deleteQueues, sleep, startChildProxy, waitFor } from './helpers';
 
 const DRAIN_MS = 1500;
 const drainTest = suite('graceful drain (SIGTERM to node dist/main.js)');
@@ -10,10 +10,8 @@ const drainTest = suite('graceful drain (SIGTERM to node dist/main.js)');
 drainTest.before(() => requireBroker());
 
 drainTest('clients keep working through the drain period, then get 320; confirmed publishes all arrive; exit 0', async () => {
-  const metricsPort = await freePort();
-  const proxy = await startChildProxy(await freePort(), {
-    DRAIN_TIMEOUT_MS: String(DRAIN_MS), METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
-  });
+  const proxy = await startChildProxy(0, { DRAIN_TIMEOUT_MS: String(DRAIN_MS), METRICS_LISTEN: '127.0.0.1:0' });
+  const metricsPort = proxy.metricsPort!;
   const queue = uniqueName('drain');
   const ledger = new Ledger();
   try {
@@ -87,7 +85,7 @@ drainTest('clients keep working through the drain period, then get 320; confirme
 });
 
 drainTest('a second signal exits at once', async () => {
-  const proxy = await startChildProxy(await freePort(), { DRAIN_TIMEOUT_MS: '30000' });
+  const proxy = await startChildProxy(0, { DRAIN_TIMEOUT_MS: '30000' });
   const conn = await amqp.connect(proxy.url);
   conn.on('error', () => undefined);
   try {

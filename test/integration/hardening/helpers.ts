@@ -45,11 +45,25 @@ export interface ChildProxy {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Everything the proxy logged, for assertions and for failure messages. */
   output(): string;
+  /** The metrics listener's port as bound (METRICS_LISTEN may say port 0); undefined when off. */
+  readonly metricsPort?: number;
+}
+
+/** The ports of the proxy's "listening" log line (listen, metrics, admin), as bound. */
+export function listeningPorts(log: string): { listen: number; metrics?: number; admin?: number } {
+  const line = log.split('\n').find((l) => l.includes('"amqp-trace-proxy listening"'));
+  const fields = JSON.parse(line!) as Record<string, string>;
+  const portOf = (address: string | undefined): number | undefined =>
+    address === undefined || address === 'off' ? undefined : Number(/:(\d+)$/.exec(address)![1]);
+  return { listen: portOf(fields.listen)!, metrics: portOf(fields.metrics), admin: portOf(fields.admin) };
 }
 
 /**
  * Runs `node dist/main.js` on `port` and resolves once it logs that it is listening.
  * `wrapper` runs it under another command, e.g. `['prlimit', '--nofile=256', '--']`.
+ * Port 0 (here, and in METRICS_LISTEN or ADMIN_LISTEN) has the proxy bind one itself, read
+ * back from its log: a port taken free beforehand can be given to another process before
+ * the child binds it.
  */
 export async function startChildProxy(port: number, env: Record<string, string> = {}, wrapper: string[] = []): Promise<ChildProxy> {
   const [command, ...args] = [...wrapper, process.execPath, builtProxy()];
@@ -73,14 +87,19 @@ export async function startChildProxy(port: number, env: Record<string, string> 
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   const deadline = Date.now() + 15_000;
-  while (!log.includes('amqp-trace-proxy listening')) {
+  // The whole line: its ports are read from it.
+  while (!/amqp-trace-proxy listening"\}\r?\n/.test(log)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`proxy did not start:\n${log}`);
     }
     await sleep(50);
   }
-  return { port, url: `amqp://guest:guest@127.0.0.1:${port}`, process: child, exited, output: () => log };
+  const bound = listeningPorts(log);
+  return {
+    port: bound.listen, url: `amqp://guest:guest@127.0.0.1:${bound.listen}`, process: child, exited, output: () => log,
+    ...(bound.metrics === undefined ? {} : { metricsPort: bound.metrics }),
+  };
 }
 
 /** Re-exported for the hardening suites, which import their helpers from here. */
