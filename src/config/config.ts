@@ -95,8 +95,9 @@ const OPTIONS = {
   connectionStateMaxBytes: {
     flag: '--connection-state-max-bytes', env: 'PROXY_CONNECTION_STATE_MAX_BYTES', defaultValue: DEFAULT_CONNECTION_STATE_MAX_BYTES,
     parse: integerIn(64 * 1024, 64 * 1024 * 1024 * 1024), shownDefault: '16777216 (16 MiB)', limit: true,
-    help: 'bytes of message-derived state one client connection holds, its channels together (part of --state-max-bytes): its records '
-      + 'and copies, its consumers and the requests awaiting replies, and 2560 per channel; a channel over it is forwarded untraced',
+    help: 'bytes of message-derived state one client connection holds, its channels together (part of --state-max-bytes); and as much '
+      + 'again, apart, for what it keeps of its channels (2560 bytes each), consumers and requests awaiting replies: a channel over that '
+      + 'is forwarded untraced',
   } as OptionSpec<number>,
   outcomeExport: {
     flag: '--outcome-export', env: 'PROXY_OUTCOME_EXPORT', defaultValue: true, parse: parseBoolean,

@@ -4,7 +4,9 @@ import {
   decodeBasicNack, decodeBasicReject, decodeBasicReturn, decodeQueueDeclare, decodeQueueDeclareOk, locateBasicDeliver, locateBasicPublish,
 } from '../../amqp/methods';
 import type { ScannerHooks } from '../../amqp/scanner';
+import { ByteBudget } from '../byteBudget';
 import { epochOf } from '../clock';
+import { DEFAULT_CONNECTION_STATE_MAX_BYTES } from '../limits';
 import type { Routing } from '../lifecycle';
 import { MessageTracer, ProcessTracing } from '../messageTracer';
 import type { DestinationKind } from '../semconv';
@@ -47,8 +49,17 @@ export class Amqp091Adapter {
   private readonly channels: (ChannelModel | undefined)[] = [];
   /** The consumer tag of the previous delivery: usually the next one's too (see locateBasicDeliver). */
   private lastConsumerTag = '';
+  /**
+   * Bytes of what the adapter keeps of the connection's structure: channel models, consumers,
+   * requests awaiting replies. As much as --connection-state-max-bytes, apart from the
+   * message-derived state: unacked records filling their budget must not leave a channel
+   * opened later untraced, nor can one connection's channels take another's room. How many
+   * connections there are is --max-connections' to bound.
+   */
+  private readonly structure: ByteBudget;
 
   constructor(private readonly tracer: MessageTracer, private readonly info: ConnectionInfo) {
+    this.structure = new ByteBudget(tracer.options.connectionStateMaxBytes ?? DEFAULT_CONNECTION_STATE_MAX_BYTES);
     const client = new Map<number, MethodHandler>([
       [Method.ConfirmSelect, (c) => this.channel(c)?.confirmSelect()],
       [Method.BasicPublish, (c, p) => this.channel(c)?.publish(locateBasicPublish(p))],
@@ -94,7 +105,7 @@ export class Amqp091Adapter {
 
   /**
    * The channel's model, made at its first traced frame. Each costs CHANNEL_BYTES of the
-   * connection's budget: the broker bounds open channels by channel_max (RabbitMQ: 2047), but
+   * connection's structure budget: the broker bounds open channels by channel_max (RabbitMQ: 2047), but
    * frames on any of 65535 channels reach the proxy before the broker closes a connection
    * for using one it never opened. A channel that does not fit goes untraced (counted) until
    * there is room again; its frames are forwarded all the same.
@@ -106,11 +117,11 @@ export class Amqp091Adapter {
 
   private openChannel(id: number): ChannelModel | undefined {
     const { tracer } = this;
-    if (!tracer.budget.tryTake(CHANNEL_BYTES)) {
+    if (!this.structure.tryTake(CHANNEL_BYTES)) {
       tracer.options.metrics.inflightEvicted('channel');
       return undefined;
     }
-    const ch = new ChannelModel(tracer.scope(), tracer.options.inflightCapacity, tracer.totals, tracer.budget);
+    const ch = new ChannelModel(tracer.scope(), tracer.options.inflightCapacity, tracer.totals, tracer.budget, this.structure);
     this.channels[id] = ch;
     return ch;
   }
@@ -120,7 +131,7 @@ export class Amqp091Adapter {
     if (ch === undefined) return;
     this.channels[id] = undefined;
     ch.clear();
-    this.tracer.budget.give(CHANNEL_BYTES);
+    this.structure.give(CHANNEL_BYTES);
     this.tracer.closed(ch.scope, reason);
   }
 

@@ -36,9 +36,15 @@ export class ChannelModel {
   private copies: ReturnableCopies | undefined;
   readonly consumers: ChannelConsumers;
 
-  /** `budget`: the connection's, shared by its channels. */
-  constructor(readonly scope: InflightScope, private readonly capacity: number, private readonly totals: InflightTotals, private readonly budget: ByteBudget) {
-    this.consumers = new ChannelConsumers(capacity, budget, () => totals.metrics.inflightEvicted('consumer'));
+  /**
+   * `budget`: the connection's for message-derived state (returnable copies); `structure`:
+   * its budget for what it keeps of channels and consumers. Both shared by its channels.
+   */
+  constructor(
+    readonly scope: InflightScope, private readonly capacity: number, private readonly totals: InflightTotals, private readonly budget: ByteBudget,
+    structure: ByteBudget,
+  ) {
+    this.consumers = new ChannelConsumers(capacity, structure, () => totals.metrics.inflightEvicted('consumer'));
   }
 
   confirmSelect(): void {

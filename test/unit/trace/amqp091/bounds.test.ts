@@ -104,4 +104,17 @@ test('consumers are bounded by the connection\'s bytes: over them a delivery is 
   assert.not.ok(processed.some((n) => n.includes(queue(999))), 'one that did not is traced without it');
 });
 
+test('unacked records filling the connection\'s budget leave a channel and a consumer opened meanwhile known', () => {
+  const h = tracerHarness({ sampled: false, env: { PROXY_CONNECTION_STATE_MAX_BYTES: String(64 * 1024) } });
+  h.consume('jobs', 'c1');
+  // Outcome export keeps a copy of each unacked delivery's header: four of 15 KiB fill 64 KiB.
+  for (let tag = 1; tag <= 6; tag++) h.deliver('c1', tag, '', 'jobs', { messageId: `m${tag}`, headers: { pad: 'p'.repeat(15 * 1024) } });
+  h.consume('other', 'c2', 2);
+  h.toBroker(method(Method.BasicAck, { deliveryTag: 0, multiple: true }));
+  h.deliver('c2', 1, '', 'other', { messageId: 'failed' }, 2);
+  h.toBroker(method(Method.BasicNack, { deliveryTag: 1, multiple: false, requeue: false }, 2));
+  // Kept for its outcome (a nack), under the queue its consumer was opened on.
+  assert.ok(h.names().includes('process other'), h.names().join());
+});
+
 test.run();

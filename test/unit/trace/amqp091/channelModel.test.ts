@@ -11,7 +11,7 @@ import { amqplibDefs } from '../../../support/amqpVectors';
 function channel(): ChannelModel {
   const totals = new InflightTotals(createMetrics({ destinationLabels: false, maxDestinationLabels: 0, collectDefault: false }));
   const budget = new ByteBudget(1 << 20);
-  return new ChannelModel(new InflightScope(10, totals, budget), 10, totals, budget);
+  return new ChannelModel(new InflightScope(10, totals, budget), 10, totals, budget, new ByteBudget(1 << 20));
 }
 
 const publish = (mandatory = false) => {
