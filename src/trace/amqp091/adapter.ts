@@ -123,6 +123,7 @@ export class Amqp091Adapter {
     }
     const ch = new ChannelModel(tracer.scope(), tracer.options.inflightCapacity, tracer.totals, tracer.budget, this.structure);
     this.channels[id] = ch;
+    tracer.totals.add('channel', 1);
     return ch;
   }
 
@@ -132,6 +133,7 @@ export class Amqp091Adapter {
     this.channels[id] = undefined;
     ch.clear();
     this.structure.give(CHANNEL_BYTES);
+    this.tracer.totals.add('channel', -1);
     this.tracer.closed(ch.scope, reason);
   }
 

@@ -44,7 +44,9 @@ export class ChannelModel {
     readonly scope: InflightScope, private readonly capacity: number, private readonly totals: InflightTotals, private readonly budget: ByteBudget,
     structure: ByteBudget,
   ) {
-    this.consumers = new ChannelConsumers(capacity, structure, () => totals.metrics.inflightEvicted('consumer'));
+    this.consumers = new ChannelConsumers(
+      capacity, structure, () => totals.metrics.inflightEvicted('consumer'), (delta) => totals.add('consumer', delta),
+    );
   }
 
   confirmSelect(): void {

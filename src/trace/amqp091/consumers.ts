@@ -59,7 +59,11 @@ export class ChannelConsumers {
   /** basic.get requests awaiting their get-ok or get-empty. */
   private readonly gets: InOrderReplies<BasicGet>;
 
-  constructor(capacity: number, budget: ByteBudget, private readonly onEvicted: () => void) {
+  /** byTag's size as last reported through onSize. */
+  private reported = 0;
+
+  /** `onSize`: the change in the number of consumers known, for the process's gauge. */
+  constructor(capacity: number, budget: ByteBudget, private readonly onEvicted: () => void, private readonly onSize: (delta: number) => void) {
     const sizes = { budget, sizeOf: consumerBytes };
     this.byTag = new BoundedMap(capacity, onEvicted, sizes);
     this.cancelling = new BoundedMap(capacity, onEvicted, sizes);
@@ -74,6 +78,7 @@ export class ChannelConsumers {
       if (!this.pendingConsumes.request(consumer, consumerBytes('', consumer))) this.onEvicted();
     } else if (args.consumerTag !== '') {
       this.known(args.consumerTag, consumer);
+      this.counted();
     } else if (this.unnamed.length < 2) {
       // Two are as many as it takes: with two or more, none is ever picked (consumerOf).
       this.unnamed.push(consumer);
@@ -84,10 +89,18 @@ export class ChannelConsumers {
   consumeOk(consumerTag: string): void {
     const consumer = this.pendingConsumes.reply();
     if (consumer !== undefined) this.known(consumerTag, consumer);
+    this.counted();
   }
 
   private known(consumerTag: string, consumer: Consumer): void {
     if (!this.byTag.set(consumerTag, consumer)) this.onEvicted();
+  }
+
+  private counted(): void {
+    const size = this.byTag.size;
+    if (size === this.reported) return;
+    this.onSize(size - this.reported);
+    this.reported = size;
   }
 
   /**
@@ -100,12 +113,14 @@ export class ChannelConsumers {
     if (consumer === undefined) return;
     if (!fromClient || noWait) this.byTag.delete(consumerTag);
     else if (!this.cancelling.set(consumerTag, consumer)) this.onEvicted();
+    this.counted();
   }
 
   /** Forgets the cancelled consumer, not one the client started under the same tag meanwhile. */
   cancelOk(consumerTag: string): void {
     const cancelled = this.cancelling.delete(consumerTag);
     if (cancelled !== undefined && this.byTag.get(consumerTag) === cancelled) this.byTag.delete(consumerTag);
+    this.counted();
   }
 
   /**
@@ -118,6 +133,7 @@ export class ChannelConsumers {
     if (known !== undefined || this.unnamed.length !== 1) return known;
     const consumer = this.unnamed.pop()!;
     this.known(consumerTag, consumer);
+    this.counted();
     return consumer;
   }
 
@@ -148,6 +164,7 @@ export class ChannelConsumers {
   /** The channel closed: its consumers and requests end, their bytes go back to the connection. */
   clear(): void {
     this.byTag.clear();
+    this.counted();
     this.cancelling.clear();
     this.pendingConsumes.clear();
     this.pendingDeclares.clear();

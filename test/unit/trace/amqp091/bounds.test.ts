@@ -117,4 +117,22 @@ test('unacked records filling the connection\'s budget leave a channel and a con
   assert.ok(h.names().includes('process other'), h.names().join());
 });
 
+test('the gauges count the channels followed and their consumers, back to 0 when they close', async () => {
+  const h = tracerHarness();
+  const gauge = async (map: string): Promise<number> =>
+    Number(new RegExp(`inflight_spans\\{map="${map}"\\} (\\d+)`).exec(await h.metrics.registry.metrics())![1]);
+  h.consume('a', 'c1');
+  h.consume('b', 'c2');
+  h.consume('c', 'c3', 2);
+  h.toBroker(method(Method.BasicCancel, { consumerTag: 'c2', nowait: false }));
+  h.toClient(method(Method.BasicCancelOk, { consumerTag: 'c2' }));
+  assert.is(await gauge('channel'), 2);
+  assert.is(await gauge('consumer'), 2);
+  h.toBroker(method(Method.ChannelClose, { replyCode: 200, replyText: 'bye', classId: 0, methodId: 0 }, 2));
+  assert.is(await gauge('consumer'), 1);
+  h.close('connection_closed');
+  assert.is(await gauge('channel'), 0);
+  assert.is(await gauge('consumer'), 0);
+});
+
 test.run();
