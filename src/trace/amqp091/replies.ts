@@ -32,6 +32,9 @@ export class InOrderReplies<T> {
 
   /** The request the next reply answers; undefined when it was not kept. */
   reply(): T | undefined {
+    // A reply to a request never seen here (sent before this channel was followed): counting
+    // it would put every later reply one request ahead, for the rest of the channel.
+    if (this.answered === this.requested) return undefined;
     const seq = this.answered++;
     // Entries are in order and each reply takes its own, so only the head can be it; an
     // older head (a reply the proxy did not see) would otherwise block every later one.
