@@ -3,11 +3,17 @@ import * as assert from 'uvu/assert';
 import { InOrderReplies } from '../../../../src/trace/amqp091/replies';
 import { ByteBudget } from '../../../../src/trace/byteBudget';
 
-test('replies take requests in order; a request over the count is not kept and its reply finds nothing', () => {
-  const budget = new ByteBudget(1000);
-  const r = new InOrderReplies<string>(2, budget);
+/** Replies bounded by `max` and `bytes`, with requests a and b (10 bytes each) sent. */
+function twoSent(max: number, bytes: number): { r: InOrderReplies<string>; budget: ByteBudget } {
+  const budget = new ByteBudget(bytes);
+  const r = new InOrderReplies<string>(max, budget);
   assert.ok(r.request('a', 10));
   assert.ok(r.request('b', 10));
+  return { r, budget };
+}
+
+test('replies take requests in order; a request over the count is not kept and its reply finds nothing', () => {
+  const { r, budget } = twoSent(2, 1000);
   assert.not.ok(r.request('c', 10), 'over the count');
   assert.is(r.reply(), 'a');
   assert.ok(r.request('d', 10), 'room again');
@@ -16,10 +22,7 @@ test('replies take requests in order; a request over the count is not kept and i
 });
 
 test('a request over the bytes is not kept; clear gives every byte back', () => {
-  const budget = new ByteBudget(25);
-  const r = new InOrderReplies<string>(10, budget);
-  assert.ok(r.request('a', 10));
-  assert.ok(r.request('b', 10));
+  const { r, budget } = twoSent(10, 25);
   assert.not.ok(r.request('c', 10), 'over the bytes');
   assert.is(budget.used, 20);
   r.clear();
