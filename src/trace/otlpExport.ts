@@ -3,7 +3,13 @@ import { SpanKind } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
-import { ProtobufTraceSerializer, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
+import type { IExportTraceServiceResponse, ISerializer } from '@opentelemetry/otlp-transformer';
+// The trace serializer alone: the package's index also loads its metrics and logs
+// serializers and with them @opentelemetry/sdk-metrics and api-logs, 70 modules an idle
+// sidecar keeps in memory (docs/PERFORMANCE.md, the sidecar's idle memory). The package
+// has no exports map, so Node allows the path; if a release moves it the build fails here,
+// and test/unit/trace/otlpExport.test.ts checks it is the index's serializer.
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer/build/src/trace/protobuf';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { RequestSerializer, SerializedBatch, SerializedBatchSender } from './deferredExporter';

@@ -50,4 +50,10 @@ test('no tracer provider, context manager or SDK shim is loaded: the proxy recor
   }
 });
 
+test('the metrics and logs parts of the OTLP transformer are not loaded: the proxy exports traces only', () => {
+  for (const name of ['@opentelemetry/sdk-metrics', '@opentelemetry/sdk-logs', '@opentelemetry/api-logs']) {
+    assert.not.ok(packages.has(name), `${name} is loaded`);
+  }
+});
+
 test.run();

@@ -1,10 +1,20 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, createServer } from 'node:net';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { defaultResource } from '@opentelemetry/resources';
-import { createOtlpGrpcSender, warmUpExport } from '../../../src/trace/otlpExport';
+import { createOtlpGrpcSender, serializeRequest, syntheticSpans, warmUpExport } from '../../../src/trace/otlpExport';
 import { startOtlpReceiver } from '../../support/otlpReceiver';
 import { sleep } from '../../support/wait';
+
+// The proxy imports the trace serializer from inside the package (its index loads the
+// metrics and logs SDKs too): it must be the one the package exports.
+test('the serializer the proxy imports is the OTLP trace serializer the package exports', () => {
+  const spans = syntheticSpans(defaultResource(), { name: 'amqp-trace-proxy' }, 4);
+  const ours = serializeRequest(spans);
+  assert.ok(ours !== undefined && ours.length > 0);
+  assert.equal(Buffer.from(ours), Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!));
+});
 
 test('warming up the export path connects to the collector and sends nothing', async () => {
   const receiver = await startOtlpReceiver();
