@@ -3,7 +3,7 @@
  * numbers and hand prom-client the sums when the registry is read, and histograms whose
  * buckets live in typed arrays (see the cost notes at the top of metrics.ts).
  */
-import { Counter, Registry } from 'prom-client';
+import { Counter, Registry } from './promClient';
 
 /** 1 ms to 60 s: a broker hop is usually milliseconds, a consumer's work can take up to a minute. */
 export const LATENCY_BUCKETS: readonly number[] = [

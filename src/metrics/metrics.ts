@@ -13,7 +13,7 @@
  * (a few ns per call). Histograms, observed up to three times per message, keep their
  * buckets in typed arrays and are exported by `LocalHistogram` in prom-client's own format.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from './promClient';
 import type { AmqpDecodeErrorCode } from '../amqp/errors';
 import { HANDSHAKE_ANOMALIES, type HandshakeAnomaly } from '../amqp/handshake';
 import { FAIL_OPEN_REASONS, type FailOpenReason } from '../amqp/scanner';

@@ -56,4 +56,10 @@ test('the metrics and logs parts of the OTLP transformer are not loaded: the pro
   }
 });
 
+test('the parts of prom-client the proxy does not use are not loaded (push gateway, cluster aggregator)', () => {
+  for (const file of ['prom-client/lib/pushgateway.js', 'prom-client/lib/cluster.js', 'prom-client/lib/summary.js']) {
+    assert.not.ok(paths.some((path) => path.endsWith(`/node_modules/${file}`)), `${file} is loaded`);
+  }
+});
+
 test.run();
