@@ -35,13 +35,24 @@ export function disableIncrementalMarking(execArgv: readonly string[] = process.
  * is set from the live heap instead, and at 500 msg/s the next full collection did not come
  * within 60 s (`node --trace-gc`, docs/PERFORMANCE.md, fourth round).
  *
+ * This one collection also compacts (`--compact-on-every-full-gc`, set for it alone unless
+ * the node command line asks for it always): module loading leaves the old generation's
+ * pages partly empty, about 2 MB of 11 that V8's heuristics do not move, and an idle sidecar
+ * kept them (issue 24, docs/PERFORMANCE.md "Loading less").
+ *
  * `gc()` exists only with --expose-gc; the flag set at run time applies to contexts made
  * after it, so a new context has it, and the proxy's own global does not.
  */
-export function collectGarbageNow(): boolean {
+export function collectGarbageNow(execArgv: readonly string[] = process.execArgv): boolean {
   setFlagsFromString('--expose-gc');
   const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');
   if (typeof gc !== 'function') return false;
-  (gc as () => void)();
+  const alwaysCompact = execArgv.some((arg) => arg === '--compact-on-every-full-gc' || arg === '--compact_on_every_full_gc');
+  setFlagsFromString('--compact-on-every-full-gc');
+  try {
+    (gc as () => void)();
+  } finally {
+    if (!alwaysCompact) setFlagsFromString('--no-compact-on-every-full-gc');
+  }
   return true;
 }
