@@ -12,6 +12,8 @@
 import { Socket, connect } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as amqp from 'amqplib';
+import { requireBroker } from '../../support/broker';
 import { EchoServer, echoServer } from '../../support/echoServer';
 import { TestProxy, startTestProxy } from '../../support/proxy';
 import { sleep, waitFor } from '../hardening/helpers';
@@ -83,6 +85,30 @@ pipe('a pipe that goes silent after its header is closed at the opaque idle dead
     await waitFor('its last bytes echoed', () => talking.received().length >= 8 + 14, 2000);
     talking.socket.destroy();
   } finally {
+    await proxy.stop();
+  }
+});
+
+pipe('a 0-9-1 connection that fails open after connection.open-ok is the broker\'s client: the opaque idle deadline does not close it', async () => {
+  await requireBroker();
+  const IDLE_MS = 300;
+  // Frames over 4096 bytes are not held after the handshake: a large content header makes the connection opaque.
+  const proxy = await startTestProxy({ PROXY_OPAQUE_IDLE_TIMEOUT_MS: String(IDLE_MS), PROXY_MAX_FRAME_HOLD_BYTES: '4096' });
+  const failOpens = async (): Promise<number> =>
+    Number(/fail_open_total\{reason="oversized_frame"\} (\d+)/.exec(await (await fetch(`${proxy.metricsUrl}/metrics`)).text())?.[1] ?? 0);
+  const conn = await amqp.connect(`${proxy.url}?frameMax=131072`);
+  conn.on('error', () => undefined);
+  try {
+    const ch = await conn.createConfirmChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    ch.sendToQueue(queue, Buffer.from('x'), { headers: { pad: 'p'.repeat(8192) } });
+    await ch.waitForConfirms();
+    await waitFor('the connection gone opaque', async () => (await failOpens()) === 1, 5000, 50);
+    // Crossing the proxy's timer is the point: no bytes either way for three times its deadline.
+    await sleep(IDLE_MS * 3);
+    assert.is((await ch.checkQueue(queue)).messageCount, 1, 'the connection still answers');
+  } finally {
+    await conn.close().catch(() => undefined);
     await proxy.stop();
   }
 });
