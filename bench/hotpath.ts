@@ -52,6 +52,14 @@ const headerReads = ((): (() => number) | undefined => {
     return undefined;
   }
 })();
+/** Second walks of a headers table for the delivery-history headers (issue 23): none for plain messages; absent in builds before. */
+const historyWalks = ((): (() => number) | undefined => {
+  try {
+    return load<typeof import('../src/trace/amqp091/traceHeaders')>('trace/amqp091/traceHeaders').historyHeaderWalks;
+  } catch {
+    return undefined;
+  }
+})();
 type FrameScanner = InstanceType<typeof FrameScanner>;
 
 type AmqplibDefs = {
@@ -277,10 +285,12 @@ async function main(): Promise<void> {
   await measure(proxy, round, measured / 4);
   const results: number[] = [];
   const readsBefore = headerReads?.();
+  const walksBefore = historyWalks?.();
   for (let r = 0; r < repeats; r++) results.push(await measure(proxy, round, measured));
   const messages = Math.ceil(measured / BATCH) * BATCH * repeats;
   // Two content headers per message (its publish and its delivery); in bypass nothing reads them.
-  const reads = readsBefore === undefined ? '' : `, ${((headerReads!() - readsBefore) / messages).toFixed(2)} content header reads per message`;
+  const reads = (readsBefore === undefined ? '' : `, ${((headerReads!() - readsBefore) / messages).toFixed(2)} content header reads per message`)
+    + (walksBefore === undefined ? '' : `, ${((historyWalks!() - walksBefore) / messages).toFixed(2)} history header walks`);
   console.log(`hotpath ${mode}: ${Math.min(...results).toFixed(2)} min / ${median(results).toFixed(2)} median µs CPU per message `
     + `(publish + deliver + ack, ${measured} messages × ${repeats}${reads})`);
   await proxy.telemetry.shutdown();

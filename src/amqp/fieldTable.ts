@@ -256,12 +256,15 @@ export const NOT_A_STRING = -2;
  * records where the value of each name in `names` (a frozen list) is: `positions[2i]` and
  * `positions[2i + 1]` become the [start, end) of the i-th name's `S` or `x` value bytes
  * (the last occurrence wins, as a decoder building an object would have it); for another
- * type NOT_A_STRING and the offset of its tag (for fieldValues.ts's readers), or stay ABSENT. Nothing is allocated or decoded: the proxy reads most
- * of these values only as bytes (a traceparent's flags, a stamp's digits).
+ * type NOT_A_STRING and the offset of its tag (for fieldValues.ts's readers), or stay ABSENT.
+ * Nothing is allocated or decoded: the proxy reads most of these values only as bytes (a
+ * traceparent's flags, a stamp's digits). Returns whether an entry is named in `also`
+ * (names the caller reads rarely, located later only when there): noted, not located.
  */
-export function locateStringValues(buf: Buffer, tableOffset: number, names: readonly string[], positions: number[]): void {
+export function locateStringValues(buf: Buffer, tableOffset: number, names: readonly string[], positions: number[], also?: NameSet): boolean {
   const end = skipTable(buf, tableOffset);
   const wanted = encodedList(names);
+  let seen = false;
   let offset = tableOffset + 4;
   while (offset < end) {
     const tagOffset = skipShortStr(buf, offset, end);
@@ -272,8 +275,30 @@ export function locateStringValues(buf: Buffer, tableOffset: number, names: read
       const isString = tag === TAG_LONGSTR || tag === TAG_BYTES;
       positions[2 * index] = isString ? tagOffset + 5 : NOT_A_STRING;
       positions[2 * index + 1] = isString ? entryEnd : tagOffset;
+    } else if (!seen && also !== undefined) {
+      seen = also.includes(buf, offset);
     }
     offset = entryEnd;
+  }
+  return seen;
+}
+
+/**
+ * A few constant names to notice in a walk without locating them: a name of none of their
+ * lengths costs one array read, so a table without them pays next to nothing for the check.
+ */
+export class NameSet {
+  private readonly encoded: readonly Buffer[];
+  private readonly lengths = new Uint8Array(256);
+
+  constructor(names: readonly string[]) {
+    this.encoded = names.map((n) => Buffer.from(n, 'utf8'));
+    for (const name of this.encoded) this.lengths[name.length] = 1;
+  }
+
+  /** Whether the shortstr name at `nameOffset` is one of these. */
+  includes(buf: Buffer, nameOffset: number): boolean {
+    return this.lengths[buf[nameOffset]!] === 1 && indexOfName(buf, nameOffset, this.encoded) >= 0;
   }
 }
 

@@ -1,21 +1,21 @@
-import { ABSENT, NOT_A_STRING, isLongStrValue, locateStringValues } from '../../amqp/fieldTable';
+import { ABSENT, NameSet, isLongStrValue, locateStringValues } from '../../amqp/fieldTable';
 import { NO_VALUE } from '../../amqp/fieldValues';
 import { Header } from '../attributes';
 import { NO_HISTORY, REDELIVERED, type DeliveryHistory } from '../deliveryHistory';
 import type { TraceHeaderView } from '../lifecycle';
 import { TraceParent, traceParentFlagsAt } from '../traceparent';
-import { HISTORY_HEADERS, readDeliveryHistory } from './historyHeaders';
+import { HISTORY_HEADERS, locateHistoryHeaders, readDeliveryHistory } from './historyHeaders';
 
-/**
- * The headers the proxy reads, in the order of their slots below, then the delivery-history
- * headers (historyHeaders.ts): one walk finds them all, and a message without them pays
- * nothing more. Frozen, so encoded once.
- */
+/** The headers the proxy reads on every message, in the order of their slots below; frozen, so encoded once. */
 const NAMES: readonly string[] = Object.freeze([
   Header.traceparent, Header.tracestate, Header.publishedAt, Header.celeryParentId, Header.celeryTaskId, Header.celeryTask,
-  ...HISTORY_HEADERS,
 ]);
-const FIRST_HISTORY_SLOT = NAMES.length - HISTORY_HEADERS.length;
+/**
+ * The delivery-history headers (historyHeaders.ts): the same walk only notes whether one is
+ * there (a name of another length costs one array read), and they are located by a second
+ * walk only then. A plain message pays for them next to nothing (docs/PERFORMANCE.md, issue 23).
+ */
+const HISTORY = new NameSet(HISTORY_HEADERS);
 const TRACEPARENT = 0;
 const TRACESTATE = 1;
 const PUBLISHED_AT = 2;
@@ -24,6 +24,13 @@ const TASK_ID = 4;
 const TASK_NAME = 5;
 /** The longest stamp trusted: 17 digits (µs since the epoch needs 16 until the year 2286). */
 const MAX_STAMP_DIGITS = 17;
+
+let historyWalks = 0;
+
+/** Second walks for the history headers, process-wide: a test and bench/hotpath.ts hold plain messages at none. */
+export function historyHeaderWalks(): number {
+  return historyWalks;
+}
 
 /**
  * The trace headers of one message, located in one walk of its headers table. Values stay
@@ -35,21 +42,26 @@ const MAX_STAMP_DIGITS = 17;
  */
 export class TraceHeaders implements TraceHeaderView {
   // A literal: a packed array of small integers, two slots per name.
-  private readonly at = [
-    ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT,
-    ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT,
-  ];
+  private readonly at = [ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT];
+  /** The table has at least one of the history headers (not located yet). */
+  private readonly historyNamed: boolean;
 
-  /** `tableOffset`: the headers table's length field, undefined when the message has none. */
-  constructor(private readonly payload: Buffer, tableOffset: number | undefined) {
-    if (tableOffset !== undefined) locateStringValues(payload, tableOffset, NAMES, this.at);
+  /**
+   * `tableOffset`: the headers table's length field, undefined when the message has none.
+   * `located`: the same headers over other bytes equal to these, whose walk is taken as it is.
+   */
+  constructor(private readonly payload: Buffer, private readonly tableOffset: number | undefined, located?: TraceHeaders) {
+    if (located !== undefined) {
+      for (let i = 0; i < this.at.length; i++) this.at[i] = located.at[i]!;
+      this.historyNamed = located.historyNamed;
+    } else {
+      this.historyNamed = tableOffset !== undefined && locateStringValues(payload, tableOffset, NAMES, this.at, HISTORY);
+    }
   }
 
   /** The same headers over `copy`, a byte-for-byte copy of the payload, without walking the table again. */
   on(copy: Buffer): TraceHeaders {
-    const moved = new TraceHeaders(copy, undefined);
-    for (let i = 0; i < this.at.length; i++) moved.at[i] = this.at[i]!;
-    return moved;
+    return new TraceHeaders(copy, this.tableOffset, this);
   }
 
   /**
@@ -58,18 +70,9 @@ export class TraceHeaders implements TraceHeaderView {
    * container is ignored: the message is traced without its history.
    */
   history(redelivered: boolean): DeliveryHistory {
-    const at = this.at;
-    let found = false;
-    for (let slot = FIRST_HISTORY_SLOT; slot < NAMES.length && !found; slot++) found = at[2 * slot] !== ABSENT;
-    if (!found) return redelivered ? REDELIVERED : NO_HISTORY;
-    const tags: number[] = [];
-    for (let slot = FIRST_HISTORY_SLOT; slot < NAMES.length; slot++) {
-      const start = at[2 * slot]!;
-      // A string's value starts after its tag and 4-byte length; another type's tag was recorded.
-      tags.push(start >= 0 ? start - 5 : start === NOT_A_STRING ? at[2 * slot + 1]! : NO_VALUE);
-    }
+    if (!this.historyNamed) return redelivered ? REDELIVERED : NO_HISTORY;
     try {
-      return readDeliveryHistory(this.payload, tags, redelivered);
+      return readDeliveryHistory(this.payload, this.historyTags(), redelivered);
     } catch {
       return redelivered ? REDELIVERED : NO_HISTORY;
     }
@@ -78,7 +81,15 @@ export class TraceHeaders implements TraceHeaderView {
   /** Whether the table has an entry of this name (one of Header's), of any type. */
   has(name: string): boolean {
     const slot = NAMES.indexOf(name);
-    return slot >= 0 && this.at[2 * slot] !== ABSENT;
+    if (slot >= 0) return this.at[2 * slot] !== ABSENT;
+    const other = HISTORY_HEADERS.indexOf(name);
+    return other >= 0 && this.historyNamed && this.historyTags()[other] !== NO_VALUE;
+  }
+
+  /** The tag offsets of the history headers (the second walk, for a table that has one). */
+  private historyTags(): number[] {
+    historyWalks++;
+    return locateHistoryHeaders(this.payload, this.tableOffset!);
   }
 
   /** The traceparent as text; '' when the entry is not a string (so it parses as invalid). */

@@ -4,6 +4,7 @@ import {
   decodeTable,
   findTableEntries,
   locateStringValues,
+  NameSet,
   readStringValue,
   skipFieldValue,
   type FieldTable,
@@ -295,6 +296,18 @@ test('locateStringValues: the last of duplicate entries wins; a later non-string
   const positions = locate(bytes);
   assert.is(bytes.toString('latin1', positions[2], positions[3]), 'second');
   assert.equal(positions[0], -2);
+});
+
+test('locateStringValues notes whether an entry is named in `also` (exact name, any type), without locating it', () => {
+  const also = new NameSet(['x-death', 'eta']);
+  const positions = [-1, -1, -1, -1, -1, -1];
+  const walk = (entries: Buffer[]): boolean => locateStringValues(table(entries), 0, LOCATE, positions, also);
+  assert.ok(walk([entry('n', 'S', longstr('v')), entry('x-death', 'A', u32(0))]));
+  assert.ok(walk([entry('eta', 'V', Buffer.alloc(0))]));
+  // Same lengths, other names; a name of `names` is never one of `also`'s.
+  assert.not.ok(walk([entry('x-Death', 'S', longstr('v')), entry('ETA', 'S', longstr('v')), entry('x-deat', 'S', longstr('v')), entry('n', 'S', longstr('v'))]));
+  assert.not.ok(locateStringValues(table([entry('x-death', 'A', u32(0))]), 0, LOCATE, positions));
+  assert.equal(positions.slice(0, 2), [-1, -1]);
 });
 
 test('locateStringValues fails on malformed tables as findTableEntries does (the scanner then fails open)', () => {

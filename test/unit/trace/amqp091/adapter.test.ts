@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Method } from '../../../../src/amqp/constants';
 import { contentHeaderReads } from '../../../../src/trace/amqp091/messageView';
+import { historyHeaderWalks } from '../../../../src/trace/amqp091/traceHeaders';
 import { Attr } from '../../../../src/trace/attributes';
 import { amqplibDefs, referenceDecodeProperties } from '../../../support/amqpVectors';
 import { tracerHarness } from '../../../support/tracerHarness';
@@ -45,6 +46,28 @@ test('each content header is read once on its way through, sampled or not', () =
     h.server(Method.BasicAck, { deliveryTag: 10, multiple: true });
     h.client(Method.BasicAck, { deliveryTag: 10, multiple: true });
     assert.is(contentHeaderReads() - before, 20, `sampled ${String(sampled)}: 10 publishes and 10 deliveries`);
+  }
+});
+
+test('a message without history headers is never walked for them, sampled or not; one with x-death or Celery\'s retries is, once a delivery', () => {
+  for (const sampled of [true, false]) {
+    const h = tracerHarness({ sampled });
+    h.client(Method.ConfirmSelect, { nowait: false });
+    h.consume('jobs', 'c1');
+    // Names of the history headers' lengths (7, 16, 19, 20, 3) that are none of them, and the trace headers.
+    const plain = { 'x-app': 'a', root_id: 'r', expires: 'e', 'x-delivery-limit': 1, 'x-first-death-queuE': 'q', abc: 1, id: 't', task: 'work' };
+    const before = historyHeaderWalks();
+    for (let i = 0; i < 10; i++) {
+      h.publish('', 'jobs', { messageId: `m-${i}`, headers: plain });
+      h.deliver('c1', i + 1, '', 'jobs', { messageId: `m-${i}`, headers: plain }, 1, i % 2 === 1);
+    }
+    h.server(Method.BasicAck, { deliveryTag: 10, multiple: true });
+    h.client(Method.BasicNack, { deliveryTag: 10, multiple: true, requeue: true });
+    assert.is(historyHeaderWalks() - before, 0, `sampled ${String(sampled)}: plain messages`);
+    const death = [{ count: { '!': 'long', value: 1 }, reason: 'rejected', queue: 'jobs', exchange: '', time: { '!': 'timestamp', value: 1 } }];
+    h.deliver('c1', 11, '', 'jobs', { headers: { ...plain, 'x-death': death } });
+    h.deliver('c1', 12, '', 'jobs', { headers: { ...plain, retries: { '!': 'int', value: 0 } } });
+    assert.is(historyHeaderWalks() - before, 2, `sampled ${String(sampled)}: x-death, retries`);
   }
 });
 
