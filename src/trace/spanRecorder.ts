@@ -49,6 +49,13 @@ interface SpanFields {
  * once per sampled span, cost more CPU than the span itself (bench/hotpath.ts). Empty
  * values and false flags are left out, as the conventions ask of conditional attributes.
  */
+/** A delivery's span attributes, with what its history says when it has one (a function, not a closure per delivery). */
+function withHistory(f: SpanFields, timing: AttemptTiming | undefined): Attributes {
+  const a = spanAttributes(f);
+  if (timing !== undefined) historyAttributes(timing, a);
+  return a;
+}
+
 function spanAttributes(f: SpanFields): Attributes {
   const a: Attributes = {};
   if (f.operationType !== undefined) a[Attr.operationType] = f.operationType;
@@ -147,39 +154,34 @@ export class SpanRecorder {
       context: undefined,
       message: messageFields(message),
     };
-    const attributes = (): Attributes => {
-      const a = spanAttributes(fields);
-      if (timing !== undefined) historyAttributes(timing, a);
-      return a;
-    };
     if (timing?.delayFrom !== undefined && publishedAt !== undefined) {
       // Kombu's native delayed delivery: the delay it asked for, in the broker, before the hop proper.
       fields.operationName = undefined;
       fields.proxySpan = SCHEDULED_WAIT;
-      spans.scheduledWait(spanName(SCHEDULED_WAIT, destination), attributes(), parent, timing.delayFrom, publishedAt);
+      spans.scheduledWait(spanName(SCHEDULED_WAIT, destination), withHistory(fields, timing), parent, timing.delayFrom, publishedAt);
       fields.operationName = BROKER_HOP;
       fields.proxySpan = BROKER_HOP;
     }
-    const hop = spans.brokerHop(spanName(BROKER_HOP, destination), attributes(), timing?.hopParent ?? parent, publishedAt, traceId);
+    const hop = spans.brokerHop(spanName(BROKER_HOP, destination), withHistory(fields, timing), timing?.hopParent ?? parent, publishedAt, traceId);
     if (delivery.operation === 'get') {
       fields.operationType = 'receive';
       fields.operationName = 'get';
       fields.proxySpan = 'receive';
-      spans.receive(spanName('get', destination), attributes(), hop ?? parent, delivery.requestedAt, parent);
+      spans.receive(spanName('get', destination), withHistory(fields, timing), hop ?? parent, delivery.requestedAt, parent);
     }
     const waitUntil = timing?.waitUntil;
     if (waitUntil !== undefined) {
       fields.operationType = undefined;
       fields.operationName = undefined;
       fields.proxySpan = SCHEDULED_WAIT;
-      spans.scheduledWait(spanName(SCHEDULED_WAIT, destination), attributes(), hop ?? parent, timing!.deliveredAt, waitUntil);
+      spans.scheduledWait(spanName(SCHEDULED_WAIT, destination), withHistory(fields, timing), hop ?? parent, timing!.deliveredAt, waitUntil);
     }
     fields.operationType = 'process';
     fields.operationName = 'process';
     fields.proxySpan = 'process';
     // `parent` is the message's creation context (its traceparent), when it carried one.
     const at = timing === undefined ? undefined : { startMs: waitUntil, previous: timing.previous };
-    const process = spans.process(spanName('process', destination), attributes(), hop ?? parent, parent, at);
+    const process = spans.process(spanName('process', destination), withHistory(fields, timing), hop ?? parent, parent, at);
     return { hop, process };
   }
 
