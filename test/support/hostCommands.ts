@@ -191,9 +191,10 @@ export interface Functions {
 export function functionsOf(text: string): Functions {
   const defined = new Set<string>();
   const wrappers = new Set<string>();
-  for (const m of text.matchAll(/^(\w+)\(\)\s*\{([\s\S]*?)^\}/gm)) {
+  // A body over several lines ends at a `}` alone at the start of a line; a one-line body, at the line's last `}`.
+  for (const m of text.matchAll(/^(\w+)\(\)\s*\{(?:([^\n]*)\}[ \t]*$|([\s\S]*?)^\})/gm)) {
     defined.add(m[1]!);
-    if (/(?:^|[;&|]|\bthen|\bdo|\belse)\s*"\$@"/m.test(m[2]!)) wrappers.add(m[1]!);
+    if (/(?:^|[;&|]|\bthen|\bdo|\belse)\s*"\$@"/m.test(m[2] ?? m[3]!)) wrappers.add(m[1]!);
   }
   return { defined, wrappers };
 }
@@ -247,7 +248,7 @@ export function shellCommands(text: string, file: string, baseLine = 1, function
       } else expectCommand = true;
       continue;
     }
-    use(name, token.line);
+    if (name !== 'exec') use(name, token.line); // a builtin that runs its arguments, or only redirects the shell's own
     const wrapper = WRAPPERS[name];
     if (wrapper) {
       while (tokens[t + 1]?.kind === 'word' && /^-/.test((tokens[t + 1] as { value: string }).value)) t++;

@@ -26,6 +26,8 @@ const SHELL_CASES: readonly [string, string, readonly string[]][] = [
   ['a trap runs its string', "trap 'rm -rf \"$work\"' EXIT", ['rm']],
   ['control flow keywords', 'if ! pgrep -x dockerd; then haproxy -v; elif true; then :; else openssl version; fi\nfor i in $(seq 3); do sleep 1; done', ['pgrep', 'haproxy', 'openssl', 'seq', 'sleep']],
   ['the script\'s functions are not commands; one that runs "$@" wraps', 'as_root() {\n  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi\n}\nfail() {\n  exit 1\n}\nas_root debootstrap x || fail "no"', ['id', 'sudo', 'debootstrap']],
+  ['a function on one line is not a command either', 'waitfor() { until [ "$(grep -c "$1" log || true)" -ge "$2" ]; do sleep 0.5; done; }\nwaitfor ready 1', ['grep', 'sleep']],
+  ['exec is a builtin: it runs its command, or redirects the shell alone', 'exec 3> "$OUT/in"\nexec 3>&-\nexec dockerd --debug', ['dockerd']],
   ['comments, and # inside words', '# debootstrap is not run here\necho "#x" ${#arr[@]} # curl', []],
   ['a continuation line', 'docker import \\\n  -c "ENV A=1" \\\n  x.tar', ['docker']],
   ['the project\'s own scripts by relative path', './scripts/install-system-deps.sh && scripts/docker/engine.sh --compose', []],
