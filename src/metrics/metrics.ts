@@ -13,7 +13,8 @@
  * (a few ns per call). Histograms, observed up to three times per message, keep their
  * buckets in typed arrays and are exported by `LocalHistogram` in prom-client's own format.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from './promClient';
+import { EventLoopDelay } from './eventLoopDelay';
+import { Counter, Gauge, Registry, collectDefaultMetricsExcept } from './promClient';
 import type { AmqpDecodeErrorCode } from '../amqp/errors';
 import { HANDSHAKE_ANOMALIES, type HandshakeAnomaly } from '../amqp/handshake';
 import { FAIL_OPEN_REASONS, type FailOpenReason } from '../amqp/scanner';
@@ -122,13 +123,13 @@ export const NON_COUNTER_TOTALS: readonly string[] = [
 ];
 
 /**
- * How often prom-client's event-loop delay monitor (`monitorEventLoopDelay`, behind the
- * nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds gauges) samples. Its
- * default, 10 ms, woke an idle proxy 100 times a second: 3.5 of the 4.5 ms/s of CPU it
- * spent doing nothing (issue 24). Every value it records includes this period, so those
- * gauges now read about 0.1 s when idle, not 0.01; a stall of 100 ms or more is still
- * recorded whole, a shorter one only when a sample falls due inside it. docs/METRICS.md
- * says how to read them.
+ * How often the event-loop delay monitor (`monitorEventLoopDelay`, behind the
+ * nodejs_eventloop_lag_{min,max,mean,stddev,p50,p90,p99}_seconds gauges) samples while
+ * traffic flows (eventLoopDelay.ts: it rests without traffic). prom-client's default, 10 ms,
+ * woke an idle proxy 100 times a second: 3.5 of the 4.5 ms/s of CPU it spent doing nothing
+ * (issue 24). Every value it records includes this period, so those gauges read about 0.1 s
+ * with nothing to delay them, not 0.01; a stall of 100 ms or more is still recorded whole, a
+ * shorter one only when a sample falls due inside it. docs/METRICS.md says how to read them.
  */
 export const EVENT_LOOP_MONITOR_MS = 100;
 
@@ -139,8 +140,11 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     throw new RangeError(`maxDestinationLabels must be a non-negative integer, got ${maxDestinationLabels}`);
   }
   const registry = new Registry();
+  let eventLoop: EventLoopDelay | undefined;
   if (options.collectDefault !== false) {
-    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITOR_MS });
+    // prom-client's event-loop monitor samples at rest too; the proxy's own rests (eventLoopDelay.ts).
+    collectDefaultMetricsExcept(['eventLoopLag'], { register: registry });
+    eventLoop = new EventLoopDelay(registry, EVENT_LOOP_MONITOR_MS);
     // Gauges named *_total break `promtool check metrics` (a scrape CI linters reject). Each
     // is the sum of a labelled gauge prom-client also exports: nodejs_active_handles{type}
     // and friends, so sum(nodejs_active_handles) gives the same number.
@@ -267,6 +271,7 @@ export function createMetrics(options: MetricsOptions): ProxyMetrics {
     connectionRefused: (reason) => refused.add(reason, 1),
     upstreamConnectFailed: (upstream) => upstreamFailures.inc({ upstream: upstreamLabel.resolve(upstream) }),
     traffic(direction, frameCount, byteCount) {
+      eventLoop?.touch();
       frames.add(direction, frameCount);
       bytes.add(direction, byteCount);
     },

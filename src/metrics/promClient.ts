@@ -13,6 +13,21 @@ export const Counter = require('prom-client/lib/counter') as typeof PromClient.C
 export const Gauge = require('prom-client/lib/gauge') as typeof PromClient.Gauge;
 export const Registry = require('prom-client/lib/registry') as typeof PromClient.Registry;
 export const collectDefaultMetrics = require('prom-client/lib/defaultMetrics') as typeof PromClient.collectDefaultMetrics;
+
+type DefaultMetric = (registry: PromClient.Registry, config: PromClient.DefaultMetricsCollectorConfiguration<PromClient.RegistryContentType>) => void;
+
+/**
+ * prom-client's default metrics but the named ones, registered as `collectDefaultMetrics`
+ * registers them (its `metricsList` names each file under lib/metrics/).
+ */
+export function collectDefaultMetricsExcept(
+  leftOut: readonly string[], config: PromClient.DefaultMetricsCollectorConfiguration<PromClient.RegistryContentType> & { register: PromClient.Registry },
+): void {
+  const names = (collectDefaultMetrics as unknown as { metricsList: string[] }).metricsList;
+  for (const name of names) {
+    if (!leftOut.includes(name)) (require(`prom-client/lib/metrics/${name}`) as DefaultMetric)(config.register, config);
+  }
+}
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export type Counter<T extends string = string> = PromClient.Counter<T>;

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EVENT_LOOP_MONITOR_MS, createMetrics, type MetricsOptions, type ProxyMetrics } from '../../../src/metrics/metrics';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { EVENT_LOOP_MONITOR_MS, NON_COUNTER_TOTALS, createMetrics, type MetricsOptions, type ProxyMetrics } from '../../../src/metrics/metrics';
 import { sleep } from '../../support/wait';
 
 interface Sample {
@@ -349,7 +350,8 @@ test('each instance has its own registry, and Node process metrics keep their st
 
 test('the event-loop delay gauges sample every 100 ms and still record a stall (issue 24)', async () => {
   const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0 });
-  await scrape(metrics); // starts a fresh window: prom-client resets the monitor at each scrape
+  metrics.traffic('client_to_broker', 1, 100); // traffic starts the monitor (it rests without)
+  await scrape(metrics); // starts a fresh window: the monitor is reset at each scrape
   await sleep(3 * EVENT_LOOP_MONITOR_MS);
   const busyUntil = Date.now() + 4 * EVENT_LOOP_MONITOR_MS;
   while (Date.now() < busyUntil) {
@@ -362,6 +364,29 @@ test('the event-loop delay gauges sample every 100 ms and still record a stall (
   // The 400 ms stall is one interval of at least that.
   assert.ok(s.value('nodejs_eventloop_lag_max_seconds') >= 0.4, `max ${s.value('nodejs_eventloop_lag_max_seconds')}`);
   assert.ok(s.value('nodejs_eventloop_lag_p99_seconds') >= 0.4);
+});
+
+test('without traffic the event-loop monitor rests: a stall is not sampled and the gauges read 0 (issue 24)', async () => {
+  const metrics = createMetrics({ destinationLabels: false, maxDestinationLabels: 0 });
+  await scrape(metrics);
+  const busyUntil = Date.now() + 4 * EVENT_LOOP_MONITOR_MS;
+  while (Date.now() < busyUntil) {
+    // a stall with no traffic through the proxy
+  }
+  await sleep(2 * EVENT_LOOP_MONITOR_MS);
+  const s = await scrape(metrics);
+  for (const g of ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99']) assert.is(s.value(`nodejs_eventloop_lag_${g}_seconds`), 0, g);
+  assert.ok(s.value('nodejs_eventloop_lag_seconds') >= 0, 'the scrape-time lag is still served');
+});
+
+test('the default metrics are prom-client\'s, by name, type and help', async () => {
+  const ours = createMetrics({ destinationLabels: false, maxDestinationLabels: 0 }).registry;
+  const stock = new Registry();
+  collectDefaultMetrics({ register: stock });
+  for (const name of NON_COUNTER_TOTALS) stock.removeSingleMetric(name);
+  const shape = async (r: Registry): Promise<string[]> =>
+    (await r.getMetricsAsJSON()).filter((m) => !m.name.startsWith(P)).map((m) => `${m.name} ${m.type} ${m.help}`).sort();
+  assert.equal(await shape(ours), await shape(stock));
 });
 
 test.run();
