@@ -24,7 +24,6 @@ export class EventLoopDelay {
   constructor(registry: Registry, resolutionMs: number, private readonly restAfterMs = EVENT_LOOP_REST_AFTER_MS) {
     this.histogram = monitorEventLoopDelay({ resolution: resolutionMs });
     const registers = [registry];
-    const gauge = (name: string, help: string): Gauge => new Gauge({ name: `nodejs_eventloop_lag_${name}seconds`, help, registers });
     const lag = new Gauge({
       name: 'nodejs_eventloop_lag_seconds', help: 'Lag of event loop in seconds.', registers,
       collect: () => {
@@ -34,29 +33,28 @@ export class EventLoopDelay {
         this.report();
       },
     });
-    const min = gauge('min_', 'The minimum recorded event loop delay.');
-    const max = gauge('max_', 'The maximum recorded event loop delay.');
-    const mean = gauge('mean_', 'The mean of the recorded event loop delays.');
-    const stddev = gauge('stddev_', 'The standard deviation of the recorded event loop delays.');
-    const p50 = gauge('p50_', 'The 50th percentile of the recorded event loop delays.');
-    const p90 = gauge('p90_', 'The 90th percentile of the recorded event loop delays.');
-    const p99 = gauge('p99_', 'The 99th percentile of the recorded event loop delays.');
-    this.report = () => {
-      const h = this.histogram;
-      const any = h.count > 0;
-      min.set(any ? h.min / NS : 0);
-      max.set(any ? h.max / NS : 0);
-      mean.set(any ? h.mean / NS : 0);
-      stddev.set(any ? h.stddev / NS : 0);
-      p50.set(any ? h.percentile(50) / NS : 0);
-      p90.set(any ? h.percentile(90) / NS : 0);
-      p99.set(any ? h.percentile(99) / NS : 0);
-      h.reset();
-    };
+    // Each histogram gauge: its name's middle, its help, and how it reads the histogram.
+    const stats: readonly [string, string, (h: IntervalHistogram) => number][] = [
+      ['min', 'The minimum recorded event loop delay.', (h) => h.min],
+      ['max', 'The maximum recorded event loop delay.', (h) => h.max],
+      ['mean', 'The mean of the recorded event loop delays.', (h) => h.mean],
+      ['stddev', 'The standard deviation of the recorded event loop delays.', (h) => h.stddev],
+      ['p50', 'The 50th percentile of the recorded event loop delays.', (h) => h.percentile(50)],
+      ['p90', 'The 90th percentile of the recorded event loop delays.', (h) => h.percentile(90)],
+      ['p99', 'The 99th percentile of the recorded event loop delays.', (h) => h.percentile(99)],
+    ];
+    this.gauges = stats.map(([name, help, read]) => ({ gauge: new Gauge({ name: `nodejs_eventloop_lag_${name}_seconds`, help, registers }), read }));
   }
 
-  /** Sets the gauges from the samples since the last scrape, and starts a new window. */
-  private readonly report: () => void;
+  private readonly gauges: readonly { readonly gauge: Gauge; readonly read: (h: IntervalHistogram) => number }[];
+
+  /** Sets the gauges from the samples since the last scrape (0 when there were none), and starts a new window. */
+  private report(): void {
+    const h = this.histogram;
+    const any = h.count > 0;
+    for (const { gauge, read } of this.gauges) gauge.set(any ? read(h) / NS : 0);
+    h.reset();
+  }
 
   /** Traffic went through: sampling runs (or starts) and goes on for restAfterMs more. */
   touch(): void {
