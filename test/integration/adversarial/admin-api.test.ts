@@ -10,7 +10,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requireBroker } from '../../support/broker';
-import { freePort, waitFor } from '../hardening/helpers';
+import { waitFor } from '../hardening/helpers';
 import { HttpProxy, rawRequest, startHttpProxy, stopChild } from './httpPeers';
 
 const admin = suite('adversarial: admin API');
@@ -145,8 +145,8 @@ admin('with --admin-token-file, every request needs the bearer token; the token 
 admin('F14: an admin API bound beyond loopback without a token is warned about at start, and not with one', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'atp-admin-'));
   writeFileSync(path.join(dir, 'token'), 'abc\n');
-  const open = await startHttpProxy({ ADMIN_LISTEN: `0.0.0.0:${await freePort()}` });
-  const guarded = await startHttpProxy({ ADMIN_LISTEN: `0.0.0.0:${await freePort()}`, ADMIN_TOKEN_FILE: path.join(dir, 'token') });
+  const open = await startHttpProxy({ ADMIN_LISTEN: '0.0.0.0:0' });
+  const guarded = await startHttpProxy({ ADMIN_LISTEN: '0.0.0.0:0', ADMIN_TOKEN_FILE: path.join(dir, 'token') });
   try {
     const warning = 'the admin API listens beyond loopback without --admin-token-file';
     assert.match(open.output(), warning);

@@ -7,22 +7,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import * as amqp from 'amqplib';
 import { uniqueName } from '../../support/broker';
-import { ChildProxy, builtProxy, freePort, sleep, startChildProxy } from '../hardening/helpers';
+import { ChildProxy, builtProxy, sleep, startChildProxy } from '../hardening/helpers';
 
 export interface HttpProxy extends ChildProxy {
   readonly metricsPort: number;
   readonly adminPort: number;
 }
 
-/** A proxy child with its metrics and admin listeners on loopback ports of their own. */
+/** A proxy child with its metrics and admin listeners on loopback ports of their own (port 0: bound by the child, read from its log). */
 export async function startHttpProxy(env: Record<string, string> = {}, wrapper: string[] = []): Promise<HttpProxy> {
-  const [port, metricsPort, adminPort] = [await freePort(), await freePort(), await freePort()];
-  const child = await startChildProxy(port, {
-    METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
-    ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
-    ...env,
-  }, wrapper);
-  return { ...child, metricsPort, adminPort };
+  const child = await startChildProxy(0, { METRICS_LISTEN: '127.0.0.1:0', ADMIN_LISTEN: '127.0.0.1:0', ...env }, wrapper);
+  return { ...child, metricsPort: child.metricsPort!, adminPort: child.adminPort! };
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {
@@ -126,10 +121,9 @@ export async function roundTrip(url: string): Promise<void> {
   }
 }
 
-/** The webhook command in a child process, serving plain HTTP on a loopback port. */
+/** The webhook command in a child process, serving plain HTTP on a loopback port it binds itself (port 0, read from its log). */
 export async function startWebhookChild(args: string[] = [], env: Record<string, string> = {}): Promise<{ port: number; process: ChildProcess; output(): string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [builtProxy(), 'webhook', '--listen', `127.0.0.1:${port}`, '--sidecar-image', 'proxy:test', ...args], {
+  const child = spawn(process.execPath, [builtProxy(), 'webhook', '--listen', '127.0.0.1:0', '--sidecar-image', 'proxy:test', ...args], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -137,12 +131,15 @@ export async function startWebhookChild(args: string[] = [], env: Record<string,
   child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
   const deadline = Date.now() + 15_000;
-  while (!log.includes('webhook listening')) {
+  // The whole line: the port is read from it.
+  while (!/"webhook listening"\}\r?\n/.test(log)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`webhook did not start:\n${log}`);
     }
     await sleep(50);
   }
+  const line = log.split('\n').find((l) => l.includes('"webhook listening"'))!;
+  const { port } = JSON.parse(line) as { port: number };
   return { port, process: child, output: () => log };
 }

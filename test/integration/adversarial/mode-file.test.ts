@@ -10,7 +10,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { requireBroker } from '../../support/broker';
-import { builtProxy, freePort, waitFor } from '../hardening/helpers';
+import { builtProxy, waitFor } from '../hardening/helpers';
 import { startHttpProxy, stopChild } from './httpPeers';
 
 const modeFile = suite('adversarial: mode file');
@@ -28,7 +28,7 @@ modeFile('a FIFO as the mode file is a configuration error at once (exit 2), not
   const fifo = path.join(dir, 'mode');
   execFileSync('mkfifo', [fifo]);
   const child = spawn(process.execPath, [builtProxy()], {
-    env: { PATH: process.env.PATH ?? '', PROXY_LISTEN: `127.0.0.1:${await freePort()}`, METRICS_LISTEN: 'off', ADMIN_LISTEN: 'off',
+    env: { PATH: process.env.PATH ?? '', PROXY_LISTEN: '127.0.0.1:0', METRICS_LISTEN: 'off', ADMIN_LISTEN: 'off',
       OTEL_TRACES_EXPORTER: 'none', PROXY_MODE_FILE: fifo },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import * as amqp from 'amqplib';
 import { BROKER_URL, requireBroker, uniqueName } from '../../support/broker';
-import { ChildProxy, freePort, sleep, startChildProxy } from '../hardening/helpers';
+import { ChildProxy, sleep, startChildProxy } from '../hardening/helpers';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -64,7 +64,7 @@ async function receive(ch: amqp.Channel, queue: string, count: number, noAck: bo
 
 test('task ids, unacked records and returnable copies stay within the byte budgets', async () => {
   await requireBroker();
-  const proxy = await startChildProxy(await freePort(), {
+  const proxy = await startChildProxy(0, {
     PROXY_CONNECTION_STATE_MAX_BYTES: String(4 * MIB),
     // Outcome export on, so unsampled deliveries are recorded: spans go to a port where nothing listens.
     OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_TRACES_SAMPLER: 'always_off',

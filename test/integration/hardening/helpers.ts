@@ -47,7 +47,12 @@ export interface ChildProxy {
   output(): string;
   /** The metrics listener's port as bound (METRICS_LISTEN may say port 0); undefined when off. */
   readonly metricsPort?: number;
+  /** The admin listener's port as bound (ADMIN_LISTEN may say port 0); undefined when off. */
+  readonly adminPort?: number;
 }
+
+/** The proxy's "listening" log line, whole: listeningPorts reads the ports from it. */
+export const LISTENING_LINE = /amqp-trace-proxy listening"\}\r?\n/;
 
 /** The ports of the proxy's "listening" log line (listen, metrics, admin), as bound. */
 export function listeningPorts(log: string): { listen: number; metrics?: number; admin?: number } {
@@ -87,8 +92,7 @@ export async function startChildProxy(port: number, env: Record<string, string> 
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   const deadline = Date.now() + 15_000;
-  // The whole line: its ports are read from it.
-  while (!/amqp-trace-proxy listening"\}\r?\n/.test(log)) {
+  while (!LISTENING_LINE.test(log)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`proxy did not start:\n${log}`);
@@ -99,6 +103,7 @@ export async function startChildProxy(port: number, env: Record<string, string> 
   return {
     port: bound.listen, url: `amqp://guest:guest@127.0.0.1:${bound.listen}`, process: child, exited, output: () => log,
     ...(bound.metrics === undefined ? {} : { metricsPort: bound.metrics }),
+    ...(bound.admin === undefined ? {} : { adminPort: bound.admin }),
   };
 }
 
