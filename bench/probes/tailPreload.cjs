@@ -78,10 +78,12 @@ if (dist) {
       }
     };
   mod.DeferredExporter = class extends Base {
-    constructor(sender, serialize, slice) {
-      // TAIL_SLICE: spans per serializing slice instead of the proxy's own.
-      const spans = Number(process.env.TAIL_SLICE) || slice;
-      super({ send: timed('send', sender.send.bind(sender)), forceFlush: () => sender.forceFlush(), shutdown: () => sender.shutdown() }, timed('slice', serialize), spans);
+    constructor(sender, serialize, options) {
+      // TAIL_SLICE: spans per serializing slice instead of the proxy's own (a number before
+      // the exporter took an options object).
+      const spans = Number(process.env.TAIL_SLICE);
+      const slicing = !spans ? options : typeof options === 'object' ? { ...options, sliceSpans: spans, pacedSliceSpans: spans } : spans;
+      super({ send: timed('send', sender.send.bind(sender)), forceFlush: () => sender.forceFlush(), shutdown: () => sender.shutdown() }, timed('slice', serialize), slicing);
     }
   };
 }

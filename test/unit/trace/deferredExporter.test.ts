@@ -35,7 +35,7 @@ function proxySpans(n: number): ReadableSpan[] {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-test('nothing is serialized in the turn that ended the span; then one slice per turn, one request per batch', async () => {
+test('nothing is serialized in the turn that ended the span; a full batch then one slice per turn, one request per batch', async () => {
   const sender = new RecordingSender();
   const turns: number[] = [];
   let turn = 0;
@@ -43,7 +43,7 @@ test('nothing is serialized in the turn that ended the span; then one slice per 
     turns.push(turn);
     return Buffer.from(spans.map((s) => `${s.name};`).join(''));
   };
-  const deferred = new DeferredExporter(sender, serialize, 4);
+  const deferred = new DeferredExporter(sender, serialize, { sliceSpans: 4, fullBatch: 10 });
   const results: ExportResult[] = [];
   deferred.export(fakeSpans(10), (r) => results.push(r));
   assert.equal(turns, [], 'what span.end() ran into: nothing serialized');
@@ -59,13 +59,42 @@ test('nothing is serialized in the turn that ended the span; then one slice per 
   assert.equal(results.map((r) => r.code), [ExportResultCode.SUCCESS]);
 });
 
+test('a batch smaller than a full one: smaller slices, each after a pause; a full one back to back', () => {
+  const sender = new RecordingSender();
+  const sizes: number[] = [];
+  const serialize = (spans: ReadableSpan[]): Uint8Array => {
+    sizes.push(spans.length);
+    return Buffer.from('x');
+  };
+  const queue: { how: 'next' | 'paced'; step: () => void }[] = [];
+  const scheduler = { next: (step: () => void) => void queue.push({ how: 'next', step }), paced: (step: () => void) => void queue.push({ how: 'paced', step }) };
+  const deferred = new DeferredExporter(sender, serialize, { sliceSpans: 8, pacedSliceSpans: 3, fullBatch: 20, scheduler });
+  const run = (): string[] => {
+    const hows: string[] = [];
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+      hows.push(item.how);
+      item.step();
+    }
+    return hows;
+  };
+  deferred.export(fakeSpans(7), () => undefined);
+  assert.equal(sizes, [], 'nothing in the turn that ended the span');
+  assert.equal(run(), ['next', 'paced', 'paced'], 'the first slice after I/O, the rest after a pause');
+  assert.equal(sizes, [3, 3, 1]);
+  sizes.length = 0;
+  deferred.export(fakeSpans(20), () => undefined);
+  assert.equal(run(), ['next', 'next', 'next'], 'a full batch: a slice per turn');
+  assert.equal(sizes, [8, 8, 4]);
+  assert.equal(sender.sent.map((b) => b.spans.length), [7, 20], 'one request per batch');
+});
+
 test('a serializer that throws fails that batch, and the exporter goes on', async () => {
   const sender = new RecordingSender();
   let calls = 0;
   const deferred = new DeferredExporter(sender, () => {
     if (calls++ === 0) throw new Error('bad span');
     return Buffer.from('ok');
-  }, 4);
+  }, { sliceSpans: 4, fullBatch: 2 });
   const results: ExportResult[] = [];
   deferred.export(fakeSpans(2), (r) => results.push(r));
   deferred.export(fakeSpans(2), (r) => results.push(r));
@@ -87,7 +116,8 @@ test('shutdown and forceFlush go straight to the sender', async () => {
 test('slices serialized by the SDK and laid end to end are one request a collector decodes whole', async () => {
   const spans = proxySpans(150);
   const sender = new RecordingSender();
-  const deferred = new DeferredExporter(sender, serializeRequest, 64);
+  // A batch below the full size: ten paced slices of 16, each after a timer.
+  const deferred = new DeferredExporter(sender, serializeRequest, { fullBatch: 512 });
   await new Promise<void>((resolve) => deferred.export(spans, () => resolve()));
   const decoded = decodeExportTraceServiceRequest(Buffer.from(sender.sent[0]!.bytes));
   assert.is(decoded.length, 150);
@@ -100,7 +130,7 @@ test('through the OTLP gRPC transport: a batch of 150 in slices of 64 arrives as
   const receiver = await startOtlpReceiver();
   const sender = createOtlpGrpcSender(receiver.endpoint, 5000);
   try {
-    const deferred = new DeferredExporter(sender, serializeRequest, 64);
+    const deferred = new DeferredExporter(sender, serializeRequest, { sliceSpans: 64, fullBatch: 150 });
     const result = await new Promise<ExportResult>((resolve) => deferred.export(proxySpans(150), resolve));
     assert.is(result.code, ExportResultCode.SUCCESS, result.error?.message);
     assert.is(receiver.requests, 1);
