@@ -37,10 +37,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<{ port
     token: opts.tokenFile === undefined ? undefined : new TokenFile(opts.tokenFile),
     refusals: new RateLimitedLog(logger, REFUSAL_LOG_INTERVAL_MS),
   };
-  const server = createServer(serverOptions(opts.limits), guarded((req, res) => handle(req, res, opts.controller, gate), (err) => {
+  const server = createServer(serverOptions(opts.limits, 'per-connection'), guarded((req, res) => handle(req, res, opts.controller, gate), (err) => {
     logger.warn({ err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, 'admin request failed');
   }));
-  applyLimits(server, opts.limits);
+  applyLimits(server, opts.limits, 'per-connection');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {

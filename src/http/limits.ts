@@ -10,6 +10,7 @@
  * file descriptors and lock AMQP clients out.
  */
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 export interface HttpLimits {
   /** Connections open at once; more are closed at accept. */
@@ -39,24 +40,88 @@ const KEEP_ALIVE_MS = 5000;
  */
 export const CHECK_INTERVAL_MS = 1000;
 
+/** Node's longest timer: an interval this long never fires in practice (24.8 days). */
+const NEVER_MS = 2_147_483_647;
+
+/**
+ * Who cuts a request that has not arrived whole by its deadline.
+ * - `node`: Node's own check, which runs every CHECK_INTERVAL_MS from listen on, with
+ *   connections or without.
+ * - `per-connection`: a timer per open connection (PerConnectionDeadline), none without one,
+ *   so a listener nobody uses never wakes the process. The sidecar's metrics and admin
+ *   listeners: after the event-loop monitor rested, Node's check was the idle proxy's last
+ *   wake-up, once a second (issue 24, docs/PERFORMANCE.md). Plain HTTP only: on an HTTPS
+ *   server the request's socket is not the accepted one.
+ */
+export type DeadlineKeeper = 'node' | 'per-connection';
+
 /** Options for http.createServer / https.createServer that set the deadlines and the header size. */
-export function serverOptions(limits: HttpLimits): ServerOptions {
+export function serverOptions(limits: HttpLimits, keeper: DeadlineKeeper = 'node'): ServerOptions {
   return {
     maxHeaderSize: MAX_HEADER_BYTES,
     headersTimeout: limits.requestTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: Math.min(KEEP_ALIVE_MS, limits.requestTimeoutMs),
-    connectionsCheckingInterval: Math.min(CHECK_INTERVAL_MS, limits.requestTimeoutMs),
+    connectionsCheckingInterval: keeper === 'node' ? Math.min(CHECK_INTERVAL_MS, limits.requestTimeoutMs) : NEVER_MS,
   };
 }
 
 /**
- * The limits that are properties of a created server: the connection cap, and an inactivity
- * timeout for sockets that send nothing at all (the request deadlines start with a request).
+ * The limits that are properties of a created server: the connection cap, an inactivity
+ * timeout for sockets that send nothing at all, and with `per-connection` the request
+ * deadlines themselves (give serverOptions the same keeper).
  */
-export function applyLimits(server: Server, limits: HttpLimits): void {
+export function applyLimits(server: Server, limits: HttpLimits, keeper: DeadlineKeeper = 'node'): void {
   server.maxConnections = limits.maxConnections;
   server.setTimeout(limits.requestTimeoutMs, (socket) => socket.destroy());
+  if (keeper === 'per-connection') keepDeadlinesPerConnection(server, limits.requestTimeoutMs);
+}
+
+/**
+ * Each request must have arrived whole (headers and body) within `ms` of the connection's
+ * start or of the previous response's end; otherwise the connection is closed. A request that
+ * has arrived whole is not cut while it is answered. One timer per open connection.
+ */
+class PerConnectionDeadline {
+  request: IncomingMessage | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly socket: Socket, private readonly ms: number) {
+    this.arm();
+  }
+
+  /** The next request's deadline starts now. */
+  arm(): void {
+    this.clear();
+    this.request = undefined;
+    this.timer = setTimeout(() => this.expire(), this.ms);
+  }
+
+  clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    if (this.request?.complete) return;
+    this.socket.destroy();
+  }
+}
+
+function keepDeadlinesPerConnection(server: Server, ms: number): void {
+  const open = new WeakMap<Socket, PerConnectionDeadline>();
+  server.on('connection', (socket: Socket) => {
+    const deadline = new PerConnectionDeadline(socket, ms);
+    open.set(socket, deadline);
+    socket.once('close', () => deadline.clear());
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const deadline = open.get(req.socket);
+    if (deadline === undefined) return;
+    deadline.request = req;
+    res.once('finish', () => deadline.arm());
+  });
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;

@@ -110,11 +110,11 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
 
   const limits = opts.limits ?? DEFAULT_HTTP_LIMITS;
-  const server = createServer(serverOptions(limits), guarded((req, res) => dispatch(req, res, pathOf(req)), (err, req) => {
+  const server = createServer(serverOptions(limits, 'per-connection'), guarded((req, res) => dispatch(req, res, pathOf(req)), (err, req) => {
     metrics.telemetryError('http_server');
     logger?.warn({ err: errorText(err), path: pathOf(req) }, 'metrics HTTP request failed');
   }));
-  applyLimits(server, limits);
+  applyLimits(server, limits, 'per-connection');
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
