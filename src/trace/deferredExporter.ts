@@ -57,7 +57,7 @@ export interface DeferredExporterOptions {
 }
 
 /**
- * Serializes each batch in slices, one slice per turn of the event loop, and sends the
+ * Serializes each batch in slices, with socket reads between them, and sends the
  * slices as one request.
  *
  * The SDK's batch processor exports from `span.end()` when its buffer reaches a full batch,
