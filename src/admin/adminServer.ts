@@ -1,7 +1,7 @@
-import { IncomingMessage, ServerResponse, createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { HostPort } from '../config/options';
-import { HttpLimits, applyLimits, guarded, serverOptions } from '../http/limits';
+import { HttpLimits, createLimitedHttpServer, guarded } from '../http/limits';
 import { type Logger, RateLimitedLog } from '../log/logger';
 import { ModeController, parseMode } from './modeSwitch';
 import { TokenFile } from './tokenFile';
@@ -37,10 +37,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<{ port
     token: opts.tokenFile === undefined ? undefined : new TokenFile(opts.tokenFile),
     refusals: new RateLimitedLog(logger, REFUSAL_LOG_INTERVAL_MS),
   };
-  const server = createServer(serverOptions(opts.limits, 'per-connection'), guarded((req, res) => handle(req, res, opts.controller, gate), (err) => {
+  const server = createLimitedHttpServer(opts.limits, guarded((req, res) => handle(req, res, opts.controller, gate), (err) => {
     logger.warn({ err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, 'admin request failed');
   }));
-  applyLimits(server, opts.limits, 'per-connection');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {

@@ -9,7 +9,7 @@
  * socket for minutes; nothing capped connections, so idle sockets could use up the process's
  * file descriptors and lock AMQP clients out.
  */
-import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 export interface HttpLimits {
@@ -44,37 +44,42 @@ export const CHECK_INTERVAL_MS = 1000;
 const NEVER_MS = 2_147_483_647;
 
 /**
- * Who cuts a request that has not arrived whole by its deadline.
- * - `node`: Node's own check, which runs every CHECK_INTERVAL_MS from listen on, with
- *   connections or without.
- * - `per-connection`: a timer per open connection (PerConnectionDeadline), none without one,
- *   so a listener nobody uses never wakes the process. The sidecar's metrics and admin
- *   listeners: after the event-loop monitor rested, Node's check was the idle proxy's last
- *   wake-up, once a second (issue 24, docs/PERFORMANCE.md). Plain HTTP only: on an HTTPS
- *   server the request's socket is not the accepted one.
+ * Options for http.createServer / https.createServer that set the deadlines and the header
+ * size; Node checks the deadlines every CHECK_INTERVAL_MS from listen on, with connections or
+ * without (the webhook's HTTPS listener).
  */
-export type DeadlineKeeper = 'node' | 'per-connection';
-
-/** Options for http.createServer / https.createServer that set the deadlines and the header size. */
-export function serverOptions(limits: HttpLimits, keeper: DeadlineKeeper = 'node'): ServerOptions {
+export function serverOptions(limits: HttpLimits): ServerOptions {
   return {
     maxHeaderSize: MAX_HEADER_BYTES,
     headersTimeout: limits.requestTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: Math.min(KEEP_ALIVE_MS, limits.requestTimeoutMs),
-    connectionsCheckingInterval: keeper === 'node' ? Math.min(CHECK_INTERVAL_MS, limits.requestTimeoutMs) : NEVER_MS,
+    connectionsCheckingInterval: Math.min(CHECK_INTERVAL_MS, limits.requestTimeoutMs),
   };
 }
 
 /**
- * The limits that are properties of a created server: the connection cap, an inactivity
- * timeout for sockets that send nothing at all, and with `per-connection` the request
- * deadlines themselves (give serverOptions the same keeper).
+ * The limits that are properties of a created server: the connection cap, and an inactivity
+ * timeout for sockets that send nothing at all (the request deadlines start with a request).
  */
-export function applyLimits(server: Server, limits: HttpLimits, keeper: DeadlineKeeper = 'node'): void {
+export function applyLimits(server: Server, limits: HttpLimits): void {
   server.maxConnections = limits.maxConnections;
   server.setTimeout(limits.requestTimeoutMs, (socket) => socket.destroy());
-  if (keeper === 'per-connection') keepDeadlinesPerConnection(server, limits.requestTimeoutMs);
+}
+
+/**
+ * A plain HTTP server with every limit above, whose request deadlines are kept by a timer
+ * per open connection (PerConnectionDeadline) instead of Node's check, so a listener nobody
+ * uses never wakes the process: on the sidecar's metrics and admin listeners Node's check was
+ * the idle proxy's last wake-up, once a second, after the event-loop monitor rested (issue
+ * 24, docs/PERFORMANCE.md). Plain HTTP only: on an HTTPS server the request's socket is not
+ * the accepted one.
+ */
+export function createLimitedHttpServer(limits: HttpLimits, handler: RequestListener): Server {
+  const server = createServer({ ...serverOptions(limits), connectionsCheckingInterval: NEVER_MS }, handler);
+  applyLimits(server, limits);
+  keepDeadlinesPerConnection(server, limits.requestTimeoutMs);
+  return server;
 }
 
 /**

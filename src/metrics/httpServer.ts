@@ -8,9 +8,9 @@
  * HEAD is answered like GET (RFC 9110 9.3.2); other methods get 405. Extra routes (an admin
  * endpoint, say) are passed in by exact path and handle their own methods.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_HTTP_LIMITS, HttpLimits, applyLimits, guarded, hasBody, serverOptions } from '../http/limits';
+import { DEFAULT_HTTP_LIMITS, HttpLimits, createLimitedHttpServer, guarded, hasBody } from '../http/limits';
 import type { ProxyMetrics } from './metrics';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -110,11 +110,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
 
   const limits = opts.limits ?? DEFAULT_HTTP_LIMITS;
-  const server = createServer(serverOptions(limits, 'per-connection'), guarded((req, res) => dispatch(req, res, pathOf(req)), (err, req) => {
+  const server = createLimitedHttpServer(limits, guarded((req, res) => dispatch(req, res, pathOf(req)), (err, req) => {
     metrics.telemetryError('http_server');
     logger?.warn({ err: errorText(err), path: pathOf(req) }, 'metrics HTTP request failed');
   }));
-  applyLimits(server, limits, 'per-connection');
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,19 +1,28 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { applyLimits, serverOptions, type DeadlineKeeper } from '../../../src/http/limits';
+import { applyLimits, createLimitedHttpServer, serverOptions } from '../../../src/http/limits';
 import { sleep, waitFor } from '../../support/wait';
 
 const LIMITS = { maxConnections: 8, requestTimeoutMs: 400 };
 
-async function listening(keeper: DeadlineKeeper): Promise<{ server: Server; port: number }> {
-  const server = createServer(serverOptions(LIMITS, keeper), (req, res) => {
-    req.resume();
-    req.on('end', () => res.end('ok\n'));
-  });
-  applyLimits(server, LIMITS, keeper);
+const answer = (req: IncomingMessage, res: ServerResponse): void => {
+  req.resume();
+  req.on('end', () => res.end('ok\n'));
+};
+
+/** Node's check (serverOptions and applyLimits, as the webhook) or per-connection deadlines. */
+function limitedServer(keeper: 'node' | 'per-connection'): Server {
+  if (keeper === 'per-connection') return createLimitedHttpServer(LIMITS, answer);
+  const server = createServer(serverOptions(LIMITS), answer);
+  applyLimits(server, LIMITS);
+  return server;
+}
+
+async function listening(keeper: 'node' | 'per-connection'): Promise<{ server: Server; port: number }> {
+  const server = limitedServer(keeper);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { server, port: (server.address() as { port: number }).port };
@@ -30,8 +39,9 @@ async function closed(socket: Socket): Promise<number> {
 
 test("per-connection deadlines: Node's interval check is off, and a timer exists only while a connection is open", async () => {
   // Node's check is an unref'd interval from listen on, so it is not counted below; its period is what wakes an idle process.
-  assert.is(serverOptions(LIMITS, 'node').connectionsCheckingInterval, 400);
-  assert.is(serverOptions(LIMITS, 'per-connection').connectionsCheckingInterval, 2_147_483_647, 'never, in practice');
+  const interval = (server: Server): unknown => (server as Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval;
+  assert.is(interval(limitedServer('node')), 400);
+  assert.is(interval(limitedServer('per-connection')), 2_147_483_647, 'never, in practice');
   const before = timers();
   const { server, port } = await listening('per-connection');
   try {
