@@ -12,10 +12,11 @@
  *   BENCH_BUILD=/tmp/bench-build npx tsx bench/probes/idleFootprint.ts 15 4 'relay|relay' \
  *     'before|/tmp/before/dist' 'after|dist' 'after, semi 2|dist|--max-semi-space-size=2'
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../tools/freePort';
+import { proxyEnv, startBuiltSink } from './probeProcesses';
 import { readCpu, readMemory } from '../lib/procfs';
 
 interface Variant {
@@ -39,22 +40,10 @@ function parseVariant(spec: string): Variant {
   return { label, dist: dist === 'relay' ? dist : resolve(dist), flags: args.filter((a) => a.startsWith('--')), env };
 }
 
-async function startSink(build: string): Promise<{ port: number; child: ChildProcess }> {
-  const child = fork(join(build, 'otlpSink.js'), [], { env: { ...process.env, NODE_PATH: resolve('node_modules') }, stdio: 'ignore' });
-  const port = await new Promise<number>((done) => child.on('message', (m: { type: string; port?: number }) => m.type === 'listening' && done(m.port!)));
-  return { port, child };
-}
-
 async function start(v: Variant, build: string, sinkPort: number): Promise<ChildProcess> {
   const port = await freePort();
   if (v.dist === 'relay') return spawn(process.execPath, [join(build, 'relay.js'), `127.0.0.1:${port}`, '127.0.0.1:5672'], { stdio: 'ignore' });
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) if (/^(PROXY_|OTEL_|METRICS_|ADMIN_|NODE_OPTIONS$)/.test(key)) delete env[key];
-  Object.assign(env, {
-    PROXY_LISTEN: `127.0.0.1:${port}`, PROXY_UPSTREAM: 'amqp://127.0.0.1:5672', METRICS_LISTEN: `127.0.0.1:${await freePort()}`, ADMIN_LISTEN: 'off',
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1',
-  }, v.env);
-  return spawn(process.execPath, [...v.flags, join(v.dist, 'main.js')], { env, stdio: 'ignore' });
+  return spawn(process.execPath, [...v.flags, join(v.dist, 'main.js')], { env: await proxyEnv(port, sinkPort, v.env), stdio: 'ignore' });
 }
 
 async function main(): Promise<void> {
@@ -64,7 +53,7 @@ async function main(): Promise<void> {
   if (!(seconds > 0) || !(rounds > 0) || specs.length === 0) throw new Error('usage: idleFootprint.ts SECONDS ROUNDS label|DIST|ARG...');
   const build = process.env['BENCH_BUILD'] ?? '/tmp/bench-build';
   const variants = specs.map(parseVariant);
-  const sink = await startSink(build);
+  const sink = await startBuiltSink(build);
   const children: ChildProcess[] = [];
   const results = new Map<string, { cpuMsPerSec: number; rssMb: number }[]>();
   try {

@@ -19,7 +19,7 @@
  * and left out of the totals. TAIL_KEEP=DIR keeps each round's steps and flights there as
  * JSON, for tailProfile.ts to lay over a --cpu-prof profile of the same process.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,6 +27,7 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'amqplib';
 import { freePort } from '../../tools/freePort';
+import { cleanEnv, proxyEnv, startBuiltSink } from './probeProcesses';
 import { SIDECAR_NODE_OPTIONS } from '../../src/webhook/sidecar';
 
 interface Variant {
@@ -86,23 +87,17 @@ async function startVariant(spec: string, build: string, sinkPort: number): Prom
   const port = await freePort();
   const traceFile = join(tmpdir(), `tail-trace.${process.pid}.${label.replace(/\W/g, '_')}.json`);
   const preload = ['-r', join(__dirname, 'tailPreload.cjs')];
-  const env: NodeJS.ProcessEnv = { ...process.env, TAIL_TRACE_FILE: traceFile };
-  for (const key of Object.keys(env)) if (/^(PROXY_|OTEL_|METRICS_|ADMIN_|NODE_OPTIONS$)/.test(key)) delete env[key];
   const settings = (extra ?? '').split(',').filter(Boolean);
   const flags = settings.filter((s) => s.startsWith('--'));
   const added = Object.fromEntries(settings.filter((s) => !s.startsWith('--')).map((s) => [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]));
   let child: ChildProcess;
   if (where === 'relay') {
     // As the sidecar table runs it: Node's defaults.
-    Object.assign(env, added);
+    const env = { ...cleanEnv(), TAIL_TRACE_FILE: traceFile, ...added };
     child = spawn(process.execPath, [...flags, ...preload, join(build, 'relay.js'), `127.0.0.1:${port}`, '127.0.0.1:5672'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
     const dist = resolve(where);
-    Object.assign(env, {
-      PROXY_LISTEN: `127.0.0.1:${port}`, PROXY_UPSTREAM: 'amqp://127.0.0.1:5672', METRICS_LISTEN: `127.0.0.1:${await freePort()}`, ADMIN_LISTEN: 'off',
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1',
-      NODE_OPTIONS: SIDECAR_NODE_OPTIONS, LOG_LEVEL: 'warn', TAIL_DIST: dist,
-    }, added);
+    const env = await proxyEnv(port, sinkPort, { NODE_OPTIONS: SIDECAR_NODE_OPTIONS, LOG_LEVEL: 'warn', TAIL_TRACE_FILE: traceFile, TAIL_DIST: dist, ...added });
     child = spawn(process.execPath, [...flags, ...preload, join(dist, 'main.js')], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   }
   for (let i = 0; i < 100; i++) {
@@ -274,8 +269,7 @@ async function main(): Promise<void> {
     throw new Error("usage: tailTrace.ts RATE SECONDS ROUNDS(>1) 'label|relay' 'label|DIST[|K=V,...]' ...");
   }
   const build = resolve(process.env['BENCH_BUILD'] ?? '/tmp/bench-build');
-  const sink = fork(join(build, 'otlpSink.js'), [], { env: { ...process.env, NODE_PATH: resolve('node_modules') }, stdio: 'ignore' });
-  const sinkPort = await new Promise<number>((done) => sink.on('message', (m: { type: string; port?: number }) => m.type === 'listening' && done(m.port!)));
+  const { child: sink, port: sinkPort } = await startBuiltSink(build);
   const variants: Variant[] = [];
   const totals = new Map<string, Totals>();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
